@@ -1,0 +1,89 @@
+"""Shared input validation (layer 0): every public function checks its arrays here first."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._errors import ParameterError
+
+#: Pixel types the matcher accepts. float64 is accepted and narrowed to float32.
+ALLOWED_DTYPES = ("uint8", "uint16", "float32", "float64", "bool")
+
+#: Largest image side we agree to allocate for (refuses absurd sizes before allocating).
+MAX_SIDE = 32768
+
+
+def check_image(array, name: str = "image") -> np.ndarray:
+    """Return `array` as a 2-D (gray) or 3-D (H, W, C) image, or raise ParameterError.
+
+    Accepts uint8, uint16, float32, float64 (narrowed to float32) and bool (as uint8);
+    1 or 3 channels; finite values; at least 1x1 pixel. Never modifies the input.
+    """
+    array = np.asarray(array)
+    if array.dtype.name not in ALLOWED_DTYPES:
+        raise ParameterError(
+            f"{name}: pixel type {array.dtype.name} is not supported "
+            f"(allowed: {', '.join(ALLOWED_DTYPES)})"
+        )
+    if array.dtype == bool:
+        array = array.astype(np.uint8)
+    elif array.dtype == np.float64:
+        array = array.astype(np.float32)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
+        raise ParameterError(
+            f"{name}: shape {array.shape} is not an image "
+            "(allowed: (H, W) gray or (H, W, 3) colour)"
+        )
+    if array.shape[0] < 1 or array.shape[1] < 1:
+        raise ParameterError(f"{name}: image is empty (shape {array.shape})")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ParameterError(f"{name}: contains NaN or Inf values (allowed: finite values only)")
+    return array
+
+
+def check_mask(mask, template_shape: tuple[int, ...], name: str = "mask") -> np.ndarray:
+    """Return a float32 weight mask of the template's size (1 or the template's channels).
+
+    uint8 and bool masks are binary (non-zero means 1, as in OpenCV); float masks are weights
+    that must be finite and >= 0. An all-zero mask is refused: it selects nothing.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim == 3 and mask.shape[2] == 1:
+        mask = mask[:, :, 0]
+    h, w = template_shape[:2]
+    channels = template_shape[2] if len(template_shape) == 3 else 1
+    if mask.shape[:2] != (h, w) or (mask.ndim == 3 and mask.shape[2] != channels) or mask.ndim > 3:
+        raise ParameterError(
+            f"{name}: shape {mask.shape} does not fit the template "
+            f"(allowed: ({h}, {w}) or ({h}, {w}, {channels}))"
+        )
+    if mask.dtype == bool or mask.dtype.kind in "ui":
+        weights = (mask != 0).astype(np.float32)
+    elif mask.dtype.kind == "f":
+        weights = mask.astype(np.float32)
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            raise ParameterError(f"{name}: weights must be finite and >= 0")
+    else:
+        raise ParameterError(f"{name}: pixel type {mask.dtype.name} is not supported (allowed: bool, uint8, float)")
+    if not weights.any():
+        raise ParameterError(f"{name}: every weight is zero, so the mask selects no pixel")
+    return weights
+
+
+def check_choice(value: str, allowed, what: str) -> str:
+    """Raise ParameterError listing the allowed values when `value` is not one of them."""
+    if value not in allowed:
+        raise ParameterError(f"unknown {what} {value!r} (allowed: {', '.join(allowed)})")
+    return value
+
+
+def check_positive_int(value, what: str, low: int = 1, high: int | None = None) -> int:
+    """Return `value` as an int in [low, high], or raise ParameterError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ParameterError(f"{what} must be a whole number, got {value!r}")
+    if value < low or (high is not None and value > high):
+        upper = "" if high is None else f" to {high}"
+        raise ParameterError(f"{what} = {value} is out of range (allowed: {low}{upper})")
+    return int(value)

@@ -1,0 +1,205 @@
+"""Reading and writing images: any path, clear errors, atomic writes, PNG text metadata.
+
+Colour arrays are RGB (H, W, 3) throughout the library, as in matplotlib and pillow; OpenCV's
+BGR order stays inside this module. Matching does not care about channel order as long as
+target and template agree.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ._errors import ImageError
+
+MODES = ("gray", "color", "unchanged")
+_SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory, not an image file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageError(f"{path}: file is empty (0 bytes)")
+    return data
+
+
+def _looks_truncated(data: bytes) -> str | None:
+    """Name the format when a PNG or JPEG stream is cut short (decoders may half-decode it)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" not in data[-64:]:
+        return "PNG"
+    if data.startswith(b"\xff\xd8") and b"\xff\xd9" not in data[-64:]:
+        return "JPEG"
+    return None
+
+
+def _decode_with_pillow(data: bytes) -> np.ndarray | None:
+    """Decode what OpenCV cannot (GIF, palette images, ...), EXIF orientation applied."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode == "P":
+                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+            elif img.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "F"):
+                img = img.convert("RGBA" if "A" in img.mode else "RGB")
+            return np.array(img)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return None
+
+
+def load_image(path, mode: str = "gray", return_mask: bool = False):
+    """Read an image file into an array.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any image OpenCV or pillow can decode (PNG, JPEG, TIFF, BMP, WebP, GIF, ...). EXIF
+        orientation is applied.
+    mode : {"gray", "color", "unchanged"}
+        "gray" gives (H, W), "color" gives (H, W, 3) RGB, "unchanged" keeps what is stored
+        (RGBA included). The pixel type is kept: uint8, uint16 or float32.
+    return_mask : bool
+        Also return the alpha channel as a uint8 mask (255 = opaque), or None without alpha.
+
+    Raises
+    ------
+    ImageError
+        Missing, a directory, empty, truncated, not an image, or an unsupported pixel type;
+        the message names the file.
+    """
+    if mode not in MODES:
+        raise ImageError(f"unknown image mode {mode!r} (allowed: {', '.join(MODES)})")
+    path = Path(path)
+    data = _read_bytes(path)
+    truncated = _looks_truncated(data)
+    if truncated:
+        raise ImageError(f"{path}: {truncated} data is truncated (the file ends early)")
+    buffer = np.frombuffer(data, np.uint8)
+    # OpenCV applies EXIF orientation for every flag but IMREAD_UNCHANGED; JPEG (where EXIF
+    # orientation lives) has no alpha, so it is decoded with orientation, the rest as stored.
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if data.startswith(b"\xff\xd8") else cv2.IMREAD_UNCHANGED
+    raw = cv2.imdecode(buffer, flags)
+    from_cv = raw is not None
+    if raw is None:
+        raw = _decode_with_pillow(data)
+        if raw is None:
+            raise ImageError(f"{path}: not an image, or a format neither OpenCV nor pillow can read")
+
+    if raw.dtype == np.float64:
+        raw = raw.astype(np.float32)
+    if raw.dtype not in _SUPPORTED_DTYPES:
+        raise ImageError(f"{path}: pixel type {raw.dtype.name} is not supported (allowed: uint8, uint16, float32)")
+    if raw.size == 0:
+        raise ImageError(f"{path}: image has no pixels")
+    if raw.dtype == np.float32 and not np.isfinite(raw).all():
+        raise ImageError(f"{path}: contains NaN or Inf values (allowed: finite values only)")
+
+    if raw.ndim == 3 and from_cv:
+        code = {3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGBA}.get(raw.shape[2])
+        raw = cv2.cvtColor(raw, code) if code is not None else raw
+    alpha = raw[:, :, 3] if raw.ndim == 3 and raw.shape[2] == 4 else None
+    if raw.ndim == 3 and raw.shape[2] == 2:  # gray + alpha
+        alpha = raw[:, :, 1]
+        raw = raw[:, :, 0]
+
+    if mode == "unchanged":
+        image = raw
+    elif mode == "gray":
+        image = raw if raw.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(raw[:, :, :3]), cv2.COLOR_RGB2GRAY)
+    else:
+        image = cv2.cvtColor(raw, cv2.COLOR_GRAY2RGB) if raw.ndim == 2 else np.ascontiguousarray(raw[:, :, :3])
+
+    if not return_mask:
+        return image
+    mask = None
+    if alpha is not None:
+        scale = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 257}.get(alpha.dtype)
+        mask = (alpha / scale).astype(np.uint8) if scale else np.clip(alpha * 255, 0, 255).astype(np.uint8)
+    return image, mask
+
+
+def _png_text_chunk(key: str, value: str) -> bytes:
+    """An iTXt chunk (UTF-8 text, uncompressed) for PNG metadata."""
+    body = key.encode("latin-1") + b"\x00\x00\x00\x00\x00" + value.encode("utf-8")
+    return struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF)
+
+
+def encode_image(array: np.ndarray, suffix: str, metadata: dict | None = None) -> bytes:
+    """Encode an image (RGB order for colour) to bytes of the format named by `suffix`."""
+    array = np.asarray(array)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    if array.ndim == 3:
+        code = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}.get(array.shape[2])
+        if code is None:
+            raise ImageError(f"cannot write an image with {array.shape[2]} channels (allowed: 1, 3, 4)")
+        array = cv2.cvtColor(array, code)
+    ok, encoded = cv2.imencode(suffix, array)
+    if not ok:
+        raise ImageError(f"cannot encode a {array.dtype.name} image as {suffix}")
+    data = encoded.tobytes()
+    if metadata and suffix.lower() == ".png":
+        chunks = b"".join(
+            _png_text_chunk(str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in metadata.items()
+        )
+        end = data.rindex(b"IEND") - 4  # the IEND chunk starts with its 4-byte length
+        data = data[:end] + chunks + data[end:]
+    return data
+
+
+def write_atomic(path, data: bytes) -> Path:
+    """Write bytes to `path` through a temporary file in the same folder, then rename."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory (allowed: a file path)")
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise ImageError(f"{folder}: cannot write here ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return path
+
+
+def save_image(path, array: np.ndarray, metadata: dict | None = None) -> Path:
+    """Write an image atomically; for PNG, `metadata` values are stored as text chunks.
+
+    Non-string metadata values are stored as JSON. Colour arrays are RGB (or RGBA).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower() or ".png"
+    return write_atomic(path, encode_image(array, suffix, metadata))
+
+
+def read_png_metadata(path) -> dict[str, str]:
+    """The text chunks of a PNG file as a dict (empty when there are none)."""
+    from PIL import Image
+
+    data = _read_bytes(Path(path))
+    with Image.open(io.BytesIO(data)) as img:
+        return dict(getattr(img, "text", {}) or {})

@@ -1,0 +1,436 @@
+"""Template matching with all six OpenCV methods from one cross-correlation.
+
+``cv2.matchTemplate`` called once per method recomputes the same cross-correlation six times
+and then normalises pixel by pixel. Every method is a cheap function of three things:
+
+* ``cc``  – the cross-correlation of target and template (one ``TM_CCORR`` call),
+* ``S``   – the per-channel sum of the target under each template-sized window,
+* ``Q``   – the sum of squares of the target under each window (summed over channels),
+
+plus constants of the template (its per-channel sums and its sum of squares)::
+
+    SQDIFF         = Q - 2 cc + sum(T^2)
+    CCOEFF         = cc - sum_k mean(T_k) S_k
+    CCORR_NORMED   = cc / sqrt(Q sum(T^2))
+    SQDIFF_NORMED  = SQDIFF / sqrt(Q sum(T^2))
+    CCOEFF_NORMED  = CCOEFF / sqrt((Q - sum_k S_k^2 / n) (sum(T^2) - sum_k sum(T_k)^2 / n))
+
+Window sums come from box filters in float64 (exact for integer images), so the extra work per
+template is O(pixels) and small next to the correlation.
+
+Degenerate positions
+--------------------
+A normalised score is undefined where its denominator vanishes: a window with no energy
+(all zero: ``CCORR_NORMED``, ``SQDIFF_NORMED``) or with no contrast (``CCOEFF_NORMED``; a window
+is called flat when its centred energy is at most ``FLAT_RTOL`` times its raw energy, which also
+catches windows whose score would be dominated by the float32 rounding of the correlation).
+OpenCV returns 0, 1, NaN or Inf there depending on version and path. Here such a position gets
+the method's worst value (``MethodInfo.worst``), is never chosen as a match by
+:func:`best_match` or :func:`find_peaks`, and is recorded in ``Responses.degenerate``.
+A template with no energy (or, for ``CCOEFF_NORMED``, no contrast) makes the method undefined
+everywhere: :func:`match_all` raises :class:`DegenerateError` saying so.
+
+Like OpenCV, the normalised scores are clamped to their valid ranges: ``CCORR_NORMED`` and
+``CCOEFF_NORMED`` to [-1, 1], ``SQDIFF_NORMED`` to [0, 1] (OpenCV saturates it at 1).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from . import _fused
+from ._checks import check_image, check_mask, check_positive_int
+from ._errors import DegenerateError, ParameterError
+
+log = logging.getLogger(__name__)
+
+#: Relative flatness threshold for ``CCOEFF_NORMED`` windows and templates (see module docs).
+FLAT_RTOL = 1e-5
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What the matcher knows about one OpenCV method."""
+
+    name: str
+    code: int
+    lower_is_better: bool
+    normed: bool
+    #: value given to degenerate positions of a normalised method
+    worst: float
+
+
+_KNOWN = (
+    # name, lower is better, normalised, worst value
+    ("TM_SQDIFF", True, False, np.inf),
+    ("TM_SQDIFF_NORMED", True, True, 1.0),
+    ("TM_CCORR", False, False, -np.inf),
+    ("TM_CCORR_NORMED", False, True, -1.0),
+    ("TM_CCOEFF", False, False, -np.inf),
+    ("TM_CCOEFF_NORMED", False, True, -1.0),
+)
+
+#: The six method names as OpenCV spells them, in OpenCV's order.
+METHODS: tuple[str, ...] = tuple(name for name, *_ in _KNOWN)
+
+#: Method name -> :class:`MethodInfo`.
+METHOD_INFO: dict[str, MethodInfo] = {
+    name: MethodInfo(name, int(getattr(cv2, name)), lower, normed, worst)
+    for name, lower, normed, worst in _KNOWN
+}
+
+
+def opencv_methods() -> tuple[str, ...]:
+    """Names of every ``cv2.TM_*`` matching method this OpenCV build defines."""
+    return tuple(sorted(name for name in dir(cv2) if name.startswith("TM_")))
+
+
+def check_methods(methods: Iterable[str] | str) -> tuple[str, ...]:
+    """Return `methods` as a tuple of known names (a single name is allowed), or raise."""
+    if isinstance(methods, str):
+        methods = (methods,)
+    methods = tuple(methods)
+    if not methods:
+        raise ParameterError(f"no method given (allowed: {', '.join(METHODS)})")
+    for name in methods:
+        if name not in METHOD_INFO:
+            raise ParameterError(f"unknown method {name!r} (allowed: {', '.join(METHODS)})")
+    return tuple(dict.fromkeys(methods))
+
+
+@dataclass(frozen=True)
+class Match:
+    """A template position: top-left corner (x, y) and the method's score there."""
+
+    x: int
+    y: int
+    score: float
+
+
+class Responses(dict):
+    """Response maps (float32, shape (H-h+1, W-w+1)) keyed by method name.
+
+    ``degenerate[name]`` is a boolean map of positions where the normalised score is undefined
+    (None for the raw methods, which are defined everywhere).
+    """
+
+    def __init__(self, maps: Mapping[str, np.ndarray], degenerate: Mapping[str, np.ndarray | None]):
+        super().__init__(maps)
+        self.degenerate = dict(degenerate)
+
+    def degenerate_count(self, method: str) -> int:
+        """Number of degenerate positions in `method`'s map."""
+        mask = self.degenerate.get(method)
+        return 0 if mask is None else int(np.count_nonzero(mask))
+
+    def best(self, method: str) -> Match:
+        """The best match of `method`, never at a degenerate position."""
+        return best_match(self[method], method, degenerate=self.degenerate.get(method))
+
+
+def _prepare(target, template, mask):
+    target = check_image(target, "target")
+    template = check_image(template, "template")
+    if target.ndim != template.ndim:
+        raise ParameterError(
+            f"target has {_channels(target)} channel(s) but template has {_channels(template)} "
+            "(allowed: the same number, 1 or 3)"
+        )
+    if template.shape[0] > target.shape[0] or template.shape[1] > target.shape[1]:
+        raise ParameterError(
+            f"template ({template.shape[1]}x{template.shape[0]} px) is larger than the target "
+            f"({target.shape[1]}x{target.shape[0]} px) (allowed: at most the target's size)"
+        )
+    if mask is not None:
+        mask = check_mask(mask, template.shape)
+    # OpenCV needs one depth for both: keep uint8 when both are uint8, else float32 (exact for
+    # uint16, whose values fit in float32's 24-bit mantissa).
+    if not (target.dtype == np.uint8 and template.dtype == np.uint8):
+        target = target.astype(np.float32, copy=False)
+        template = template.astype(np.float32, copy=False)
+    return target, template, mask
+
+
+def _channels(image: np.ndarray) -> int:
+    return 1 if image.ndim == 2 else image.shape[2]
+
+
+def match_all(
+    target: np.ndarray,
+    template: np.ndarray,
+    methods: Sequence[str] | str = METHODS,
+    mask: np.ndarray | None = None,
+) -> Responses:
+    """Response maps of `template` over `target` for several OpenCV methods in one pass.
+
+    Parameters
+    ----------
+    target, template : ndarray
+        Gray (H, W) or colour (H, W, 3) images of the same channel count; uint8, uint16,
+        float32 or float64. Colour scores are summed over channels exactly as OpenCV does
+        (per-channel means for the CCOEFF methods). Inputs are never modified.
+    methods : sequence of str
+        Names from :data:`METHODS` (default: all six).
+    mask : ndarray, optional
+        Template-sized weights (one channel or the template's channels). uint8/bool masks are
+        binary, float masks are weights, as in OpenCV. Costs extra correlations.
+
+    Returns
+    -------
+    Responses
+        A dict of float32 maps of shape (H-h+1, W-w+1), the values ``cv2.matchTemplate`` gives,
+        with ``.degenerate`` holding the positions where a normalised score is undefined.
+
+    Raises
+    ------
+    ParameterError
+        Bad shapes, types, channel counts, unknown methods, or a template larger than the target.
+    DegenerateError
+        The template has no energy, or no contrast for ``TM_CCOEFF_NORMED``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> target = np.random.default_rng(0).integers(0, 256, (40, 50), dtype=np.uint8)
+    >>> responses = match_all(target, target[10:20, 5:17])
+    >>> responses.best("TM_CCOEFF_NORMED")
+    Match(x=5, y=10, score=1.0)
+    """
+    methods = check_methods(methods)
+    target, template, weights = _prepare(target, template, mask)
+    if weights is None:
+        return _match_unmasked(target, template, methods)
+    return _match_masked(target, template, weights, methods)
+
+
+def _template_error(template: np.ndarray, method: str, what: str) -> DegenerateError:
+    return DegenerateError(
+        f"template {what}, so {method} is undefined "
+        f"(range {float(template.min()):g}..{float(template.max()):g}); "
+        "drop that method or use a template with contrast"
+    )
+
+
+def _match_unmasked(target, template, methods) -> Responses:
+    h, w = template.shape[:2]
+    ny, nx = target.shape[0] - h + 1, target.shape[1] - w + 1
+    cc = cv2.matchTemplate(target, template, cv2.TM_CCORR)
+    if methods == ("TM_CCORR",):
+        return Responses({"TM_CCORR": cc}, {"TM_CCORR": None})
+
+    t64 = template.astype(np.float64)
+    tsq = float(np.vdot(t64, t64))
+    tsum = np.atleast_1d(t64.sum(axis=(0, 1)))  # per channel
+    area = float(h * w)
+    tvar = tsq - float(np.dot(tsum, tsum)) / area
+    for name in methods:
+        if name in ("TM_CCORR_NORMED", "TM_SQDIFF_NORMED") and tsq <= 0:
+            raise _template_error(template, name, "is all zero")
+        if name == "TM_CCOEFF_NORMED" and tvar <= FLAT_RTOL * tsq:
+            raise _template_error(template, name, "has zero variance")
+
+    derive = _fused.derive_colour if target.ndim == 3 else _fused.derive_gray
+    derived = {name: np.empty((ny, nx), np.float32) for name in METHODS if name != "TM_CCORR"}
+    flags = np.empty((ny, nx), np.uint8)
+    derive(
+        cc, target, h, w, tsq, tsum / area if target.ndim == 3 else float(tsum[0]) / area, tvar, FLAT_RTOL, _fused.row_blocks(ny),
+        derived["TM_SQDIFF"], derived["TM_SQDIFF_NORMED"], derived["TM_CCORR_NORMED"],
+        derived["TM_CCOEFF"], derived["TM_CCOEFF_NORMED"], flags,
+    )
+    derived["TM_CCORR"] = cc
+    empty = (flags & _fused.EMPTY) != 0
+    flat = (flags & _fused.FLAT) != 0
+    masks = {"TM_SQDIFF_NORMED": empty, "TM_CCORR_NORMED": empty, "TM_CCOEFF_NORMED": flat}
+    return Responses({m: derived[m] for m in methods}, {m: masks.get(m) for m in methods})
+
+
+def _fill_worst(out: np.ndarray, bad: np.ndarray | None, method: str) -> None:
+    """Give degenerate positions the worst value: the method's bound, or a worse value present."""
+    if bad is None or not bad.any():
+        return
+    worst = METHOD_INFO[method].worst
+    valid = out[~bad]
+    if valid.size:
+        worst = max(worst, float(valid.max())) if METHOD_INFO[method].lower_is_better else min(worst, float(valid.min()))
+    out[bad] = worst
+
+
+def _correlate(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Cross-correlation in float64 (OpenCV computes it in float32; widened for the algebra)."""
+    return cv2.matchTemplate(image, kernel, cv2.TM_CCORR).astype(np.float64)
+
+
+def _match_masked(target, template, weights, methods) -> Responses:
+    """The masked definitions of OpenCV's documentation, from a few correlations.
+
+    With M the weights (broadcast over channels), n_k = sum(M_k) and per-channel weighted means
+    tm_k = sum(M_k T_k) / n_k and im_k(x) = corr(I_k, M_k)(x) / n_k:
+    CCORR = corr(I, M^2 T); SQDIFF = sum((M T)^2) - 2 CCORR + corr(I^2, M^2);
+    CCOEFF = sum_k [corr(I_k, M_k^2 (T_k - tm_k)) - im_k sum(M_k^2 (T_k - tm_k))].
+    """
+    target = target.astype(np.float32, copy=False)
+    t64 = template.astype(np.float64)
+    colour = target.ndim == 3
+    channels = 3 if colour else 1
+    if colour and weights.ndim == 2:
+        weights = np.repeat(weights[:, :, None], 3, axis=2)
+    m64 = weights.astype(np.float64)
+    m2 = m64 * m64
+    maps: dict[str, np.ndarray] = {}
+    degenerate: dict[str, np.ndarray | None] = {}
+
+    wanted = set(methods)
+    if wanted & {"TM_CCORR", "TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
+        cc = _correlate(target, (m2 * t64).astype(np.float32))
+        tsq = float(np.sum(m2 * t64 * t64))
+        if tsq <= 0 and wanted & {"TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
+            raise _template_error(template, "TM_CCORR_NORMED", "is zero wherever the mask is set")
+    if wanted & {"TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
+        q = np.maximum(_correlate(target * target, m2.astype(np.float32)), 0.0)
+        empty = q <= 0
+        norm = np.sqrt(np.where(empty, 1.0, q) * max(tsq, np.finfo(float).tiny))
+    if wanted & {"TM_CCOEFF", "TM_CCOEFF_NORMED"}:
+        split_t = [t64] if not colour else [t64[:, :, k] for k in range(channels)]
+        split_i = [target] if not colour else [np.ascontiguousarray(target[:, :, k]) for k in range(channels)]
+        split_m = [m64] if not colour else [m64[:, :, k] for k in range(channels)]
+        numerator = 0.0
+        centred = 0.0
+        energy = 0.0
+        tvar = 0.0
+        tenergy = 0.0
+        for t_k, i_k, m_k in zip(split_t, split_i, split_m):
+            n_k = float(m_k.sum())
+            if n_k <= 0:
+                continue  # this channel is masked out entirely
+            mk2 = m_k * m_k
+            t_c = t_k - float((m_k * t_k).sum()) / n_k
+            weighted = mk2 * t_c
+            im_k = _correlate(i_k, m_k.astype(np.float32)) / n_k
+            numerator = numerator + _correlate(i_k, weighted.astype(np.float32)) - im_k * float(weighted.sum())
+            if "TM_CCOEFF_NORMED" in wanted:
+                i2 = _correlate(i_k * i_k, mk2.astype(np.float32))
+                i1 = _correlate(i_k, mk2.astype(np.float32)) if not np.array_equal(mk2, m_k) else im_k * n_k
+                centred = centred + i2 - 2.0 * im_k * i1 + im_k * im_k * float(mk2.sum())
+                energy = energy + i2
+                tvar += float(np.sum(mk2 * t_c * t_c))
+                tenergy += float(np.sum(mk2 * t_k * t_k))
+
+    for name in methods:
+        bad = None
+        if name == "TM_CCORR":
+            out = cc
+        elif name == "TM_SQDIFF":
+            out = np.maximum(q - 2.0 * cc + tsq, 0.0)
+        elif name == "TM_CCORR_NORMED":
+            out = np.clip(cc / norm, -1.0, 1.0)
+            bad = empty
+        elif name == "TM_SQDIFF_NORMED":
+            out = np.maximum(q - 2.0 * cc + tsq, 0.0) / norm  # OpenCV does not saturate the masked form
+            bad = empty
+        elif name == "TM_CCOEFF":
+            out = numerator
+        else:  # TM_CCOEFF_NORMED
+            if tvar <= FLAT_RTOL * tenergy:
+                raise _template_error(template, name, "has zero variance where the mask is set")
+            bad = centred <= FLAT_RTOL * energy
+            out = np.clip(numerator / np.sqrt(np.where(bad, 1.0, centred) * tvar), -1.0, 1.0)
+        out = np.asarray(out).astype(np.float32)
+        _fill_worst(out, bad, name)
+        maps[name] = out
+        degenerate[name] = bad
+    return Responses(maps, degenerate)
+
+
+def _as_higher_better(response: np.ndarray, method: str, degenerate: np.ndarray | None) -> np.ndarray:
+    info = METHOD_INFO[method]
+    score = -response.astype(np.float64) if info.lower_is_better else response.astype(np.float64)
+    if degenerate is not None:
+        score[degenerate] = -np.inf
+    return score
+
+
+def best_match(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> Match:
+    """The best position of a response map: the minimum for the SQDIFF methods, else the maximum.
+
+    Positions flagged in `degenerate` are never chosen. Ties go to the first position in
+    row-major order, as ``cv2.minMaxLoc`` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> best_match(np.array([[0.5, 0.1], [0.3, 0.9]], np.float32), "TM_SQDIFF")
+    Match(x=1, y=0, score=0.10000000149011612)
+    """
+    method = check_methods(method)[0]
+    response = np.asarray(response)
+    if response.ndim != 2 or response.size == 0:
+        raise ParameterError(f"response: shape {response.shape} is not a 2-D map")
+    score = _as_higher_better(response, method, degenerate)
+    index = int(np.argmax(score))
+    if not np.isfinite(score.flat[index]):
+        raise DegenerateError(
+            f"every position is degenerate for {method} (the target has no contrast under any window)"
+        )
+    y, x = divmod(index, response.shape[1])
+    return Match(x, y, float(response[y, x]))
+
+
+def box_iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def find_peaks(
+    response: np.ndarray,
+    method: str,
+    template_shape: tuple[int, ...],
+    k: int = 5,
+    min_score: float | None = None,
+    max_overlap: float = 0.3,
+    degenerate: np.ndarray | None = None,
+) -> list[Match]:
+    """Up to `k` best local extrema, with non-maximum suppression by box IoU.
+
+    A candidate is a local extremum of the map (no better value among its 8 neighbours). The
+    best remaining candidate is taken, and every candidate whose template-sized box overlaps it
+    with IoU > `max_overlap` is dropped; repeat. `min_score` keeps only matches at least that
+    good (at most it for the SQDIFF methods). Degenerate positions are never returned.
+    """
+    method = check_methods(method)[0]
+    k = check_positive_int(k, "k (number of peaks)")
+    if not 0.0 <= max_overlap <= 1.0:
+        raise ParameterError(f"max_overlap = {max_overlap} is out of range (allowed: 0 to 1)")
+    h, w = template_shape[:2]
+    score = _as_higher_better(np.asarray(response), method, degenerate)
+    # Local maxima: equal to the 3x3 maximum (plateaus keep all their points; NMS thins them).
+    neighbourhood = cv2.dilate(score, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    candidates = (score >= neighbourhood) & np.isfinite(score)
+    if min_score is not None:
+        bound = -min_score if METHOD_INFO[method].lower_is_better else min_score
+        candidates &= score >= bound
+    ys, xs = np.nonzero(candidates)
+    values = score[ys, xs]
+    order = np.lexsort((xs, ys, -values))  # best first; ties in row-major order
+    ys, xs = ys[order], xs[order]
+    # Two equal-size boxes offset by (dx, dy) have IoU = a / (2 w h - a), a = (w-|dx|)(h-|dy|).
+    peaks: list[Match] = []
+    alive = np.ones(len(ys), dtype=bool)
+    i = 0
+    while i < len(ys) and len(peaks) < k:
+        y, x = int(ys[i]), int(xs[i])
+        peaks.append(Match(x, y, float(response[y, x])))
+        rest = slice(i + 1, None)
+        overlap = np.maximum(w - np.abs(xs[rest] - x), 0) * np.maximum(h - np.abs(ys[rest] - y), 0)
+        alive[rest] &= overlap / (2.0 * w * h - overlap) <= max_overlap
+        following = np.flatnonzero(alive[rest])
+        i = i + 1 + int(following[0]) if following.size else len(ys)
+    return peaks
