@@ -163,6 +163,12 @@ def encode_image(array: np.ndarray, suffix: str, metadata: dict | None = None) -
     return data
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path, data: bytes) -> Path:
     """Write bytes to `path` through a temporary file in the same folder, then rename."""
     path = Path(path)
@@ -175,6 +181,7 @@ def write_atomic(path, data: bytes) -> Path:
     except OSError as exc:
         raise ImageError(f"{folder}: cannot write here ({exc.strerror or exc})") from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

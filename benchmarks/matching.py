@@ -1,0 +1,8 @@
+"""Matching benchmark: `python benchmarks/matching.py [OUT.json]` (same as `fractal-match bench matching`)."""
+
+import sys
+
+from fractal_match.bench import run_benchmark
+
+if __name__ == "__main__":
+    run_benchmark("matching", out=sys.argv[1] if len(sys.argv) > 1 else None)

@@ -1,0 +1,131 @@
+"""The `fractal-match` command line. Commands parse, call one library function, and report;
+user mistakes become one line on stderr and a non-zero exit code, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from ._errors import FractalMatchError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="Does a fractalized feature kernel find its object better than the kernel itself? "
+    "Template matching with all six OpenCV methods, honest controls and ground truth.",
+)
+
+METHOD_HELP = "TM_SQDIFF, TM_SQDIFF_NORMED, TM_CCORR, TM_CCORR_NORMED, TM_CCOEFF, TM_CCOEFF_NORMED"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=code)
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"fractal-match {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                     help="Show the version and exit.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+):
+    """Template-matching experiments: kernels, fractal variants, all six OpenCV methods."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _print_best(detection, seconds: float) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .detect import best_table
+    from .matching import METHOD_INFO
+
+    table = Table(title=f"best match per method ({seconds:.2f} s)")
+    for column in ("variant", "method", "better", "x", "y", "score", "degenerate"):
+        table.add_column(column, justify="right" if column in ("x", "y", "score", "degenerate") else "left")
+    for variant, method, match, degenerate in best_table(detection):
+        better = "lower" if METHOD_INFO[method].lower_is_better else "higher"
+        table.add_row(variant, method, better, str(match.x), str(match.y), f"{match.score:.6g}", str(degenerate))
+    Console().print(table)
+
+
+@app.command()
+def match(
+    target: Annotated[Path, typer.Argument(help="Target image file.")],
+    kernel: Annotated[str, typer.Argument(help="Kernel: an image file, crop:IMAGE/LABEL or learned:mean-face.")],
+    method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help=f"Method (repeatable; default all): {METHOD_HELP}.")] = None,
+    color: Annotated[bool, typer.Option("--color", help="Match in colour (RGB) instead of gray.")] = False,
+    mask: Annotated[Optional[Path], typer.Option("--mask", help="Template-sized mask image (non-zero = use).")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", help="Resize the kernel so its longer side is SIZE px.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Peaks to keep per method (NMS).")] = 1,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("results/match"),
+):
+    """Match KERNEL against TARGET with every method; write the detection grid and matches.csv."""
+    from .workflows import run_match
+
+    started = time.perf_counter()
+    try:
+        detection, written = run_match(target, kernel, method or None, color, mask, size, top_k, out)
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    _print_best(detection, time.perf_counter() - started)
+    typer.echo(f"wrote {', '.join(str(p) for p in written)}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("results/demo"),
+):
+    """Run the original experiment on bundled data: a learned face kernel against the astronaut."""
+    from .workflows import run_demo
+
+    started = time.perf_counter()
+    try:
+        detection, written = run_demo(out)
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    _print_best(detection, time.perf_counter() - started)
+    typer.echo(f"wrote {', '.join(str(p) for p in written)}")
+
+
+@app.command()
+def bench(
+    which: Annotated[str, typer.Argument(help="Benchmark to run: matching.")] = "matching",
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the results as JSON here.")] = None,
+    repeats: Annotated[int, typer.Option("--repeats", "-r", help="Timed repetitions per contender (medians reported).")] = 15,
+    quick: Annotated[bool, typer.Option("--quick", help="A small target and few repeats (a smoke run, not a measurement).")] = False,
+):
+    """Time the matcher against the plain OpenCV loop; print a table and optionally write JSON."""
+    from .bench import BENCHMARKS, run_benchmark
+
+    if which not in BENCHMARKS:
+        raise _fail(f"unknown benchmark {which!r} (allowed: {', '.join(BENCHMARKS)})")
+    try:
+        report = run_benchmark(which, repeats=repeats, quick=quick, out=out, echo=typer.echo)
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    if out is not None:
+        typer.echo(f"wrote {out}")
+    return report
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="fractal-match")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

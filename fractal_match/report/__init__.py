@@ -1,0 +1,5 @@
+"""Figures and reports. The only part of the package that imports matplotlib."""
+
+from .figures import detection_grid, plot_detection, plot_response, save_figure
+
+__all__ = ["detection_grid", "plot_detection", "plot_response", "save_figure"]

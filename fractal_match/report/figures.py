@@ -1,0 +1,126 @@
+"""Figures built with matplotlib's object-oriented API (no pyplot, no global state)."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from ..images import write_atomic
+from ..matching import METHOD_INFO, Match
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One template shown in a detection grid: its name, picture, and per-method results."""
+
+    name: str
+    template: np.ndarray
+    responses: Mapping[str, np.ndarray]
+    best: Mapping[str, Match]
+
+
+def _display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """An image ready for imshow (uint16/float stretched to [0, 1]) and its colormap."""
+    if image.dtype != np.uint8:
+        image = image.astype(np.float64)
+        low, high = float(image.min()), float(image.max())
+        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
+    return image, ("gray" if image.ndim == 2 else None)
+
+
+def plot_response(ax: Axes, response: np.ndarray, method: str, match: Match | None = None,
+                  degenerate: np.ndarray | None = None):
+    """Draw a raw response map with a colour bar and the best position marked; returns the image.
+
+    Degenerate positions (see :mod:`fractal_match.matching`) are shown in light grey and left out
+    of the colour scale, so a few undefined windows do not flatten the picture.
+    """
+    info = METHOD_INFO[method]
+    cmap = matplotlib.colormaps["viridis_r" if info.lower_is_better else "viridis"].with_extremes(bad="lightgrey")
+    shown_values = np.ma.masked_array(response, mask=degenerate) if degenerate is not None else response
+    shown = ax.imshow(shown_values, cmap=cmap, interpolation="nearest")
+    ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
+    if match is not None:
+        ax.plot([match.x], [match.y], marker="+", color="red", markersize=14, markeredgewidth=2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return shown
+
+
+def plot_detection(ax: Axes, target: np.ndarray, box, score: float | None = None, truth=None):
+    """Draw the target with the detected (x, y, w, h) box, its score, and optionally the true box."""
+    image, cmap = _display(target)
+    ax.imshow(image, cmap=cmap, interpolation="nearest")
+    if truth is not None:
+        ax.add_patch(Rectangle((truth[0] - 0.5, truth[1] - 0.5), truth[2], truth[3],
+                               fill=False, edgecolor="deepskyblue", linewidth=1.5, linestyle="--"))
+    patch = Rectangle((box[0] - 0.5, box[1] - 0.5), box[2], box[3], fill=False, edgecolor="red", linewidth=2)
+    ax.add_patch(patch)
+    if score is not None:
+        ax.text(box[0], box[1] - 3, f"{score:.4g}", color="white", fontsize=8, va="bottom",
+                bbox={"facecolor": "red", "alpha": 0.8, "pad": 1, "edgecolor": "none"})
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return patch
+
+
+def detection_grid(target: np.ndarray, variants: Sequence[Variant], methods: Sequence[str],
+                   truth=None, title: str | None = None) -> Figure:
+    """The experiment's central figure: one row per method, two panels per template variant.
+
+    A header row shows each variant's template. Then for each method and variant: the raw
+    response map (colour bar, best position marked) and the target with the detected box.
+    """
+    columns = 2 * len(variants)
+    rows = 1 + len(methods)
+    fig = Figure(figsize=(3.6 * columns, 3.1 * rows), layout="constrained")
+    grid = fig.add_gridspec(rows, columns, height_ratios=[0.8] + [1.0] * len(methods))
+    for v, variant in enumerate(variants):
+        ax = fig.add_subplot(grid[0, 2 * v])
+        image, cmap = _display(variant.template)
+        ax.imshow(image, cmap=cmap, interpolation="nearest")
+        ax.set_title(f"template: {variant.name}\n{variant.template.shape[1]}x{variant.template.shape[0]} px", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.add_subplot(grid[0, 2 * v + 1]).axis("off")
+    for r, method in enumerate(methods, start=1):
+        direction = "lower is better" if METHOD_INFO[method].lower_is_better else "higher is better"
+        for v, variant in enumerate(variants):
+            match = variant.best.get(method)
+            ax = fig.add_subplot(grid[r, 2 * v])
+            degenerate = getattr(variant.responses, "degenerate", {}).get(method)
+            plot_response(ax, variant.responses[method], method, match, degenerate)
+            ax.set_title(f"{method} ({direction})\n{variant.name}: response", fontsize=9)
+            ax = fig.add_subplot(grid[r, 2 * v + 1])
+            h, w = variant.template.shape[:2]
+            if match is not None:
+                plot_detection(ax, target, (match.x, match.y, w, h), match.score, truth)
+            ax.set_title(f"{variant.name}: best at ({match.x}, {match.y})" if match else variant.name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=13)
+    return fig
+
+
+def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None, dpi: int = 110) -> list[Path]:
+    """Save `fig` as PNG (text metadata) and SVG next to each other, each written atomically.
+
+    `path` may carry a suffix or not; returns the two paths written.
+    """
+    base = Path(path).with_suffix("")
+    text = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in (metadata or {}).items()}
+    written = []
+    for suffix, meta in ((".png", {"Software": "fractal-match", **text}),
+                         (".svg", {"Description": json.dumps(text, sort_keys=True)})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=suffix[1:], dpi=dpi, bbox_inches="tight", metadata=meta)
+        written.append(write_atomic(base.with_suffix(suffix), buffer.getvalue()))
+    return written
