@@ -55,11 +55,12 @@ def _print_best(detection, seconds: float) -> None:
 
     table = Table(title=f"best match per method ({seconds:.2f} s)")
     for column in ("variant", "method", "better", "x", "y", "score", "degenerate"):
-        table.add_column(column, justify="right" if column in ("x", "y", "score", "degenerate") else "left")
+        table.add_column(column, justify="right" if column in ("x", "y", "score", "degenerate") else "left",
+                         overflow="fold")
     for variant, method, match, degenerate in best_table(detection):
         better = "lower" if METHOD_INFO[method].lower_is_better else "higher"
         table.add_row(variant, method, better, str(match.x), str(match.y), f"{match.score:.6g}", str(degenerate))
-    Console().print(table)
+    Console(width=max(Console().width, 100)).print(table)
 
 
 @app.command()

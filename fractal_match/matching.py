@@ -261,8 +261,25 @@ def _fill_worst(out: np.ndarray, bad: np.ndarray | None, method: str) -> None:
 
 
 def _correlate(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Cross-correlation in float64 (OpenCV computes it in float32; widened for the algebra)."""
-    return cv2.matchTemplate(image, kernel, cv2.TM_CCORR).astype(np.float64)
+    """Valid-region cross-correlation in float64, summed over channels.
+
+    The masked forms subtract nearly equal correlations, so they are computed in float64
+    (``cv2.filter2D`` with the anchor at the kernel's corner is a correlation) rather than with
+    ``cv2.matchTemplate``, whose float32 result would lose the difference.
+    """
+    h, w = kernel.shape[:2]
+    ny, nx = image.shape[0] - h + 1, image.shape[1] - w + 1
+    image = image.astype(np.float64, copy=False)
+    kernel = kernel.astype(np.float64, copy=False)
+    if kernel.ndim == 2:
+        pairs = [(image, kernel)]
+    else:
+        pairs = [(np.ascontiguousarray(image[:, :, k]), np.ascontiguousarray(kernel[:, :, k])) for k in range(kernel.shape[2])]
+    total = None
+    for plane, weights in pairs:
+        full = cv2.filter2D(plane, cv2.CV_64F, weights, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)[:ny, :nx]
+        total = full if total is None else total + full
+    return total
 
 
 def _match_masked(target, template, weights, methods) -> Responses:
@@ -273,7 +290,7 @@ def _match_masked(target, template, weights, methods) -> Responses:
     CCORR = corr(I, M^2 T); SQDIFF = sum((M T)^2) - 2 CCORR + corr(I^2, M^2);
     CCOEFF = sum_k [corr(I_k, M_k^2 (T_k - tm_k)) - im_k sum(M_k^2 (T_k - tm_k))].
     """
-    target = target.astype(np.float32, copy=False)
+    target = target.astype(np.float64)
     t64 = template.astype(np.float64)
     colour = target.ndim == 3
     channels = 3 if colour else 1
@@ -286,12 +303,12 @@ def _match_masked(target, template, weights, methods) -> Responses:
 
     wanted = set(methods)
     if wanted & {"TM_CCORR", "TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
-        cc = _correlate(target, (m2 * t64).astype(np.float32))
+        cc = _correlate(target, m2 * t64)
         tsq = float(np.sum(m2 * t64 * t64))
         if tsq <= 0 and wanted & {"TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
             raise _template_error(template, "TM_CCORR_NORMED", "is zero wherever the mask is set")
     if wanted & {"TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
-        q = np.maximum(_correlate(target * target, m2.astype(np.float32)), 0.0)
+        q = np.maximum(_correlate(target * target, m2), 0.0)
         empty = q <= 0
         norm = np.sqrt(np.where(empty, 1.0, q) * max(tsq, np.finfo(float).tiny))
     if wanted & {"TM_CCOEFF", "TM_CCOEFF_NORMED"}:
@@ -310,11 +327,11 @@ def _match_masked(target, template, weights, methods) -> Responses:
             mk2 = m_k * m_k
             t_c = t_k - float((m_k * t_k).sum()) / n_k
             weighted = mk2 * t_c
-            im_k = _correlate(i_k, m_k.astype(np.float32)) / n_k
-            numerator = numerator + _correlate(i_k, weighted.astype(np.float32)) - im_k * float(weighted.sum())
+            im_k = _correlate(i_k, m_k) / n_k
+            numerator = numerator + _correlate(i_k, weighted) - im_k * float(weighted.sum())
             if "TM_CCOEFF_NORMED" in wanted:
-                i2 = _correlate(i_k * i_k, mk2.astype(np.float32))
-                i1 = _correlate(i_k, mk2.astype(np.float32)) if not np.array_equal(mk2, m_k) else im_k * n_k
+                i2 = _correlate(i_k * i_k, mk2)
+                i1 = _correlate(i_k, mk2) if not np.array_equal(mk2, m_k) else im_k * n_k
                 centred = centred + i2 - 2.0 * im_k * i1 + im_k * im_k * float(mk2.sum())
                 energy = energy + i2
                 tvar += float(np.sum(mk2 * t_c * t_c))

@@ -33,8 +33,9 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     mask = kernel.mask
     if mask_path is not None:
         mask = check_mask(load_image(mask_path, "gray"), kernel.image.shape, name=str(mask_path))
+    label = kernel_name if ":" in kernel_name else Path(kernel_name).name
     try:
-        detection = detect(target, [(kernel_name, kernel.image, mask)], methods, top_k)
+        detection = detect(target, [(label, kernel.image, mask)], methods, top_k)
     except ParameterError as exc:
         raise type(exc)(f"{kernel_name} in {target_path}: {exc}") from None
     metadata = {"command": "match", "version": __version__, "target": str(target_path), "kernel": kernel_name,

@@ -1,0 +1,101 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fractal_match import __version__, save_image
+from fractal_match.cli import app
+from fractal_match.images import read_png_metadata
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def scene(tmp_path):
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 256, (60, 80)).astype(np.uint8)
+    save_image(tmp_path / "target.png", target)
+    save_image(tmp_path / "kernel.png", target[20:36, 30:50])
+    return tmp_path
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.stdout
+
+
+def test_match_writes_grid_and_csv_and_finds_the_crop(scene):
+    out = scene / "out"
+    result = runner.invoke(app, ["match", str(scene / "target.png"), str(scene / "kernel.png"), "--out", str(out), "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert "TM_CCOEFF_NORMED" in result.stdout
+    rows = list(csv.DictReader((out / "matches.csv").open()))
+    assert set(rows[0]) >= {"method", "rank", "x", "y", "w", "h", "score"}
+    assert {r["method"] for r in rows} == {"TM_SQDIFF", "TM_SQDIFF_NORMED", "TM_CCORR", "TM_CCORR_NORMED", "TM_CCOEFF", "TM_CCOEFF_NORMED"}
+    best = {r["method"]: r for r in rows if r["rank"] == "1"}
+    for method in ("TM_SQDIFF", "TM_SQDIFF_NORMED", "TM_CCORR_NORMED", "TM_CCOEFF", "TM_CCOEFF_NORMED"):
+        assert (best[method]["x"], best[method]["y"]) == ("30", "20"), method
+    assert (best["TM_CCOEFF_NORMED"]["w"], best["TM_CCOEFF_NORMED"]["h"]) == ("20", "16")
+    assert float(best["TM_CCOEFF_NORMED"]["score"]) == pytest.approx(1.0, abs=1e-5)
+    assert (out / "detection_grid.png").exists() and (out / "detection_grid.svg").exists()
+    assert read_png_metadata(out / "detection_grid.png")["command"] == "match"
+
+
+def test_match_with_selected_methods_colour_and_mask(scene):
+    mask = np.zeros((16, 20), np.uint8)
+    mask[4:12, 5:15] = 255
+    save_image(scene / "mask.png", mask)
+    save_image(scene / "ct.png", np.dstack([np.random.default_rng(1).integers(0, 256, (60, 80)).astype(np.uint8)] * 3))
+    out = scene / "o2"
+    result = runner.invoke(app, ["match", str(scene / "ct.png"), "crop:astronaut/patch", "--color", "--size", "20",
+                                 "-m", "TM_SQDIFF", "-m", "TM_CCORR_NORMED", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {r["method"] for r in csv.DictReader((out / "matches.csv").open())} == {"TM_SQDIFF", "TM_CCORR_NORMED"}
+    result = runner.invoke(app, ["match", str(scene / "target.png"), str(scene / "kernel.png"), "--mask", str(scene / "mask.png"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["match", "{d}/missing.png", "{d}/kernel.png"], "missing.png: no such file"),
+    (["match", "{d}/target.png", "{d}/nope.png"], "nope.png: no such file"),
+    (["match", "{d}/notimage.png", "{d}/kernel.png"], "not an image"),
+    (["match", "{d}/target.png", "{d}/kernel.png", "-m", "TM_FOO"], "unknown method 'TM_FOO'"),
+    (["match", "{d}/kernel.png", "{d}/target.png"], "larger than the target"),
+    (["match", "{d}/target.png", "{d}/kernel.png", "--mask", "{d}/target.png"], "does not fit the template"),
+    (["match", "{d}/target.png", "learned:nothing"], "unknown learned kernel 'nothing'"),
+    (["match", "{d}/target.png", "{d}/kernel.png", "--out", "{d}/target.png"], "is an existing file"),
+    (["match", "{d}/target.png", "{d}/kernel.png", "--size", "0"], "kernel size = 0 is out of range"),
+    (["bench", "nothing"], "unknown benchmark 'nothing'"),
+])
+def test_bad_input_gives_one_line_and_no_output(scene, args, message):
+    (scene / "notimage.png").write_text("this is text")
+    out = scene / "never"
+    args = [a.format(d=scene) for a in args]
+    if "--out" not in args and args[0] == "match":
+        args += ["--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert not out.exists()
+
+
+def test_demo_runs_on_bundled_data(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "demo" / "matches.csv").open()))
+    assert len(rows) == 6 * 3
+    assert json.loads(read_png_metadata(tmp_path / "demo" / "detection_grid.png")["truth"]) == [172, 52, 92, 112]
+
+
+def test_bench_quick_writes_self_describing_json(tmp_path):
+    out = tmp_path / "b.json"
+    result = runner.invoke(app, ["bench", "matching", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["environment"]["tool"] == "fractal-match" and report["environment"]["opencv"]
+    assert len(report["rows"]) == 4 and all(r["ours"]["median_ms"] > 0 for r in report["rows"])
+    assert report["summary"]["geomean_ours_over_ccorr"] > 0

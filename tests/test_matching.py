@@ -1,0 +1,301 @@
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fractal_match import DegenerateError, ParameterError
+from fractal_match.geometry import iou
+from fractal_match.matching import (
+    METHOD_INFO,
+    METHODS,
+    Match,
+    best_match,
+    find_peaks,
+    match_all,
+    opencv_methods,
+)
+
+NORMED_TOL = 2e-4
+RAW_TOL = 1e-3
+
+
+def test_method_table_is_complete_and_ordered():
+    # A method OpenCV adds later must not be silently missed.
+    assert set(opencv_methods()) == set(METHODS)
+    assert METHODS == ("TM_SQDIFF", "TM_SQDIFF_NORMED", "TM_CCORR", "TM_CCORR_NORMED", "TM_CCOEFF", "TM_CCOEFF_NORMED")
+    for name, info in METHOD_INFO.items():
+        assert info.code == getattr(cv2, name)
+        assert info.lower_is_better == name.startswith("TM_SQDIFF")
+
+
+def _random_image(rng, shape, dtype):
+    if dtype == "uint8":
+        return rng.integers(0, 256, shape).astype(np.uint8)
+    if dtype == "uint16":
+        return rng.integers(0, 65536, shape).astype(np.uint16)
+    return rng.random(shape).astype(np.float32)
+
+
+def _reference(target, template, method, mask=None):
+    """cv2.matchTemplate on what OpenCV accepts (uint8 or float32; float32 for masks)."""
+    if mask is not None or target.dtype != np.uint8:
+        target, template = target.astype(np.float32), template.astype(np.float32)
+        if mask is not None and mask.dtype != np.float32:
+            mask = (mask != 0).astype(np.float32)
+    try:
+        return cv2.matchTemplate(target, template, METHOD_INFO[method].code, mask=mask)
+    except cv2.error:
+        return None  # OpenCV refuses some masked shapes (e.g. 1-px-wide CCOEFF); nothing to compare
+
+
+def _corr64(image, kernel):
+    h, w = kernel.shape[:2]
+    full = cv2.filter2D(image.astype(np.float64), cv2.CV_64F, kernel.astype(np.float64), anchor=(0, 0),
+                        borderType=cv2.BORDER_CONSTANT)
+    return full[: image.shape[0] - h + 1, : image.shape[1] - w + 1]
+
+
+def well_conditioned(target, template, mask, rtol=1e-3):
+    """Windows whose (mask-weighted) centred energy is at least `rtol` of their energy.
+
+    Below that, CCOEFF_NORMED is dominated by float32 rounding in OpenCV itself (we checked such
+    a window against a float64 brute force: OpenCV was off by 3e-4, ours by 2e-16).
+    """
+    h, w = template.shape[:2]
+    weights = np.ones((h, w)) if mask is None else (mask != 0 if mask.dtype == np.uint8 else mask).astype(np.float64)
+    planes = [target] if target.ndim == 2 else [target[:, :, k] for k in range(target.shape[2])]
+    energy = centred = 0.0
+    for plane in planes:
+        plane = plane.astype(np.float64)
+        mean = _corr64(plane, weights) / weights.sum()
+        square = _corr64(plane * plane, weights * weights)
+        centred = centred + square - 2 * mean * _corr64(plane, weights * weights) + mean**2 * (weights**2).sum()
+        energy = energy + square
+    return centred >= rtol * energy
+
+
+def test_masked_ccoeff_normed_is_exact_against_a_float64_brute_force():
+    rng = np.random.default_rng(0)
+    target = rng.integers(0, 256, (12, 18)).astype(np.uint8)
+    template = rng.integers(0, 256, (3, 4)).astype(np.uint8)
+    mask = rng.random((3, 4)).astype(np.float32) + 0.05
+    ours = match_all(target, template, ["TM_CCOEFF_NORMED"], mask=mask)["TM_CCOEFF_NORMED"]
+    m, t = mask.astype(float), template.astype(float)
+    tp = m * (t - (m * t).sum() / m.sum())
+    for y in range(ours.shape[0]):
+        for x in range(ours.shape[1]):
+            window = target[y : y + 3, x : x + 4].astype(float)
+            ip = m * (window - (m * window).sum() / m.sum())
+            expected = (tp * ip).sum() / np.sqrt((tp**2).sum() * (ip**2).sum())
+            assert ours[y, x] == pytest.approx(expected, abs=1e-6)
+
+
+def assert_agrees(target, template, mask=None, methods=METHODS):
+    try:
+        responses = match_all(target, template, methods, mask=mask)
+    except DegenerateError:
+        return None
+    for method in methods:
+        ours = responses[method]
+        assert ours.dtype == np.float32
+        assert ours.shape == (target.shape[0] - template.shape[0] + 1, target.shape[1] - template.shape[1] + 1)
+        assert np.isfinite(ours).all(), f"{method}: NaN or Inf in our map"
+        ref = _reference(target, template, method, mask)
+        if ref is None:
+            continue
+        ok = np.isfinite(ref)
+        degenerate = responses.degenerate[method]
+        if degenerate is not None:
+            ok &= ~degenerate
+        if method == "TM_CCOEFF_NORMED":
+            ok &= well_conditioned(target, template, mask)
+        if not ok.any():
+            continue
+        error = np.abs(ours.astype(np.float64) - ref)[ok].max()
+        if METHOD_INFO[method].normed:
+            assert error <= NORMED_TOL, f"{method}: max error {error}"
+        else:
+            scale = max(np.abs(ref[ok]).max(), 1e-12)
+            assert error <= RAW_TOL * scale, f"{method}: max error {error} of {scale}"
+    return responses
+
+
+shapes = st.tuples(st.integers(1, 48), st.integers(1, 48), st.integers(1, 48), st.integers(1, 48)).map(
+    lambda s: (max(s[0], s[2]), max(s[1], s[3]), s[2], s[3])
+)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shapes, st.sampled_from(["uint8", "uint16", "float32"]), st.sampled_from([1, 3]),
+       st.sampled_from([None, "binary", "weights"]), st.integers(0, 2**32 - 1))
+def test_agrees_with_opencv(shape, dtype, channels, mask_kind, seed):
+    rng = np.random.default_rng(seed)
+    H, W, h, w = shape
+    extra = () if channels == 1 else (3,)
+    target = _random_image(rng, (H, W) + extra, dtype)
+    template = _random_image(rng, (h, w) + extra, dtype)
+    mask = None
+    if mask_kind == "binary":
+        mask = (rng.random((h, w)) > 0.3).astype(np.uint8)
+        mask.flat[0] = 1
+    elif mask_kind == "weights":
+        mask = rng.random((h, w)).astype(np.float32) + 0.05
+    assert_agrees(target, template, mask)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 3]))
+def test_agrees_on_images_with_flat_patches(seed, channels):
+    """Near-flat and flat regions: agreement where defined, never NaN/Inf, degenerate counted."""
+    rng = np.random.default_rng(seed)
+    extra = () if channels == 1 else (3,)
+    target = rng.integers(0, 256, (40, 50) + extra).astype(np.uint8)
+    target[5:25, 10:40] = rng.integers(0, 256)  # a flat patch larger than the template
+    target[30:38, 0:20] = 0  # a black patch
+    template = rng.integers(0, 256, (6, 7) + extra).astype(np.uint8)
+    responses = assert_agrees(target, template)
+    assert responses.degenerate_count("TM_CCOEFF_NORMED") > 0
+    flat = responses.degenerate["TM_CCOEFF_NORMED"]
+    assert flat[10, 15]  # window fully inside the flat patch
+    assert (responses["TM_CCOEFF_NORMED"][flat] == -1.0).all()
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_perfect_match_scores_one_at_its_position(dtype, channels):
+    rng = np.random.default_rng(3)
+    target = _random_image(rng, (60, 70) + (() if channels == 1 else (3,)), dtype)
+    template = target[17:33, 21:45].copy()
+    responses = match_all(target, template)
+    for method in METHODS:
+        best = responses.best(method)
+        assert (best.x, best.y) == (21, 17), method
+    assert responses["TM_CCOEFF_NORMED"][17, 21] == pytest.approx(1.0, abs=1e-5)
+    assert responses["TM_CCORR_NORMED"][17, 21] == pytest.approx(1.0, abs=1e-5)
+    assert responses["TM_SQDIFF_NORMED"][17, 21] == pytest.approx(0.0, abs=1e-5)
+    assert responses["TM_SQDIFF"][17, 21] <= 1e-3 * responses["TM_SQDIFF"].max()
+
+
+def test_inverted_template_scores_minus_one():
+    rng = np.random.default_rng(4)
+    target = rng.random((50, 50)).astype(np.float32)
+    template = 1.0 - target[10:20, 12:30]
+    responses = match_all(target, template, ["TM_CCOEFF_NORMED"])
+    assert responses["TM_CCOEFF_NORMED"][10, 12] == pytest.approx(-1.0, abs=1e-5)
+    assert responses["TM_CCOEFF_NORMED"].min() == pytest.approx(-1.0, abs=1e-5)
+
+
+def test_inputs_are_not_modified_and_single_method_subset_matches_full():
+    rng = np.random.default_rng(5)
+    target = rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)
+    template = target[5:15, 5:20].copy()
+    mask = (rng.random((10, 15)) > 0.5).astype(np.uint8)
+    copies = [a.copy() for a in (target, template, mask)]
+    full = match_all(target, template)
+    match_all(target, template, mask=mask)
+    for original, copy in zip((target, template, mask), copies):
+        assert np.array_equal(original, copy)
+    for method in METHODS:
+        alone = match_all(target, template, [method])
+        assert list(alone) == [method]
+        np.testing.assert_array_equal(alone[method], full[method])
+
+
+def test_flat_template_is_an_error_for_ccoeff_normed_only():
+    target = np.random.default_rng(6).integers(0, 256, (30, 30)).astype(np.uint8)
+    flat = np.full((5, 5), 77, np.uint8)
+    with pytest.raises(DegenerateError, match="zero variance.*TM_CCOEFF_NORMED"):
+        match_all(target, flat)
+    others = [m for m in METHODS if m != "TM_CCOEFF_NORMED"]
+    responses = match_all(target, flat, others)
+    assert np.allclose(responses["TM_CCOEFF"], 0.0, atol=1e-3 * np.abs(responses["TM_CCORR"]).max())
+    with pytest.raises(DegenerateError, match="all zero"):
+        match_all(target, np.zeros((5, 5), np.uint8), ["TM_CCORR_NORMED"])
+
+
+def test_all_black_target_is_degenerate_everywhere_and_never_a_best_match():
+    target = np.zeros((20, 20), np.uint8)
+    template = np.random.default_rng(7).integers(1, 256, (5, 5)).astype(np.uint8)
+    responses = match_all(target, template)
+    for method in ("TM_SQDIFF_NORMED", "TM_CCORR_NORMED", "TM_CCOEFF_NORMED"):
+        assert responses.degenerate_count(method) == 16 * 16
+        assert np.isfinite(responses[method]).all()
+        assert responses[method][0, 0] == METHOD_INFO[method].worst
+        with pytest.raises(DegenerateError, match="every position is degenerate"):
+            responses.best(method)
+    assert responses.best("TM_SQDIFF").score == pytest.approx(float((template.astype(float) ** 2).sum()), rel=1e-6)
+
+
+def test_degenerate_position_is_never_best_even_when_its_value_ties():
+    # SQDIFF_NORMED saturates at 1, which is also its degenerate value: the flag decides.
+    response = np.array([[1.0, 1.0], [1.0, 1.0]], np.float32)
+    degenerate = np.array([[True, False], [True, True]])
+    assert best_match(response, "TM_SQDIFF_NORMED", degenerate) == Match(1, 0, 1.0)
+
+
+def test_masked_matching_ignores_pixels_outside_the_mask():
+    rng = np.random.default_rng(8)
+    target = rng.integers(0, 256, (50, 60)).astype(np.uint8)
+    template = target[20:36, 30:46].copy()
+    mask = np.zeros((16, 16), np.uint8)
+    mask[4:12, 4:12] = 255
+    template[mask == 0] = 255 - template[mask == 0]  # corrupt everything the mask hides
+    responses = match_all(target, template, mask=mask)
+    for method in METHODS:
+        if method in ("TM_CCORR",):
+            continue  # raw correlation favours bright windows, masked or not
+        assert (responses.best(method).x, responses.best(method).y) == (30, 20), method
+    assert responses["TM_CCOEFF_NORMED"][20, 30] == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "target, template, kwargs, message",
+    [
+        (np.zeros((10, 10), np.uint8), np.zeros((11, 5), np.uint8), {}, "larger than the target"),
+        (np.zeros((10, 10, 3), np.uint8), np.zeros((5, 5), np.uint8), {}, "channel"),
+        (np.zeros((10, 10), np.uint8), np.ones((5, 5), np.uint8), {"methods": ["TM_FOO"]}, "unknown method 'TM_FOO'"),
+        (np.zeros((10, 10), np.uint8), np.ones((5, 5), np.uint8), {"mask": np.ones((4, 5))}, "does not fit the template"),
+        (np.zeros((10, 10), np.uint8), np.ones((5, 5), np.uint8), {"mask": np.zeros((5, 5))}, "selects no pixel"),
+        (np.full((10, 10), np.nan, np.float32), np.ones((5, 5), np.float32), {}, "NaN or Inf"),
+        (np.zeros((10, 10), np.int32), np.ones((5, 5), np.int32), {}, "pixel type int32"),
+        (np.zeros((10, 10, 4), np.uint8), np.ones((5, 5, 4), np.uint8), {}, "not an image"),
+    ],
+)
+def test_bad_input_raises_parameter_error(target, template, kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        match_all(target, template, **kwargs)
+
+
+def test_best_match_agrees_with_minmaxloc():
+    rng = np.random.default_rng(9)
+    response = rng.random((30, 40)).astype(np.float32)
+    low, high, low_at, high_at = cv2.minMaxLoc(response)
+    assert best_match(response, "TM_SQDIFF") == Match(low_at[0], low_at[1], low)
+    assert best_match(response, "TM_CCOEFF") == Match(high_at[0], high_at[1], high)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(METHODS), st.floats(0.0, 0.9), st.integers(1, 8))
+def test_find_peaks_are_local_extrema_without_overlap(seed, method, max_overlap, k):
+    rng = np.random.default_rng(seed)
+    target = cv2.GaussianBlur(rng.integers(0, 256, (80, 90)).astype(np.uint8), (0, 0), 2)
+    template = rng.integers(0, 256, (9, 11)).astype(np.uint8)
+    if np.ptp(template) == 0:
+        return
+    responses = match_all(target, template)
+    peaks = find_peaks(responses[method], method, template.shape, k=k, max_overlap=max_overlap,
+                       degenerate=responses.degenerate[method])
+    assert 1 <= len(peaks) <= k
+    assert peaks[0] == responses.best(method) or peaks[0].score == responses.best(method).score
+    sign = -1 if METHOD_INFO[method].lower_is_better else 1
+    scores = [sign * p.score for p in peaks]
+    assert scores == sorted(scores, reverse=True)
+    for i, a in enumerate(peaks):
+        for b in peaks[i + 1:]:
+            assert iou((a.x, a.y, 11, 9), (b.x, b.y, 11, 9)) <= max_overlap + 1e-12
+    # min_score keeps only matches at least that good
+    threshold = peaks[-1].score
+    kept = find_peaks(responses[method], method, template.shape, k=k, max_overlap=max_overlap,
+                      min_score=threshold, degenerate=responses.degenerate[method])
+    assert all(sign * p.score >= sign * threshold for p in kept)
