@@ -115,8 +115,8 @@ class Match:
 class Responses(dict):
     """Response maps (float32, shape (H-h+1, W-w+1)) keyed by method name.
 
-    ``degenerate[name]`` is a boolean map of positions where the normalised score is undefined
-    (None for the raw methods, which are defined everywhere).
+    ``degenerate[name]`` is a boolean map of positions where the normalised score is undefined,
+    or None where there are none (always None for the raw methods, defined everywhere).
     """
 
     def __init__(self, maps: Mapping[str, np.ndarray], degenerate: Mapping[str, np.ndarray | None]):
@@ -235,7 +235,11 @@ def _match_unmasked(target, template, methods) -> Responses:
             raise _template_error(template, name, "has zero variance")
 
     derive = _fused.derive_colour if target.ndim == 3 else _fused.derive_gray
-    derived = {name: np.empty((ny, nx), np.float32) for name in METHODS if name != "TM_CCORR"}
+    # One block for the five maps: a single large allocation that NumPy backs with huge pages,
+    # instead of five smaller ones whose page faults cost as much as the arithmetic.
+    names = [name for name in METHODS if name != "TM_CCORR"]
+    block = np.empty((len(names), ny, nx), np.float32)
+    derived = dict(zip(names, block))
     flags = np.empty((ny, nx), np.uint8)
     derive(
         cc, target, h, w, tsq, tsum / area if target.ndim == 3 else float(tsum[0]) / area, tvar, FLAT_RTOL, _fused.row_blocks(ny),
@@ -243,8 +247,9 @@ def _match_unmasked(target, template, methods) -> Responses:
         derived["TM_CCOEFF"], derived["TM_CCOEFF_NORMED"], flags,
     )
     derived["TM_CCORR"] = cc
-    empty = (flags & _fused.EMPTY) != 0
-    flat = (flags & _fused.FLAT) != 0
+    present = int(np.bitwise_or.reduce(flags, axis=None))  # which kinds of degeneracy occur at all
+    empty = (flags & _fused.EMPTY) != 0 if present & _fused.EMPTY else None
+    flat = (flags & _fused.FLAT) != 0 if present & _fused.FLAT else None
     masks = {"TM_SQDIFF_NORMED": empty, "TM_CCORR_NORMED": empty, "TM_CCOEFF_NORMED": flat}
     return Responses({m: derived[m] for m in methods}, {m: masks.get(m) for m in methods})
 
