@@ -124,3 +124,36 @@ def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None,
         fig.savefig(buffer, format=suffix[1:], dpi=dpi, bbox_inches="tight", metadata=meta)
         written.append(write_atomic(base.with_suffix(suffix), buffer.getvalue()))
     return written
+
+
+def plot_template(ax: Axes, image: np.ndarray, mask: np.ndarray | None = None):
+    """Draw a template; pixels its mask leaves out are shown over a mid-grey background."""
+    # templates are float in [0, 1] already: show them on that scale, unstretched
+    shown, cmap = (image, "gray" if image.ndim == 2 else None) if image.dtype.kind == "f" else _display(image)
+    ax.set_facecolor("0.5")
+    if mask is not None:
+        rgb = np.repeat(shown[:, :, None], 3, axis=2) if shown.ndim == 2 else shown
+        rgb = rgb.astype(np.float64) / (255.0 if rgb.dtype == np.uint8 else 1.0)
+        shown, cmap = np.dstack([rgb, np.clip(mask, 0.0, 1.0)]), None
+    scale_max = 255 if shown.dtype == np.uint8 else 1
+    ax.imshow(shown, cmap=cmap, interpolation="nearest", vmin=0 if cmap else None, vmax=scale_max if cmap else None)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def gallery(kernel_image: np.ndarray, templates: Sequence, title: str | None = None, columns: int = 4) -> Figure:
+    """A contact sheet: the kernel, then every template (anything with .image, .mask, .family)."""
+    count = 1 + len(templates)
+    rows = -(-count // columns)
+    fig = Figure(figsize=(3.0 * columns, 3.2 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    plot_template(axes[0], kernel_image)
+    axes[0].set_title("kernel", fontsize=10)
+    for ax, template in zip(axes[1:], templates):
+        plot_template(ax, template.image, template.mask)
+        ax.set_title(template.family, fontsize=10)
+    for ax in axes[count:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=12)
+    return fig
