@@ -2,9 +2,10 @@
 
 Every canvas point p (canvas half-size = 1) is moved by a whole number n of levels,
 p -> p / ratio^n (rotated by n * rotation), into the annulus ratio < |p| <= 1, where the kernel is
-shown. So the image is exactly self-similar: scaling by `ratio` (and turning by `rotation`) maps
+shown. So the image is exactly self-similar: scaling by `ratio` and turning by `rotation` maps
 it onto itself. With `branches` > 0 the level also advances with the angle, which turns the
-nested copies into an Escher-like spiral with that many arms.
+nested copies into an Escher-like spiral with that many arms; a spiral is self-similar under
+scaling by `ratio` alone (combined with a per-level rotation it has no exact similarity).
 """
 
 from __future__ import annotations
