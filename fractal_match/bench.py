@@ -92,13 +92,39 @@ def bench_matching(repeats: int = 15, quick: bool = False, echo: Callable[[str],
     return {"benchmark": "matching", "repeats": repeats, "quick": quick, "rows": rows, "summary": summary}
 
 
-BENCHMARKS = {"matching": bench_matching}
+def bench_fractal(repeats: int = 15, quick: bool = False, echo: Callable[[str], None] = print) -> dict:
+    """Every generator family at its defaults on the learned mean face, at 256 and 512 px.
+
+    Target: orbit trap at malinc's defaults, 512 px, <= 150 ms median.
+    """
+    from .fractal import FAMILIES, fractalize
+    from .kernels import load_kernel
+
+    repeats = check_positive_int(repeats, "repeats", 1, 10000)
+    kernel = load_kernel("learned:mean-face")
+    sizes = (64, 128) if quick else (256, 512)
+    rows = []
+    echo(f"{'family':>11} " + " ".join(f"{f'{s} px ms':>10}" for s in sizes))
+    for name in FAMILIES:
+        timing = _interleaved({str(size): (lambda size=size: fractalize(kernel, name, size=size)) for size in sizes},
+                              2 if quick else repeats)
+        rows.append({"family": name, **{f"size_{size}": timing[str(size)] for size in sizes}})
+        echo(f"{name:>11} " + " ".join(f"{timing[str(s)]['median_ms']:10.1f}" for s in sizes))
+    orbit = next(r for r in rows if r["family"] == "orbit-trap")[f"size_{sizes[-1]}"]["median_ms"]
+    summary = {"orbit_trap_largest_ms": orbit, "target_orbit_trap_512_ms_at_most": 150.0}
+    echo(f"orbit trap at malinc defaults, {sizes[-1]} px: {orbit:.1f} ms median (target <= 150 ms at 512 px)")
+    return {"benchmark": "fractal", "repeats": repeats, "quick": quick, "rows": rows, "summary": summary}
+
+
+BENCHMARKS = {"matching": bench_matching, "fractal": bench_fractal}
 
 
 def run_benchmark(which: str, repeats: int = 15, quick: bool = False, out=None,
                   echo: Callable[[str], None] = print) -> dict:
     """Run one benchmark by name, add the environment, and write JSON to `out` if given."""
-    report = {"environment": environment(), **BENCHMARKS[which](repeats=repeats, quick=quick, echo=echo)}
+    names = list(BENCHMARKS) if which == "all" else [which]
+    results = {name: BENCHMARKS[name](repeats=repeats, quick=quick, echo=echo) for name in names}
+    report = {"environment": environment(), **(results[which] if which != "all" else {"benchmarks": results})}
     if out is not None:
         write_atomic(out, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
     return report

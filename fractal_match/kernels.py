@@ -4,8 +4,12 @@ A kernel is named by a string usable from the CLI and configs:
 
 * a path to any image file (its alpha channel, if any, becomes the mask);
 * ``crop:<image>/<label>`` — the ground-truth crop of an annotated object (data/annotations.toml);
-* ``learned:mean-face`` — the mean of the bundled face crops (data/faces), a learned feature
-  picture standing in for a visualised CNN neuron.
+* ``bank:<name>[?key=value&...]`` — a procedural kernel: gabor, log, dog, edge, bar, corner,
+  ring, checker (``fractal-match kernels`` lists their parameters);
+* ``learned:mean-face``, ``learned:eigenface-<k>`` (k = 1..10), ``learned:classifier`` — learned
+  from the bundled face / non-face crops (data/faces): the mean face, the principal components,
+  and the weight image of a linear face-vs-non-face classifier. Real visualised learned
+  features, the offline stand-in for a CNN neuron's picture.
 
 Kernel pictures are uint8 on the same 0-255 scale as the photos they are matched against, so
 the raw methods (SQDIFF, CCORR, CCOEFF) compare like with like.
@@ -25,7 +29,7 @@ from .datasets import DATA_DIR, find_annotation
 from .geometry import crop
 from .images import load_image
 
-LEARNED = ("mean-face",)
+LEARNED = ("mean-face", *(f"eigenface-{k}" for k in range(1, 11)), "classifier")
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,177 @@ def load_faces(path=None) -> tuple[np.ndarray, np.ndarray]:
     return crops[:100], crops[100:]
 
 
+def _to_uint8(values: np.ndarray, signed: bool) -> np.ndarray:
+    """Render a filter as a picture: signed filters around mid-grey, others stretched to 0-255."""
+    values = values.astype(np.float64)
+    if signed:
+        peak = float(np.abs(values).max()) or 1.0
+        scaled = 127.5 + 127.5 * values / peak
+    else:
+        low, high = float(values.min()), float(values.max())
+        scaled = (values - low) / (high - low) * 255.0 if high > low else np.full_like(values, 127.5)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def eigenfaces(count: int = 10) -> np.ndarray:
+    """The first principal components of the face crops, (count, 25, 25), each signed so that it
+    correlates positively with the mean face."""
+    faces, _ = load_faces()
+    flat = faces.reshape(len(faces), -1)
+    mean = flat.mean(axis=0)
+    _, _, components = np.linalg.svd(flat - mean, full_matrices=False)
+    components = components[:count]
+    components *= np.sign(components @ mean)[:, None]
+    return components.reshape(count, *faces.shape[1:])
+
+
+def classifier_weights() -> tuple[np.ndarray, float, float]:
+    """Weight image of a ridge-regularised linear classifier, face (+1) vs non-face (-1).
+
+    Pixels are standardised; the ridge is chosen from 1..1e5 by leave-one-out accuracy (closed
+    form for ridge regression). Returns (weights (25, 25), ridge, leave-one-out accuracy).
+    """
+    faces, non_faces = load_faces()
+    samples = np.concatenate([faces, non_faces]).reshape(len(faces) + len(non_faces), -1)
+    samples = (samples - samples.mean(axis=0)) / (samples.std(axis=0) + 1e-9)
+    labels = np.concatenate([np.ones(len(faces)), -np.ones(len(non_faces))])
+    best = None
+    for ridge in (1.0, 10.0, 100.0, 1e3, 1e4, 1e5):
+        inverse = np.linalg.inv(samples.T @ samples + ridge * np.eye(samples.shape[1]))
+        hat = samples @ inverse @ samples.T
+        leave_one_out = (hat @ labels - np.diag(hat) * labels) / (1.0 - np.diag(hat))
+        accuracy = float(np.mean(np.sign(leave_one_out) == labels))
+        if best is None or accuracy > best[2]:
+            best = (inverse @ samples.T @ labels, ridge, accuracy)
+    weights, ridge, accuracy = best
+    return weights.reshape(faces.shape[1:]), ridge, accuracy
+
+
 def _learned(which: str) -> np.ndarray:
     if which not in LEARNED:
         raise ParameterError(f"unknown learned kernel {which!r} (allowed: {', '.join(LEARNED)})")
-    faces, _ = load_faces()
-    return np.clip(np.rint(faces.mean(axis=0) * 255.0), 0, 255).astype(np.uint8)
+    if which == "mean-face":
+        faces, _ = load_faces()
+        return np.clip(np.rint(faces.mean(axis=0) * 255.0), 0, 255).astype(np.uint8)
+    if which == "classifier":
+        return _to_uint8(classifier_weights()[0], signed=True)
+    return _to_uint8(eigenfaces()[int(which.split("-")[1]) - 1], signed=True)
+
+
+# --- the procedural bank ---------------------------------------------------------------------------
+
+def _grid(size: int, theta: float = 0.0):
+    """Pixel-centre coordinates in [-1, 1], and the same rotated by theta degrees (u along theta)."""
+    axis = (np.arange(size) + 0.5) / size * 2.0 - 1.0
+    x, y = np.meshgrid(axis, axis)
+    t = np.radians(theta)
+    return x, y, x * np.cos(t) + y * np.sin(t), -x * np.sin(t) + y * np.cos(t)
+
+
+def _gabor(size, theta, sigma, wavelength, phase):
+    _, _, u, v = _grid(size, theta)
+    scale = size / 2.0  # parameters are in pixels
+    envelope = np.exp(-((u * scale) ** 2 + (v * scale) ** 2) / (2.0 * sigma**2))
+    return _to_uint8(envelope * np.cos(2.0 * np.pi * u * scale / wavelength + np.radians(phase)), signed=True)
+
+
+def _log(size, sigma):
+    x, y, _, _ = _grid(size)
+    r2 = (x * x + y * y) * (size / 2.0) ** 2
+    return _to_uint8(-(1.0 - r2 / (2 * sigma**2)) * np.exp(-r2 / (2 * sigma**2)), signed=True)
+
+
+def _dog(size, sigma, ratio):
+    x, y, _, _ = _grid(size)
+    r2 = (x * x + y * y) * (size / 2.0) ** 2
+    narrow = np.exp(-r2 / (2 * sigma**2)) / sigma**2
+    wide = np.exp(-r2 / (2 * (ratio * sigma) ** 2)) / (ratio * sigma) ** 2
+    return _to_uint8(narrow - wide, signed=True)
+
+
+def _edge(size, theta, softness):
+    _, _, u, _ = _grid(size, theta)
+    return _to_uint8(np.tanh(u * size / 2.0 / softness), signed=True)
+
+
+def _bar(size, theta, width):
+    _, _, u, _ = _grid(size, theta)
+    return _to_uint8(np.exp(-((u * size / 2.0) ** 2) / (2.0 * (width / 2.0) ** 2)), signed=False)
+
+
+def _corner(size, theta, softness):
+    _, _, u, v = _grid(size, theta)
+    k = size / 2.0 / softness
+    return _to_uint8((1 + np.tanh(u * k)) * (1 + np.tanh(v * k)) / 4.0, signed=False)
+
+
+def _ring(size, radius, width):
+    x, y, _, _ = _grid(size)
+    r = np.hypot(x, y) * size / 2.0
+    return _to_uint8(np.exp(-((r - radius * size / 2.0) ** 2) / (2.0 * (width / 2.0) ** 2)), signed=False)
+
+
+def _checker(size, cells):
+    x, y, _, _ = _grid(size)
+    return _to_uint8(((np.floor((x + 1) / 2 * cells) + np.floor((y + 1) / 2 * cells)) % 2).astype(float), signed=False)
+
+
+def _bank_params():
+    from .fractal._params import Param
+
+    size = Param("size", int, 64, "side in pixels", 4, 1024)
+    theta = Param("theta", float, 0.0, "orientation, degrees", -360.0, 360.0)
+    return {
+        "gabor": (_gabor, (size, theta, Param("sigma", float, 8.0, "envelope sigma, px", 0.5, 256.0),
+                           Param("wavelength", float, 12.0, "carrier wavelength, px", 2.0, 512.0),
+                           Param("phase", float, 0.0, "carrier phase, degrees", -360.0, 360.0))),
+        "log": (_log, (size, Param("sigma", float, 8.0, "scale, px", 0.5, 256.0))),
+        "dog": (_dog, (size, Param("sigma", float, 5.0, "narrow Gaussian sigma, px", 0.5, 256.0),
+                       Param("ratio", float, 1.6, "wide / narrow sigma", 1.05, 10.0))),
+        "edge": (_edge, (size, theta, Param("softness", float, 2.0, "edge width, px", 0.1, 64.0))),
+        "bar": (_bar, (size, theta, Param("width", float, 8.0, "bar width, px", 0.5, 512.0))),
+        "corner": (_corner, (size, theta, Param("softness", float, 2.0, "edge width, px", 0.1, 64.0))),
+        "ring": (_ring, (size, Param("radius", float, 0.6, "radius / half size", 0.05, 1.0),
+                         Param("width", float, 4.0, "ring width, px", 0.5, 256.0))),
+        "checker": (_checker, (size, Param("cells", int, 4, "cells per side", 2, 64))),
+    }
+
+
+BANK = ("gabor", "log", "dog", "edge", "bar", "corner", "ring", "checker")
+
+
+def bank_kernel(spec: str) -> np.ndarray:
+    """Render ``name[?key=value&...]`` from the procedural bank as a uint8 picture."""
+    name, _, query = spec.partition("?")
+    bank = _bank_params()
+    if name not in bank:
+        raise ParameterError(f"unknown bank kernel {name!r} (allowed: {', '.join(BANK)})")
+    function, params = bank[name]
+    given = {}
+    for item in filter(None, query.split("&")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ParameterError(f"bank:{spec}: {item!r} needs the form key=value")
+        given[key] = value
+    known = {p.name: p for p in params}
+    for key in given:
+        if key not in known:
+            raise ParameterError(f"bank:{name}: unknown parameter {key!r} (allowed: {', '.join(known)})")
+    values = {p.name: p.check(given[p.name], f"bank:{name}") if p.name in given else p.default for p in params}
+    return function(**values)
+
+
+def bank_parameters() -> dict[str, tuple]:
+    """The parameters of every bank kernel (name -> tuple of Param), for listings."""
+    return {name: params for name, (_, params) in _bank_params().items()}
+
+
+def kernel_names() -> list[str]:
+    """Every named kernel the tool knows (bank kernels at their defaults, learned ones, crops)."""
+    from .datasets import load_annotations
+
+    return ([f"bank:{name}" for name in BANK] + [f"learned:{name}" for name in LEARNED]
+            + [f"crop:{a.name}" for a in load_annotations()])
 
 
 def load_kernel(name: str, mode: str = "gray") -> Kernel:
@@ -57,8 +227,8 @@ def load_kernel(name: str, mode: str = "gray") -> Kernel:
         annotation = find_annotation(name[len("crop:"):])
         image = crop(load_image(annotation.image, "color" if mode == "color" else "gray"), annotation.box)
         return Kernel(name, image)
-    if name.startswith("learned:"):
-        image = _learned(name[len("learned:"):])
+    if name.startswith("learned:") or name.startswith("bank:"):
+        image = _learned(name[len("learned:"):]) if name.startswith("learned:") else bank_kernel(name[len("bank:"):])
         return Kernel(name, cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if mode == "color" else image)
     image, mask = load_image(name, "color" if mode == "color" else "gray", return_mask=True)
     return Kernel(name, image, mask)

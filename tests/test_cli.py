@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from fractal_match import __version__, save_image
 from fractal_match.cli import app
+from fractal_match.datasets import DATA_DIR
 from fractal_match.images import read_png_metadata
 
 runner = CliRunner()
@@ -68,6 +69,15 @@ def test_match_with_selected_methods_colour_and_mask(scene):
     (["match", "{d}/target.png", "{d}/kernel.png", "--out", "{d}/target.png"], "is an existing file"),
     (["match", "{d}/target.png", "{d}/kernel.png", "--size", "0"], "kernel size = 0 is out of range"),
     (["bench", "nothing"], "unknown benchmark 'nothing'"),
+    (["match", "{d}/target.png", "{d}/kernel.png", "--family", "mandel"], "unknown family 'mandel'"),
+    (["match", "{d}/target.png", "{d}/kernel.png", "--family", "ifs", "--set", "degree=3"], "no chosen family has a parameter 'degree'"),
+    (["match", "{d}/target.png", "{d}/kernel.png", "--family", "ifs", "--set", "scale"], "needs the form key=value"),
+    (["match", "{d}/target.png", "{d}/kernel.png", "--family", "ifs", "--set", "scale=0.9"], "scale = 0.9 is out of range"),
+    (["fractalize", "{d}/kernel.png", "--family", "orbit-trap", "--size", "100000", "--out", "{d}/never/t.png"], "size = 100000 is out of range"),
+    (["fractalize", "{d}/kernel.png", "--family", "droste", "--set", "ratio=2", "--out", "{d}/never/t.png"], "ratio = 2 is out of range (allowed: 0.2 to 0.6)"),
+    (["fractalize", "{d}/kernel.png", "--family", "droste", "--out", "{d}/never/t.jpg"], "templates are written as PNG"),
+    (["fractalize", "{d}/kernel.png", "--out", "{d}/never/t.png"], "--family is required"),
+    (["fractalize", "bank:gabor?sigma=0", "--family", "none", "--out", "{d}/never/t.png"], "sigma = 0 is out of range"),
 ])
 def test_bad_input_gives_one_line_and_no_output(scene, args, message):
     (scene / "notimage.png").write_text("this is text")
@@ -87,8 +97,58 @@ def test_demo_runs_on_bundled_data(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((tmp_path / "demo" / "matches.csv").open()))
-    assert len(rows) == 6 * 3
-    assert json.loads(read_png_metadata(tmp_path / "demo" / "detection_grid.png")["truth"]) == [172, 52, 92, 112]
+    assert {r["variant"] for r in rows} == {"mean face", "orbit-trap", "shrunk-pad", "scrambled"}
+    assert len(rows) == 4 * 6 * 3
+    metadata = read_png_metadata(tmp_path / "demo" / "detection_grid.png")
+    assert json.loads(metadata["truth"]) == [172, 52, 92, 112]
+    assert [v["family"] for v in json.loads(metadata["variants"])] == ["none", "orbit-trap", "shrunk-pad", "scrambled"]
+    assert (tmp_path / "demo" / "gallery.png").exists()
+
+
+def test_fractalize_writes_template_with_mask_and_parameters(tmp_path):
+    out = tmp_path / "t.png"
+    result = runner.invoke(app, ["fractalize", "learned:mean-face", "--family", "orbit-trap", "--set", "degree=3",
+                                 "--set", "c=0.3-0.5i", "--size", "96", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    from fractal_match import load_image
+
+    image, mask = load_image(out, "gray", return_mask=True)
+    assert image.shape == (96, 96) and mask is not None and 0 < (mask > 0).mean() < 1
+    metadata = read_png_metadata(out)
+    assert metadata["family"] == "orbit-trap" and metadata["kernel"] == "learned:mean-face"
+    params = json.loads(metadata["params"])
+    assert params["degree"] == 3 and params["c"] == "(0.3-0.5j)" and params["size"] == 96
+    # the saved template is usable as a kernel: its alpha becomes the mask
+    result = runner.invoke(app, ["match", str(DATA_DIR / "images" / "astronaut.png"), str(out), "--out", str(tmp_path / "m"), "-m", "TM_SQDIFF"])
+    assert result.exit_code == 0, result.output
+
+
+def test_fractalize_gallery_and_listings(tmp_path):
+    result = runner.invoke(app, ["fractalize", "bank:ring", "--gallery", "--size", "48", "--out", str(tmp_path / "g.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "g.png").exists() and (tmp_path / "g.svg").exists()
+    result = runner.invoke(app, ["families"])
+    assert result.exit_code == 0
+    for family in ("orbit-trap", "ifs", "droste", "scale-sum", "rot-sym", "harmonic", "blur", "shrunk-pad", "scrambled", "flip"):
+        assert family in result.stdout
+    assert "trap_half" in result.stdout and "0.01 to 2" in result.stdout
+    result = runner.invoke(app, ["kernels", "--sheet", str(tmp_path / "k.png")])
+    assert result.exit_code == 0 and "learned:eigenface-3" in result.stdout and "crop:chelsea/nose" in result.stdout
+    assert (tmp_path / "k.png").exists()
+
+
+def test_match_with_families_shows_variants_side_by_side(tmp_path):
+    out = tmp_path / "fm"
+    result = runner.invoke(app, ["match", str(DATA_DIR / "images" / "coins.png"), "crop:coins/coin-3", "--family", "orbit-trap",
+                                 "--family", "rot-sym", "--set", "n=4", "--set", "orbit-trap.degree=2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "matches.csv").open()))
+    assert {r["variant"] for r in rows} == {"crop:coins/coin-3", "orbit-trap", "rot-sym"}
+    metadata = read_png_metadata(out / "detection_grid.png")
+    assert json.loads(metadata["families"]) == ["orbit-trap", "rot-sym"]
+    # the plain crop of an object finds that object
+    best = next(r for r in rows if r["variant"] == "crop:coins/coin-3" and r["method"] == "TM_CCOEFF_NORMED" and r["rank"] == "1")
+    assert (best["x"], best["y"]) == ("130", "27")
 
 
 def test_bench_quick_writes_self_describing_json(tmp_path):

@@ -28,6 +28,28 @@ class Variant:
     best: Mapping[str, Match]
 
 
+#: Longest side an array is drawn at: panels are a few hundred pixels wide, and full-size rasters
+#: would only make the files (SVG above all) large. Coordinates are kept through `extent`.
+DISPLAY_MAX_SIDE = 320
+
+
+def _shrink(array: np.ndarray):
+    """`array` downsampled for drawing (area average) and the extent that keeps pixel coordinates."""
+    h, w = array.shape[:2]
+    extent = (-0.5, w - 0.5, h - 0.5, -0.5)
+    scale = DISPLAY_MAX_SIDE / max(h, w)
+    if scale >= 1:
+        return array, extent
+    import cv2
+
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if np.ma.isMaskedArray(array):
+        data = cv2.resize(np.ma.getdata(array).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        hidden = cv2.resize(np.ma.getmaskarray(array).astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.5
+        return np.ma.masked_array(data, mask=hidden), extent
+    return cv2.resize(array, size, interpolation=cv2.INTER_AREA), extent
+
+
 def _display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     """An image ready for imshow (uint16/float stretched to [0, 1]) and its colormap."""
     if image.dtype != np.uint8:
@@ -47,7 +69,8 @@ def plot_response(ax: Axes, response: np.ndarray, method: str, match: Match | No
     info = METHOD_INFO[method]
     cmap = matplotlib.colormaps["viridis_r" if info.lower_is_better else "viridis"].with_extremes(bad="lightgrey")
     shown_values = np.ma.masked_array(response, mask=degenerate) if degenerate is not None else response
-    shown = ax.imshow(shown_values, cmap=cmap, interpolation="nearest")
+    shown_values, extent = _shrink(shown_values)
+    shown = ax.imshow(shown_values, cmap=cmap, interpolation="nearest", extent=extent)
     ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
     if match is not None:
         ax.plot([match.x], [match.y], marker="+", color="red", markersize=14, markeredgewidth=2)
@@ -59,7 +82,8 @@ def plot_response(ax: Axes, response: np.ndarray, method: str, match: Match | No
 def plot_detection(ax: Axes, target: np.ndarray, box, score: float | None = None, truth=None):
     """Draw the target with the detected (x, y, w, h) box, its score, and optionally the true box."""
     image, cmap = _display(target)
-    ax.imshow(image, cmap=cmap, interpolation="nearest")
+    image, extent = _shrink(image)
+    ax.imshow(image, cmap=cmap, interpolation="nearest", extent=extent)
     if truth is not None:
         ax.add_patch(Rectangle((truth[0] - 0.5, truth[1] - 0.5), truth[2], truth[3],
                                fill=False, edgecolor="deepskyblue", linewidth=1.5, linestyle="--"))
@@ -110,7 +134,7 @@ def detection_grid(target: np.ndarray, variants: Sequence[Variant], methods: Seq
     return fig
 
 
-def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None, dpi: int = 110) -> list[Path]:
+def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None, dpi: int = 100) -> list[Path]:
     """Save `fig` as PNG (text metadata) and SVG next to each other, each written atomically.
 
     `path` may carry a suffix or not; returns the two paths written.

@@ -1,0 +1,8 @@
+"""Generator benchmark: `python benchmarks/fractal.py [OUT.json]` (same as `fractal-match bench fractal`)."""
+
+import sys
+
+from fractal_match.bench import run_benchmark
+
+if __name__ == "__main__":
+    run_benchmark("fractal", out=sys.argv[1] if len(sys.argv) > 1 else None)
