@@ -145,7 +145,7 @@ def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None,
     for suffix, meta in ((".png", {"Software": "fractal-match", **text}),
                          (".svg", {"Description": json.dumps(text, sort_keys=True)})):
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=suffix[1:], dpi=dpi, bbox_inches="tight", metadata=meta)
+        fig.savefig(buffer, format=suffix[1:], dpi=dpi, metadata=meta)  # constrained layout already fits
         written.append(write_atomic(base.with_suffix(suffix), buffer.getvalue()))
     return written
 
