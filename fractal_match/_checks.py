@@ -72,13 +72,6 @@ def check_mask(mask, template_shape: tuple[int, ...], name: str = "mask") -> np.
     return weights
 
 
-def check_choice(value: str, allowed, what: str) -> str:
-    """Raise ParameterError listing the allowed values when `value` is not one of them."""
-    if value not in allowed:
-        raise ParameterError(f"unknown {what} {value!r} (allowed: {', '.join(allowed)})")
-    return value
-
-
 def check_positive_int(value, what: str, low: int = 1, high: int | None = None) -> int:
     """Return `value` as an int in [low, high], or raise ParameterError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

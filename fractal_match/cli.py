@@ -63,6 +63,21 @@ def _print_best(detection, seconds: float) -> None:
     Console(width=max(Console().width, 100)).print(table)
 
 
+def _echo_written(paths) -> None:
+    typer.echo(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+def _run_and_report(work) -> None:
+    """Run a detection workflow, turn user errors into exit code 1, print its table and files."""
+    started = time.perf_counter()
+    try:
+        detection, written = work()
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    _print_best(detection, time.perf_counter() - started)
+    _echo_written(written)
+
+
 @app.command()
 def match(
     target: Annotated[Path, typer.Argument(help="Target image file.")],
@@ -81,14 +96,8 @@ def match(
     detection grid (normal vs each variant side by side) and matches.csv."""
     from .workflows import run_match
 
-    started = time.perf_counter()
-    try:
-        detection, written = run_match(target, kernel, method or None, color, mask, size, top_k, out,
-                                       family or (), set_ or (), template_masks)
-    except FractalMatchError as exc:
-        raise _fail(str(exc)) from None
-    _print_best(detection, time.perf_counter() - started)
-    typer.echo(f"wrote {', '.join(str(p) for p in written)}")
+    _run_and_report(lambda: run_match(target, kernel, method or None, color, mask, size, top_k, out,
+                                      family or (), set_ or (), template_masks))
 
 
 @app.command()
@@ -116,7 +125,7 @@ def fractalize(
             typer.echo(f"{family}: {params}")
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"wrote {', '.join(str(p) for p in written)}")
+    _echo_written(written)
 
 
 @app.command()
@@ -160,7 +169,7 @@ def kernels(
             written = run_kernel_sheet(sheet, names)
         except FractalMatchError as exc:
             raise _fail(str(exc)) from None
-        typer.echo(f"wrote {', '.join(str(p) for p in written)}")
+        _echo_written(written)
 
 
 @app.command()
@@ -171,13 +180,7 @@ def demo(
     two controls, all six methods, against the astronaut; plus the gallery of every family."""
     from .workflows import run_demo
 
-    started = time.perf_counter()
-    try:
-        detection, written = run_demo(out)
-    except FractalMatchError as exc:
-        raise _fail(str(exc)) from None
-    _print_best(detection, time.perf_counter() - started)
-    typer.echo(f"wrote {', '.join(str(p) for p in written)}")
+    _run_and_report(lambda: run_demo(out))
 
 
 @app.command()
