@@ -6,8 +6,6 @@ On noisy machines the ratios between contenders measured in the same run are wha
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,28 +14,16 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import __version__
 from ._checks import check_positive_int
 from .images import write_atomic
 from .matching import METHOD_INFO, METHODS, match_all
 
 
 def environment() -> dict:
-    """Tool, library and machine versions, git commit and UTC time, for a self-describing result."""
-    import numba
+    """The run environment (see :func:`fractal_match.store.environment`) plus time and thread counts."""
+    from .store import environment as base
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).parent).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {
-        "tool": "fractal-match", "version": __version__, "git_commit": commit,
-        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__,
-        "numba": numba.__version__, "machine": platform.machine(), "system": platform.platform(),
-        "cpus": __import__("os").cpu_count(), "opencv_threads": cv2.getNumThreads(),
-    }
+    return {**base(), "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "opencv_threads": cv2.getNumThreads()}
 
 
 def _interleaved(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict]:

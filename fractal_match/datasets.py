@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ._errors import ConfigError
 from .geometry import Box
@@ -66,3 +70,121 @@ def find_annotation(name: str, annotations: list[Annotation] | None = None) -> A
             return annotation
     known = ", ".join(a.name for a in annotations)
     raise ConfigError(f"unknown annotated object {name!r} (allowed: {known})")
+
+
+# --- pairs datasets ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pair:
+    """A template-matching pair: the template is `template_image` cropped at `template_box`; the
+    object is at `target_box` in `target_image`."""
+
+    name: str
+    template_image: Path
+    template_box: Box
+    target_image: Path
+    target_box: Box
+
+
+_PAIR_FILE = re.compile(r"^pair(?P<pair>\d+)_frm(?P<frame>[12])_(?P<seq>.+)_(?P<index>\d+)\.(?:jpe?g|png|bmp)$", re.I)
+
+
+def read_box(path: Path) -> Box:
+    """A box file: one line `x,y,w,h` (commas, spaces or tabs)."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such box file") from None
+    parts = [p for p in re.split(r"[,\s]+", text.splitlines()[0] if text else "") if p]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or values[2] <= 0 or values[3] <= 0:
+        raise ConfigError(f"{path}: box must be one line 'x,y,w,h' with positive w and h, got {text[:60]!r}")
+    return Box(*values)
+
+
+def load_pairs(folder) -> list[Pair]:
+    """Pairs in the BBS / QATM / DDIS layout: for each pair N, `pairNNNN_frm1_<seq>_<a>.jpg` with
+    its box in the `.txt` of the same name, and `pairNNNN_frm2_<seq>_<b>.jpg` whose box is in
+    `pairNNNN_frm2_<seq>_<b>.txt` or, as in the BBS release, `pairNNNN_frm1_<seq>_<b>.txt`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: not a folder of pairs")
+    frames: dict[str, dict[str, Path]] = {}
+    for path in sorted(folder.iterdir()):
+        found = _PAIR_FILE.match(path.name)
+        if found:
+            frames.setdefault(found["pair"], {})[found["frame"]] = path
+    pairs = []
+    for number, files in sorted(frames.items()):
+        if set(files) != {"1", "2"}:
+            raise ConfigError(f"{folder}: pair{number} needs both a frm1 and a frm2 image")
+        first, second = files["1"], files["2"]
+        second_box = second.with_suffix(".txt")
+        if not second_box.exists():
+            parts = _PAIR_FILE.match(second.name)
+            second_box = folder / f"pair{number}_frm1_{parts['seq']}_{parts['index']}.txt"
+        pairs.append(Pair(f"pair{number}", first, read_box(first.with_suffix(".txt")), second, read_box(second_box)))
+    if not pairs:
+        raise ConfigError(f"{folder}: no pairNNNN_frm1_/frm2_ images found")
+    return pairs
+
+
+def load_manifest(path) -> list[Pair]:
+    """Pairs from a CSV with columns template_image, template_box, target_image, target_box
+    (boxes as "x,y,w,h" or "x y w h"; image paths relative to the CSV's folder)."""
+    path = Path(path)
+    try:
+        rows = list(csv.DictReader(path.open(newline="", encoding="utf-8")))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    needed = ("template_image", "template_box", "target_image", "target_box")
+    pairs = []
+    for number, row in enumerate(rows, start=2):
+        missing = [c for c in needed if not row.get(c)]
+        if missing:
+            raise ConfigError(f"{path}: line {number}: missing column(s) {', '.join(missing)} (needed: {', '.join(needed)})")
+        boxes = []
+        for column in ("template_box", "target_box"):
+            parts = [p for p in re.split(r"[,\s]+", row[column].strip()) if p]
+            try:
+                box = Box(*(float(p) for p in parts))
+            except (TypeError, ValueError):
+                raise ConfigError(f"{path}: line {number}: {column} must be 'x,y,w,h', got {row[column]!r}") from None
+            boxes.append(box)
+        pairs.append(Pair(f"{path.stem}-{number - 1}", path.parent / row["template_image"], boxes[0],
+                          path.parent / row["target_image"], boxes[1]))
+    if not pairs:
+        raise ConfigError(f"{path}: no rows")
+    return pairs
+
+
+# --- synthetic scenes ------------------------------------------------------------------------------
+
+def synthetic_scene(index: int, seed: int, textures, objects, object_size: int, scene_size: int, color: bool = False):
+    """Scene `index`: a texture crop with one kernel picture pasted at a seeded place.
+
+    Returns (scene, box, object picture). Deterministic in (seed, index).
+    """
+    import cv2
+
+    from .images import load_image
+    from .kernels import load_kernel, resize_kernel
+
+    rng = np.random.default_rng([seed, index])
+    mode = "color" if color else "gray"
+    texture = load_image(DATA_DIR / "textures" / f"{textures[index % len(textures)]}.png", mode)
+    if min(texture.shape[:2]) < scene_size:
+        factor = scene_size / min(texture.shape[:2])
+        texture = cv2.resize(texture, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+    top = int(rng.integers(0, texture.shape[0] - scene_size + 1))
+    left = int(rng.integers(0, texture.shape[1] - scene_size + 1))
+    scene = texture[top : top + scene_size, left : left + scene_size].copy()
+    picture = resize_kernel(load_kernel(objects[index % len(objects)], mode), object_size).image
+    h, w = picture.shape[:2]
+    y = int(rng.integers(h // 2, scene_size - h - h // 2 + 1))
+    x = int(rng.integers(w // 2, scene_size - w - w // 2 + 1))
+    scene[y : y + h, x : x + w] = picture
+    return scene, Box(x, y, w, h), picture

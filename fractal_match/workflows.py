@@ -12,7 +12,8 @@ from ._checks import check_mask
 from ._errors import ParameterError
 from .datasets import DATA_DIR, find_annotation
 from .detect import Detection, check_output_dir, detect, write_detection
-from .fractal import FAMILIES, Template, as_unit_float, fractalize, parse_assignments
+from .experiment import on_target_scale
+from .fractal import FAMILIES, Template, fractalize, parse_assignments
 from .images import encode_image, load_image, write_atomic
 from .kernels import Kernel, load_kernel, resize_kernel
 from .matching import METHODS
@@ -25,17 +26,6 @@ DEMO_TARGET = "astronaut.png"
 DEMO_KERNEL = "learned:mean-face"
 DEMO_KERNEL_SIZE = 64
 DEMO_VARIANTS = (("orbit-trap", {}), ("shrunk-pad", {"like": "orbit-trap"}), ("scrambled", {"through": "orbit-trap"}))
-
-
-def on_target_scale(image: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """A kernel or template picture on the target's value scale and type (uint8 0-255, uint16
-    0-65535, float 0-1), so the raw methods compare like with like."""
-    unit = as_unit_float(image)
-    if target.dtype == np.uint8:
-        return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
-    if target.dtype == np.uint16:
-        return np.clip(np.rint(unit * 65535.0), 0, 65535).astype(np.uint16)
-    return unit
 
 
 def family_settings(families: Sequence[str], assignments: Sequence[str]) -> dict[str, dict]:

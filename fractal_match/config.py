@@ -1,0 +1,365 @@
+"""Experiment configuration: a TOML file read into frozen dataclasses.
+
+Every error names the file, the field and what is allowed. A minimal config::
+
+    name = "quick"
+    seed = 0
+
+    [targets]
+    annotations = ["astronaut/face", "coins/coin-3"]   # or "all"
+    # pairs = "path/to/folder"          # BBS-layout pairs (pairNNNN_frm1_... / frm2_...)
+    # manifest = "pairs.csv"            # template_image, template_box, target_image, target_box
+    # [targets.synthetic]               # kernel-like objects pasted on the bundled textures
+    # count = 4
+
+    [transforms]
+    scales = [0.8, 1.0, 1.25]
+    rotations = [0, 15, 45]
+
+    kernels = ["crop", "learned:mean-face", "bank:gabor?theta=30"]  # (top level, before tables)
+
+    [[variants]]
+    family = "none"
+    [[variants]]
+    family = "orbit-trap"
+    params = { degree = 3 }
+    [[variants]]
+    family = "bank"                  # the plain kernel at several poses, best of the bank
+    rotations = [-30, 0, 30]
+    scales = [0.8, 1.0, 1.25]
+    [[variants]]
+    family = "oracle"                # the kernel warped to the true pose (an upper bound)
+
+    [matching]
+    methods = ["TM_CCOEFF_NORMED", "TM_SQDIFF"]   # default: all six
+    color = false
+    template_masks = false
+
+    [evaluation]
+    hit = "auto"        # center for sweeps, iou for pairs
+    center_fraction = 0.25
+    iou_threshold = 0.5
+    nms_overlap = 0.3
+    top_k = 5
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+from ._errors import ConfigError, FractalMatchError
+from .matching import METHODS
+
+SPECIAL_VARIANTS = ("bank", "oracle")
+TEXTURES = ("brick", "grass", "gravel")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A template variant: a generator family with parameters, or `bank` / `oracle`."""
+
+    name: str
+    family: str
+    params: dict = field(default_factory=dict)
+    rotations: tuple[float, ...] = ()  # bank only
+    scales: tuple[float, ...] = ()  # bank only
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """Synthetic scenes: `count` objects (kernel pictures) pasted on textures at seeded places."""
+
+    count: int = 4
+    seed: int = 0
+    textures: tuple[str, ...] = TEXTURES
+    objects: tuple[str, ...] = ("learned:mean-face",)
+    object_size: int = 64
+    scene_size: int = 384
+
+
+@dataclass(frozen=True)
+class Targets:
+    annotations: tuple[str, ...] = ()
+    pairs: Path | None = None
+    manifest: Path | None = None
+    synthetic: Synthetic | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    hit: str = "auto"
+    center_fraction: float = 0.25
+    iou_threshold: float = 0.5
+    nms_overlap: float = 0.3
+    top_k: int = 5
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    seed: int
+    targets: Targets
+    scales: tuple[float, ...]
+    rotations: tuple[float, ...]
+    kernels: tuple[str, ...]
+    variants: tuple[Variant, ...]
+    methods: tuple[str, ...] = METHODS
+    color: bool = False
+    template_masks: bool = False
+    evaluation: Evaluation = Evaluation()
+    source: Path | None = field(default=None, compare=False)
+
+    def canonical(self) -> dict:
+        """The configuration's content as plain JSON-able data (paths as strings, no source)."""
+        data = asdict(self)
+        data.pop("source")
+        return json.loads(json.dumps(data, default=str))
+
+    @property
+    def digest(self) -> str:
+        """A hash of the content (not of comments or layout): two runs with one digest are comparable."""
+        return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+class _Reader:
+    """Typed access to one TOML table with errors that name the file and the field."""
+
+    def __init__(self, path: Path, table: dict, prefix: str = ""):
+        self.path, self.table, self.prefix = path, table, prefix
+        self.used: set[str] = set()
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: field '{self.prefix}{key}' {message}")
+
+    def get(self, key: str, kind, default=None, required: bool = False):
+        self.used.add(key)
+        if key not in self.table:
+            if required:
+                raise ConfigError(f"{self.path}: missing field '{self.prefix}{key}'")
+            return default
+        value = self.table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.error(key, f"must be {names}, got {type(value).__name__} {value!r}")
+        return value
+
+    def numbers(self, key: str, default=None, required: bool = False, low=-math.inf, high=math.inf,
+                exclusive_low: bool = False) -> tuple[float, ...]:
+        values = self.get(key, list, default, required)
+        if values is None:
+            return ()
+        if not values:
+            raise self.error(key, "is empty (allowed: a list of one or more numbers)")
+        out = []
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise self.error(key, f"must hold numbers, got {value!r}")
+            if value < low or value > high or (exclusive_low and value <= low):
+                bound = f"> {low:g}" if exclusive_low else f">= {low:g}"
+                raise self.error(key, f"value {value!r} is out of range (allowed: {bound} and <= {high:g})")
+            out.append(float(value))
+        return tuple(out)
+
+    def strings(self, key: str, default=None) -> tuple[str, ...]:
+        values = self.get(key, list, default)
+        if values is None:
+            return ()
+        for value in values:
+            if not isinstance(value, str):
+                raise self.error(key, f"must hold strings, got {value!r}")
+        return tuple(values)
+
+    def finish(self, allowed: tuple[str, ...] | None = None) -> None:
+        allowed = tuple(self.used) if allowed is None else allowed
+        for key in self.table:
+            if key not in allowed:
+                raise ConfigError(f"{self.path}: unknown field '{self.prefix}{key}' (allowed: {', '.join(sorted(allowed))})")
+
+
+def _variants(path: Path, raw) -> tuple[Variant, ...]:
+    from .fractal import FAMILIES
+
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{path}: field 'variants' needs at least one [[variants]] table")
+    variants, names = [], set()
+    for index, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: field 'variants' must be [[variants]] tables")
+        reader = _Reader(path, table, f"variants[{index}].")
+        family = reader.get("family", str, required=True)
+        allowed = tuple(FAMILIES) + SPECIAL_VARIANTS
+        if family not in allowed:
+            raise reader.error("family", f"{family!r} is unknown (allowed: {', '.join(allowed)})")
+        name = reader.get("name", str, family)
+        if name in names:
+            raise reader.error("name", f"{name!r} is used twice (give each variant of one family its own name)")
+        names.add(name)
+        params = reader.get("params", dict, {})
+        rotations = scales = ()
+        if family == "bank":
+            rotations = reader.numbers("rotations", [0.0], low=-360, high=360)
+            scales = reader.numbers("scales", [1.0], low=0.0, high=8.0, exclusive_low=True)
+            if params:
+                raise reader.error("params", "is not used by the bank variant (use rotations and scales)")
+        elif family == "oracle":
+            if params:
+                raise reader.error("params", "is not used by the oracle variant")
+        else:
+            try:
+                params = FAMILIES[family].resolve(params)
+            except FractalMatchError as exc:
+                raise ConfigError(f"{path}: variants[{index}]: {exc}") from None
+        reader.finish(("family", "name", "params", "rotations", "scales") if family == "bank" else ("family", "name", "params"))
+        variants.append(Variant(name, family, params, rotations, scales))
+    return tuple(variants)
+
+
+def _kernels(path: Path, names: tuple[str, ...]) -> tuple[str, ...]:
+    from .kernels import BANK, LEARNED, bank_kernel
+
+    if not names:
+        raise ConfigError(f"{path}: field 'kernels' is empty (allowed: 'crop', learned:NAME, bank:NAME, image paths)")
+    resolved = []
+    for name in names:
+        if name == "crop":
+            resolved.append(name)
+        elif name.startswith("learned:"):
+            if name[len("learned:"):] not in LEARNED:
+                raise ConfigError(f"{path}: field 'kernels': unknown learned kernel {name!r} (allowed: {', '.join(LEARNED)})")
+            resolved.append(name)
+        elif name.startswith("bank:"):
+            try:
+                bank_kernel(name[len("bank:"):])
+            except FractalMatchError as exc:
+                raise ConfigError(f"{path}: field 'kernels': {exc} (bank: {', '.join(BANK)})") from None
+            resolved.append(name)
+        else:
+            file = (path.parent / name) if not Path(name).is_absolute() else Path(name)
+            if not file.is_file():
+                raise ConfigError(f"{path}: field 'kernels': {name!r} is not 'crop', learned:, bank: or an existing image file")
+            resolved.append(str(file))
+    return tuple(resolved)
+
+
+def _targets(path: Path, raw) -> Targets:
+    from .datasets import load_annotations
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: field 'targets' must be a table")
+    reader = _Reader(path, raw, "targets.")
+    annotations = reader.get("annotations", (str, list), ())
+    known = [a.name for a in load_annotations()]
+    if annotations == "all":
+        annotations = tuple(known)
+    elif isinstance(annotations, str):
+        raise reader.error("annotations", f"must be \"all\" or a list of IMAGE/LABEL names, got {annotations!r}")
+    else:
+        annotations = reader.strings("annotations")
+        for name in annotations:
+            if name not in known:
+                raise reader.error("annotations", f"names unknown object {name!r} (allowed: {', '.join(known)})")
+    folders = {}
+    for key in ("pairs", "manifest"):
+        value = reader.get(key, str)
+        if value is not None:
+            location = path.parent / value
+            if not location.exists():
+                raise reader.error(key, f"{value!r} does not exist (relative to {path.parent})")
+            folders[key] = location
+    synthetic = None
+    table = reader.get("synthetic", dict)
+    if table is not None:
+        inner = _Reader(path, table, "targets.synthetic.")
+        count = inner.get("count", int, 4)
+        if not 1 <= count <= 10000:
+            raise inner.error("count", f"= {count} is out of range (allowed: 1 to 10000)")
+        textures = inner.strings("textures", list(TEXTURES))
+        for texture in textures:
+            if texture not in TEXTURES:
+                raise inner.error("textures", f"names unknown texture {texture!r} (allowed: {', '.join(TEXTURES)})")
+        objects = _kernels(path, inner.strings("objects", ["learned:mean-face"]))
+        if "crop" in objects:
+            raise inner.error("objects", "cannot be 'crop' (objects are pictures to paste: learned:, bank: or files)")
+        object_size = inner.get("object_size", int, 64)
+        scene_size = inner.get("scene_size", int, 384)
+        if not 8 <= object_size <= 1024 or not 2 * object_size <= scene_size <= 4096:
+            raise inner.error("object_size", f"= {object_size} with scene_size = {scene_size} is not allowed "
+                              "(allowed: 8 <= object_size <= 1024, 2 x object_size <= scene_size <= 4096)")
+        synthetic = Synthetic(count, inner.get("seed", int, 0), textures, objects, object_size, scene_size)
+        inner.finish()
+    reader.finish(("annotations", "pairs", "manifest", "synthetic"))
+    targets = Targets(tuple(annotations), folders.get("pairs"), folders.get("manifest"), synthetic)
+    if not (targets.annotations or targets.pairs or targets.manifest or targets.synthetic):
+        raise ConfigError(f"{path}: field 'targets' selects nothing (allowed: annotations, pairs, manifest, synthetic)")
+    return targets
+
+
+def load_config(path) -> Config:
+    """Read and check an experiment config (see module docs); raise ConfigError naming the field."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file")
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    top = _Reader(path, document)
+    name = top.get("name", str, required=True)
+    if not name or any(c in name for c in "/\\\0") or name.startswith("."):
+        raise top.error("name", f"{name!r} is not usable as a folder name")
+    seed = top.get("seed", int, 0)
+    targets = _targets(path, top.get("targets", dict, required=True))
+    transforms = _Reader(path, top.get("transforms", dict, {}), "transforms.")
+    scales = transforms.numbers("scales", [1.0], low=0.0, high=8.0, exclusive_low=True)
+    rotations = transforms.numbers("rotations", [0.0], low=-360.0, high=360.0)
+    transforms.finish(("scales", "rotations"))
+    kernels = _kernels(path, top.strings("kernels", ["crop"]))
+    variants = _variants(path, top.get("variants", list, required=True))
+    matching = _Reader(path, top.get("matching", dict, {}), "matching.")
+    methods = matching.strings("methods", list(METHODS))
+    if not methods:
+        raise matching.error("methods", f"is empty (allowed: {', '.join(METHODS)})")
+    for method in methods:
+        if method not in METHODS:
+            raise matching.error("methods", f"names unknown method {method!r} (allowed: {', '.join(METHODS)})")
+    color = matching.get("color", bool, False)
+    template_masks = matching.get("template_masks", bool, False)
+    matching.finish(("methods", "color", "template_masks"))
+    evaluation = _evaluation(path, top.get("evaluation", dict, {}))
+    top.finish(("name", "seed", "targets", "transforms", "kernels", "variants", "matching", "evaluation"))
+    if "crop" in kernels and not (targets.annotations or targets.pairs or targets.manifest or targets.synthetic):
+        raise ConfigError(f"{path}: field 'kernels': 'crop' needs targets with ground truth")
+    return Config(name, seed, targets, scales, rotations, kernels, variants, tuple(dict.fromkeys(methods)), color,
+                  template_masks, evaluation, path)
+
+
+def _evaluation(path: Path, raw: dict) -> Evaluation:
+    reader = _Reader(path, raw, "evaluation.")
+    hit = reader.get("hit", str, "auto")
+    if hit not in ("auto", "center", "iou"):
+        raise reader.error("hit", f"= {hit!r} is not allowed (allowed: auto, center, iou)")
+    values = {}
+    for key, low, high in (("center_fraction", 0.0, 10.0), ("iou_threshold", 0.0, 1.0), ("nms_overlap", 0.0, 1.0)):
+        value = reader.get(key, float, getattr(Evaluation, key))
+        if not low <= value <= high:
+            raise reader.error(key, f"= {value} is out of range (allowed: {low:g} to {high:g})")
+        values[key] = value
+    top_k = reader.get("top_k", int, 5)
+    if not 1 <= top_k <= 100:
+        raise reader.error("top_k", f"= {top_k} is out of range (allowed: 1 to 100)")
+    reader.finish(("hit", "center_fraction", "iou_threshold", "nms_overlap", "top_k"))
+    return Evaluation(hit, top_k=top_k, **values)
+
+

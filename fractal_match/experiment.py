@@ -1,0 +1,342 @@
+"""Expand a config into case groups and run them.
+
+A *case* is one (target object, pose, kernel, variant); it yields one row per method. Cases that
+share a target object and pose form a *group*: the transformed target is made once and shared by
+every kernel and variant. Groups are the unit of work handed to executors and of resuming.
+Templates do not depend on the pose, so each worker keeps them in a cache across groups.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from ._errors import DegenerateError, ParameterError
+from .config import Config
+from .datasets import Pair, find_annotation, load_manifest, load_pairs, synthetic_scene
+from .fractal import fractalize
+from .geometry import Box, Pose, crop, transform_target
+from .images import load_image
+from .kernels import load_kernel
+from .matching import METHOD_INFO, match_all
+from .metrics import Truth, evaluate
+
+ROW_COLUMNS = (
+    "case_id", "group_id", "target", "object", "kernel", "variant", "family", "scale", "rotation", "method",
+    "x", "y", "score", "center_error", "iou", "hit", "psr", "margin", "rank", "degenerate", "templates",
+    "seconds", "status",
+)
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    """Where a target object comes from: an annotation, a pair, or a synthetic scene index."""
+
+    kind: str  # "annotation" | "pair" | "synthetic"
+    id: str
+    pair: Pair | None = None
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Group:
+    """One target object under one pose; its cases are every kernel x variant of the config."""
+
+    id: str
+    target: TargetRef
+    pose: Pose
+
+
+def _format_pose(value: float) -> str:
+    return f"{value:g}"
+
+
+def target_refs(config: Config) -> list[TargetRef]:
+    """Every target object the config selects, in a fixed order."""
+    refs = [TargetRef("annotation", name) for name in config.targets.annotations]
+    pairs: list[Pair] = []
+    if config.targets.pairs is not None:
+        pairs += load_pairs(config.targets.pairs)
+    if config.targets.manifest is not None:
+        pairs += load_manifest(config.targets.manifest)
+    refs += [TargetRef("pair", pair.name, pair=pair) for pair in pairs]
+    if config.targets.synthetic is not None:
+        refs += [TargetRef("synthetic", f"synthetic-{i:04d}", index=i) for i in range(config.targets.synthetic.count)]
+    return refs
+
+
+def expand(config: Config) -> list[Group]:
+    """The groups of a config: each annotated or synthetic object under every pose; pairs as they are."""
+    groups = []
+    for ref in target_refs(config):
+        poses = [Pose(1.0, 0.0)] if ref.kind == "pair" else [Pose(s, r) for s in config.scales for r in config.rotations]
+        for pose in poses:
+            groups.append(Group(f"{ref.id}@s{_format_pose(pose.scale)}r{_format_pose(pose.rotation)}", ref, pose))
+    return groups
+
+
+def count_cases(config: Config, groups: list[Group] | None = None) -> tuple[int, int]:
+    """(cases, matches): matches counts every template matched, bank members included."""
+    groups = expand(config) if groups is None else groups
+    per_group = len(config.kernels) * len(config.variants)
+    templates = sum(len(v.rotations) * len(v.scales) if v.family == "bank" else 1 for v in config.variants)
+    return len(groups) * per_group, len(groups) * len(config.kernels) * templates * len(config.methods)
+
+
+# --- loading targets -----------------------------------------------------------------------------
+
+@dataclass
+class LoadedTarget:
+    image: np.ndarray  # untransformed target
+    box: Box  # the object's box in it
+    reference: np.ndarray  # the object's picture at the reference pose (the "crop" kernel)
+    label: str
+    source: str
+
+
+def load_target(ref: TargetRef, config: Config) -> LoadedTarget:
+    mode = "color" if config.color else "gray"
+    if ref.kind == "annotation":
+        annotation = find_annotation(ref.id)
+        image = load_image(annotation.image, mode)
+        return LoadedTarget(image, annotation.box, crop(image, annotation.box), annotation.label, annotation.image.name)
+    if ref.kind == "pair":
+        pair = ref.pair
+        template_source = load_image(pair.template_image, mode)
+        return LoadedTarget(load_image(pair.target_image, mode), pair.target_box, crop(template_source, pair.template_box),
+                            pair.name, pair.target_image.name)
+    spec = config.targets.synthetic
+    scene, box, picture = synthetic_scene(ref.index, spec.seed, spec.textures, spec.objects, spec.object_size,
+                                          spec.scene_size, config.color)
+    return LoadedTarget(scene, box, picture, f"{spec.objects[ref.index % len(spec.objects)]}#{ref.index}",
+                        f"{spec.textures[ref.index % len(spec.textures)]}-scene")
+
+
+# --- templates -------------------------------------------------------------------------------------
+
+def on_target_scale(image: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """A kernel or template picture on the target's value scale and type (uint8 0-255, uint16
+    0-65535, float 0-1), so the raw methods compare like with like."""
+    from .fractal import as_unit_float
+
+    unit = as_unit_float(image)
+    if target.dtype == np.uint8:
+        return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
+    if target.dtype == np.uint16:
+        return np.clip(np.rint(unit * 65535.0), 0, 65535).astype(np.uint16)
+    return unit
+
+
+def posed_template(picture: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+    """The picture scaled and turned like a target under `pose` (canvas enlarged to hold it all),
+    and the mask of the pixels that came from the picture. Corners are filled by replication."""
+    h, w = picture.shape[:2]
+    size = (max(1, round(w * pose.scale)), max(1, round(h * pose.scale)))
+    scaled = cv2.resize(picture, size, interpolation=cv2.INTER_AREA if pose.scale < 1 else cv2.INTER_LINEAR)
+    if pose.rotation % 360 == 0:
+        return scaled, np.ones(scaled.shape[:2], np.float32)
+    centre = (size[0] / 2.0 - 0.5, size[1] / 2.0 - 0.5)
+    matrix = cv2.getRotationMatrix2D(centre, pose.rotation, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    canvas = (int(math.ceil(size[0] * cos + size[1] * sin - 1e-9)), int(math.ceil(size[0] * sin + size[1] * cos - 1e-9)))
+    matrix[0, 2] += canvas[0] / 2.0 - 0.5 - centre[0]
+    matrix[1, 2] += canvas[1] / 2.0 - 0.5 - centre[1]
+    turned = cv2.warpAffine(scaled, matrix, canvas, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mask = cv2.warpAffine(np.ones(size[::-1], np.float32), matrix, canvas, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return turned, mask
+
+
+class CaseRunner:
+    """Runs groups for one config; caches kernel pictures and templates across groups."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.mode = "color" if config.color else "gray"
+        self.targets: dict[str, LoadedTarget] = {}
+        self.template = lru_cache(maxsize=512)(self._template)
+
+    def target(self, ref: TargetRef) -> LoadedTarget:
+        if ref.id not in self.targets:
+            if len(self.targets) > 64:
+                self.targets.clear()
+            self.targets[ref.id] = load_target(ref, self.config)
+        return self.targets[ref.id]
+
+    def kernel_picture(self, ref: TargetRef, kernel: str) -> np.ndarray:
+        """The kernel at the object's reference size (longer side equal), as a picture."""
+        loaded = self.target(ref)
+        if kernel == "crop":
+            return loaded.reference
+        picture = load_kernel(kernel, self.mode).image
+        side = max(loaded.reference.shape[:2])
+        h, w = picture.shape[:2]
+        factor = side / max(h, w)
+        size = (max(1, round(w * factor)), max(1, round(h * factor)))
+        return cv2.resize(picture, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+
+    def _template(self, ref: TargetRef, kernel: str, variant_name: str):
+        variant = next(v for v in self.config.variants if v.name == variant_name)
+        picture = self.kernel_picture(ref, kernel)
+        return fractalize(picture, variant.family, size=max(picture.shape[:2]), **variant.params)
+
+    def run(self, group: Group) -> list[dict]:
+        config = self.config
+        loaded = self.target(group.target)
+        target, box, center, _ = transform_target(loaded.image, loaded.box, group.pose)
+        h, w = loaded.box.h, loaded.box.w
+        criterion = config.evaluation.hit if config.evaluation.hit != "auto" else (
+            "iou" if group.target.kind == "pair" else "center")
+        truth = Truth(box, center, (w * group.pose.scale, h * group.pose.scale), criterion,
+                      config.evaluation.center_fraction, config.evaluation.iou_threshold)
+        rows = []
+        for kernel in config.kernels:
+            for variant in config.variants:
+                base = {
+                    "case_id": f"{group.id}|{kernel}|{variant.name}", "group_id": group.id, "target": loaded.source,
+                    "object": loaded.label if group.target.kind != "annotation" else group.target.id,
+                    "kernel": kernel, "variant": variant.name, "family": variant.family,
+                    "scale": _format_pose(group.pose.scale), "rotation": _format_pose(group.pose.rotation),
+                }
+                rows += [{**base, **result} for result in self._match_variant(group, kernel, variant, target, truth)]
+        return rows
+
+    def _candidates(self, group: Group, kernel: str, variant, target: np.ndarray):
+        """(template, mask) pairs to match for this case: one, or the whole bank."""
+        masks = self.config.template_masks
+        if variant.family in ("bank", "oracle"):
+            picture = self.kernel_picture(group.target, kernel)
+            poses = [Pose(s, r) for s in variant.scales for r in variant.rotations] if variant.family == "bank" else [group.pose]
+            out = []
+            for pose in poses:
+                image, mask = posed_template(picture, pose)
+                out.append((on_target_scale(image, target), mask if masks else None))
+            return out
+        template = self.template(group.target, kernel, variant.name)
+        return [(on_target_scale(template.image, target), template.mask if masks else None)]
+
+    def _match_variant(self, group: Group, kernel: str, variant, target: np.ndarray, truth: Truth) -> list[dict]:
+        methods = self.config.methods
+        evaluation = self.config.evaluation
+        started = time.perf_counter()
+        candidates = self._candidates(group, kernel, variant, target)
+        best: dict[str, tuple] = {}
+        problems: dict[str, str] = {}
+        for template, mask in candidates:
+            for method, outcome in _match_methods(target, template, mask, methods).items():
+                if isinstance(outcome, str):
+                    problems.setdefault(method, outcome)
+                    continue
+                response, degenerate = outcome
+                try:
+                    measures = evaluate(response, method, template.shape, truth, degenerate, evaluation.top_k,
+                                        evaluation.nms_overlap)
+                except DegenerateError as exc:
+                    problems.setdefault(method, f"undefined: {exc}")
+                    continue
+                sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
+                if method not in best or sign * measures["score"] > sign * best[method]["score"]:
+                    best[method] = measures
+        seconds = time.perf_counter() - started
+        results = []
+        for method in methods:
+            if method in best:
+                measures = {k: _cell(v) for k, v in best[method].items()}
+                status = "ok"
+            else:
+                measures = {k: "" for k in ("x", "y", "score", "center_error", "iou", "psr", "margin", "rank", "degenerate")}
+                measures["hit"] = "0"
+                status = problems.get(method, "undefined")
+            results.append({"method": method, **measures, "templates": str(len(candidates)),
+                            "seconds": f"{seconds:.6f}", "status": status})
+        return results
+
+
+def _match_methods(target, template, mask, methods) -> dict:
+    """{method: (response, degenerate) or a status string}, matching all methods in one pass
+    when possible and method by method when one of them is undefined for this template."""
+    try:
+        responses = match_all(target, template, methods, mask=mask)
+        return {m: (responses[m], responses.degenerate[m]) for m in methods}
+    except DegenerateError:
+        pass
+    except ParameterError as exc:
+        return {m: f"skipped: {exc}" for m in methods}
+    out = {}
+    for method in methods:
+        try:
+            responses = match_all(target, template, [method], mask=mask)
+            out[method] = (responses[method], responses.degenerate[method])
+        except ParameterError as exc:
+            out[method] = f"undefined: {exc}"
+    return out
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.9g}"
+    return str(value)
+
+
+_RUNNERS: dict[str, CaseRunner] = {}
+
+
+def run_group(config: Config, group: Group) -> list[dict]:
+    """Run one group; the runner (and its caches) is kept per config for the life of the process."""
+    runner = _RUNNERS.get(config.digest)
+    if runner is None:
+        _RUNNERS.clear()
+        runner = _RUNNERS[config.digest] = CaseRunner(config)
+    return runner.run(group)
+
+
+def run_groups(config: Config, groups: list[Group]) -> list[list[dict]]:
+    """Run several groups in this process (a batch for an executor)."""
+    return [run_group(config, group) for group in groups]
+
+
+def group_row_count(config: Config) -> int:
+    """Rows a finished group has in results.csv."""
+    return len(config.kernels) * len(config.variants) * len(config.methods)
+
+
+__all__ = ["ROW_COLUMNS", "Group", "TargetRef", "expand", "count_cases", "run_group", "run_groups",
+           "group_row_count", "posed_template", "on_target_scale"]
+
+
+
+def run_experiment(config: Config, out, resume: bool = False, executor: str = "processes", workers: int | None = None,
+                   scheduler: str | None = None, limit: int | None = None, progress=None) -> dict:
+    """Run every unfinished group of `config` into the run folder `out`.
+
+    `limit` runs at most that many groups this time (resume later for the rest). `progress`, if
+    given, is called as progress(groups_done, groups_total, rows) after each group. Returns a
+    summary: groups and cases in all, done before, run now, and the folder.
+    """
+    from .executors import execute
+    from .store import RunStore
+
+    groups = expand(config)
+    rows_per_group = group_row_count(config)
+    with RunStore(out, config, resume=resume, group_rows=rows_per_group) as store:
+        todo = [g for g in groups if g.id not in store.done]
+        if limit is not None:
+            todo = todo[:limit]
+        done_before = len(groups) - len([g for g in groups if g.id not in store.done])
+        finished = done_before
+        if progress is not None:
+            progress(finished, len(groups), [])
+        for _, rows in execute(config, todo, executor, workers, scheduler):
+            store.append(rows)
+            finished += 1
+            if progress is not None:
+                progress(finished, len(groups), rows)
+        complete = finished == len(groups)
+        if complete:
+            store.finish(cases=count_cases(config, groups)[0], groups=len(groups))
+        return {"folder": str(store.folder), "groups": len(groups), "done_before": done_before, "ran": finished - done_before,
+                "complete": complete, "repaired_bytes": store.repaired, "dropped_rows": store.dropped}

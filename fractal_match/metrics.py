@@ -1,0 +1,118 @@
+"""Per-case, per-method measures of how well a response map finds the ground truth."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .geometry import Box, iou
+from .matching import METHOD_INFO, best_match, find_peaks
+
+#: IoU thresholds of the success curve (the template-matching papers' protocol).
+SUCCESS_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
+
+#: Half-size of the window around the peak that is left out of the sidelobe for PSR.
+PSR_EXCLUDE = 5
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Where the object is in a target, and what counts as finding it.
+
+    ``criterion`` "center": hit when the detected box's centre is within ``center_fraction`` x
+    min(w, h) of the object's true size (used for scale/rotation sweeps, where IoU cannot exceed
+    min(s, 1/s)^2); "iou": hit when IoU > ``iou_threshold`` (used for pairs datasets).
+    """
+
+    box: Box
+    center: tuple[float, float]
+    size: tuple[float, float]  # the transformed object's (w, h), before axis-aligning
+    criterion: str = "center"
+    center_fraction: float = 0.25
+    iou_threshold: float = 0.5
+
+    @property
+    def radius(self) -> float:
+        return self.center_fraction * min(self.size)
+
+
+def _higher_is_better(response: np.ndarray, method: str) -> np.ndarray:
+    score = response.astype(np.float64)
+    return -score if METHOD_INFO[method].lower_is_better else score
+
+
+def hit_region(shape: tuple[int, int], template_shape: tuple[int, ...], truth: Truth) -> np.ndarray:
+    """Boolean map over template positions: would a detection there count as a hit?"""
+    th, tw = template_shape[:2]
+    ys = np.arange(shape[0], dtype=np.float64)[:, None]
+    xs = np.arange(shape[1], dtype=np.float64)[None, :]
+    if truth.criterion == "center":
+        return (xs + tw / 2.0 - truth.center[0]) ** 2 + (ys + th / 2.0 - truth.center[1]) ** 2 <= truth.radius**2
+    bx, by, bw, bh = truth.box
+    inter = np.maximum(0.0, np.minimum(xs + tw, bx + bw) - np.maximum(xs, bx)) * \
+        np.maximum(0.0, np.minimum(ys + th, by + bh) - np.maximum(ys, by))
+    return inter / (tw * th + bw * bh - inter) > truth.iou_threshold
+
+
+def is_hit(x: float, y: float, template_shape, truth: Truth) -> tuple[bool, float, float]:
+    """(hit, centre error, IoU) of a detection with top-left (x, y)."""
+    th, tw = template_shape[:2]
+    error = math.hypot(x + tw / 2.0 - truth.center[0], y + th / 2.0 - truth.center[1])
+    overlap = iou((x, y, tw, th), truth.box)
+    hit = error <= truth.radius if truth.criterion == "center" else overlap > truth.iou_threshold
+    return hit, error, overlap
+
+
+def peak_to_sidelobe(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> float:
+    """(peak - mean of sidelobe) / std of sidelobe; the sidelobe is every defined position outside
+    an 11x11 window around the peak (SQDIFF maps negated). NaN when the sidelobe is flat or empty."""
+    score = _higher_is_better(response, method)
+    valid = np.ones(score.shape, bool) if degenerate is None else ~degenerate
+    best = best_match(response, method, degenerate)
+    side = valid.copy()
+    side[max(0, best.y - PSR_EXCLUDE): best.y + PSR_EXCLUDE + 1, max(0, best.x - PSR_EXCLUDE): best.x + PSR_EXCLUDE + 1] = False
+    values = score[side]
+    if values.size < 2 or values.std() == 0:
+        return float("nan")
+    return float((score[best.y, best.x] - values.mean()) / values.std())
+
+
+def margin(response: np.ndarray, method: str, region: np.ndarray, degenerate: np.ndarray | None = None) -> float:
+    """(best score in the hit region - best outside) / (max - min), SQDIFF negated; positive
+    means the truth wins. NaN when either side is empty or the map is flat."""
+    score = _higher_is_better(response, method)
+    valid = np.ones(score.shape, bool) if degenerate is None else ~degenerate
+    inside, outside = score[region & valid], score[~region & valid]
+    span = float(score[valid].max() - score[valid].min()) if valid.any() else 0.0
+    if inside.size == 0 or outside.size == 0 or span == 0:
+        return float("nan")
+    return float((inside.max() - outside.max()) / span)
+
+
+def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, degenerate: np.ndarray | None = None,
+             top_k: int = 5, nms_overlap: float = 0.3) -> dict:
+    """Every per-case measure for one method's map: best x, y, score; centre error; IoU; hit; PSR;
+    margin; rank of the first hit among the NMS peaks (0 if none of the top k); degenerate count."""
+    best = best_match(response, method, degenerate)
+    hit, error, overlap = is_hit(best.x, best.y, template_shape, truth)
+    peaks = find_peaks(response, method, template_shape, k=top_k, max_overlap=nms_overlap, degenerate=degenerate)
+    rank = next((i + 1 for i, p in enumerate(peaks) if is_hit(p.x, p.y, template_shape, truth)[0]), 0)
+    region = hit_region(response.shape, template_shape, truth)
+    return {
+        "x": best.x, "y": best.y, "score": best.score, "center_error": error, "iou": overlap, "hit": int(hit),
+        "psr": peak_to_sidelobe(response, method, degenerate), "margin": margin(response, method, region, degenerate),
+        "rank": rank, "degenerate": 0 if degenerate is None else int(np.count_nonzero(degenerate)),
+    }
+
+
+def success_curve(ious) -> np.ndarray:
+    """Fraction of cases with IoU above each threshold in :data:`SUCCESS_THRESHOLDS`."""
+    ious = np.asarray(ious, np.float64)
+    return np.array([(ious > t).mean() if ious.size else float("nan") for t in SUCCESS_THRESHOLDS])
+
+
+def success_auc(ious) -> float:
+    """Area under the success curve: the mean of the curve without its last point."""
+    return float(success_curve(ious)[:-1].mean())

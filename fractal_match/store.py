@@ -1,0 +1,190 @@
+"""A run folder: the config it was made from, a manifest, and append-only results.
+
+    RUN/
+      config.toml      the config, copied byte for byte
+      manifest.json    tool and library versions, git commit, machine, seed, config hash, times, counts
+      results.csv      one row per (case, method); a group's rows are appended in one write, then fsync
+      .lock            held while a run writes (a second run on the folder is refused)
+
+Resuming reads results.csv, repairs a torn last line left by a crash (reported, never kept),
+drops the rows of any group that is incomplete, and skips the groups that are complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import platform
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ._errors import FractalMatchError
+from .config import Config
+from .experiment import ROW_COLUMNS
+from .images import write_atomic
+
+
+class RunError(FractalMatchError):
+    """A run folder cannot be created, locked, resumed or written."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def environment() -> dict:
+    """Versions and machine, for manifests and benchmark results."""
+    import subprocess
+
+    import cv2
+    import numba
+    import numpy
+
+    from . import __version__
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"tool": "fractal-match", "version": __version__, "git_commit": commit, "python": platform.python_version(),
+            "numpy": numpy.__version__, "opencv": cv2.__version__, "numba": numba.__version__,
+            "machine": platform.machine(), "system": platform.platform(), "cpus": os.cpu_count()}
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class RunStore:
+    """Open (create or resume) a run folder and hold its lock until :meth:`close`."""
+
+    def __init__(self, folder, config: Config, resume: bool = False, group_rows: int = 0):
+        self.folder = Path(folder)
+        self.config = config
+        self.results = self.folder / "results.csv"
+        self.manifest_path = self.folder / "manifest.json"
+        self.repaired = 0  # torn bytes removed on resume
+        self.dropped = 0  # rows of incomplete groups removed on resume
+        if self.folder.exists() and not self.folder.is_dir():
+            raise RunError(f"{self.folder}: is an existing file (allowed: a run folder)")
+        existing = self.folder.exists() and any(self.folder.iterdir())
+        if existing and not resume:
+            raise RunError(f"{self.folder}: already holds a run (use --resume to continue it, or choose another --out)")
+        if resume and not (self.folder / "manifest.json").exists():
+            raise RunError(f"{self.folder}: is not a run folder (no manifest.json) so it cannot be resumed")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._lock = open(self.folder / ".lock", "a+")
+        except OSError as exc:
+            raise RunError(f"{self.folder}: cannot create the run folder ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock.close()
+            raise RunError(f"{self.folder}: another run is writing this folder (its lock is held)") from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"{os.getpid()}\n")
+        self._lock.flush()
+        if resume:
+            self.manifest = self._check_resumable()
+            self.done = self._repair_and_scan(group_rows)
+        else:
+            self.manifest = {"name": config.name, "config_hash": config.digest, "seed": config.seed,
+                             "started": _now(), "finished": None, "cases": None, "groups": None, "resumed": [],
+                             **environment()}
+            if config.source is not None:
+                shutil.copyfile(config.source, self.folder / "config.toml")
+            self._write_manifest()
+            self._append_text(",".join(ROW_COLUMNS) + "\n")
+            self.done = set()
+
+    # -- resume -----------------------------------------------------------------------------------
+    def _check_resumable(self) -> dict:
+        try:
+            manifest = json.loads(self.manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunError(f"{self.manifest_path}: unreadable manifest ({exc})") from None
+        if manifest.get("config_hash") != self.config.digest:
+            raise RunError(f"{self.folder}: was made from a different config (hash {manifest.get('config_hash')}, "
+                           f"this config {self.config.digest}); start a new run with another --out")
+        if not self.results.exists():
+            raise RunError(f"{self.results}: missing, so the run cannot be resumed")
+        manifest.setdefault("resumed", []).append(_now())
+        manifest["finished"] = None
+        return manifest
+
+    def _repair_and_scan(self, group_rows: int) -> set[str]:
+        data = self.results.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]
+        self.repaired = len(data) - len(complete)
+        text = complete.decode("utf-8")
+        if not text.startswith(",".join(ROW_COLUMNS) + "\n"):
+            raise RunError(f"{self.results}: does not start with the expected header")
+        rows = list(csv.reader(io.StringIO(text)))[1:]
+        counts: dict[str, int] = {}
+        group_index = ROW_COLUMNS.index("group_id")
+        for row in rows:
+            if len(row) != len(ROW_COLUMNS):
+                raise RunError(f"{self.results}: a row has {len(row)} fields (expected {len(ROW_COLUMNS)})")
+            counts[row[group_index]] = counts.get(row[group_index], 0) + 1
+        done = {group for group, n in counts.items() if n == group_rows}
+        partial = set(counts) - done
+        if partial or self.repaired:
+            kept = [r for r in rows if r[group_index] in done]
+            self.dropped = len(rows) - len(kept)
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(ROW_COLUMNS)
+            writer.writerows(kept)
+            write_atomic(self.results, buffer.getvalue().encode("utf-8"))
+        return done
+
+    # -- writing ----------------------------------------------------------------------------------
+    def _append_text(self, text: str) -> None:
+        try:
+            with open(self.results, "a", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise RunError(f"{self.results}: cannot append ({exc.strerror or exc}); the run can be resumed "
+                           "with --resume once this is fixed") from None
+
+    def append(self, rows: list[dict]) -> None:
+        """Append one group's rows in a single write, then flush and fsync."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=ROW_COLUMNS, lineterminator="\n")
+        writer.writerows(rows)
+        self._append_text(buffer.getvalue())
+
+    def _write_manifest(self) -> None:
+        write_atomic(self.manifest_path, (json.dumps(self.manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        _fsync_dir(self.folder)
+
+    def finish(self, cases: int, groups: int) -> None:
+        self.manifest.update({"finished": _now(), "cases": cases, "groups": groups})
+        self._write_manifest()
+
+    def close(self) -> None:
+        if not self._lock.closed:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
