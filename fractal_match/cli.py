@@ -184,6 +184,91 @@ def demo(
 
 
 @app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+):
+    """Check an experiment config and say how many cases and matches it expands to."""
+    from .config import load_config
+    from .experiment import count_cases, expand
+
+    try:
+        loaded = load_config(config)
+        groups = expand(loaded)
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    cases, matches = count_cases(loaded, groups)
+    typer.echo(f"{config}: valid (config hash {loaded.digest})")
+    typer.echo(f"  {len(groups)} target x pose groups, {len(loaded.kernels)} kernel(s), {len(loaded.variants)} variant(s), "
+               f"{len(loaded.methods)} method(s)")
+    typer.echo(f"  {cases} cases, {cases * len(loaded.methods)} result rows, {matches} template matches")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: results/<name>-<UTC time>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out, skipping finished cases.")] = False,
+    executor: Annotated[str, typer.Option("--executor", "-e", help="serial, processes (default) or dask.")] = "processes",
+    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: one per core).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Join this Dask scheduler (tcp://host:port) instead of starting one.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Run at most this many target x pose groups now (resume later).")] = None,
+):
+    """Run an experiment: every case of CONFIG, results appended to a run folder as they finish."""
+    from datetime import datetime, timezone
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .config import load_config
+    from .executors import EXECUTORS
+    from .experiment import count_cases, run_experiment
+
+    try:
+        loaded = load_config(config)
+        if executor not in EXECUTORS:
+            raise _fail(f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+        if workers is not None and not 1 <= workers <= 1024:
+            raise _fail(f"--workers {workers} is out of range (allowed: 1 to 1024)")
+        if limit is not None and limit < 1:
+            raise _fail(f"--limit {limit} is out of range (allowed: 1 or more)")
+        if resume and out is None:
+            raise _fail("--resume needs --out RUN_FOLDER (the run to continue)")
+        folder = out or Path("results") / f"{loaded.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        cases, matches = count_cases(loaded)
+        per_row = matches / max(1, cases * len(loaded.methods))  # template matches behind one result row
+        started = time.perf_counter()
+        counters = {"rows": 0}
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        task = bar.add_task(f"{loaded.name}: groups", total=None, rate="")
+
+        def progress(done, total, rows):
+            if not bar.live.is_started:  # only once the run folder is open: errors print alone
+                bar.start()
+            counters["rows"] += len(rows)
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=done, total=total, rate=f"{counters['rows'] * per_row / elapsed:,.0f} matches/s")
+
+        try:
+            summary = run_experiment(loaded, folder, resume, executor, workers, scheduler, limit, progress)
+        finally:
+            if bar.live.is_started:
+                bar.stop()
+    except KeyboardInterrupt:
+        where = out or "the run folder printed above"
+        typer.echo(f"interrupted: finished cases are saved; continue with: fractal-match run {config} --out {where} --resume",
+                   err=True)
+        raise typer.Exit(code=130) from None
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    if summary["repaired_bytes"] or summary["dropped_rows"]:
+        typer.echo(f"repaired: removed a torn last line ({summary['repaired_bytes']} bytes) and "
+                   f"{summary['dropped_rows']} row(s) of unfinished groups; those groups ran again", err=True)
+    state = "complete" if summary["complete"] else f"partial ({summary['done_before'] + summary['ran']} of {summary['groups']} groups)"
+    typer.echo(f"{summary['folder']}: {state}; {summary['ran']} group(s) run now, {summary['done_before']} done before; "
+               f"{cases} cases in all ({time.perf_counter() - started:.1f} s)")
+
+
+@app.command()
 def bench(
     which: Annotated[str, typer.Argument(help="Benchmark to run: matching, fractal or all.")] = "all",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the results as JSON here.")] = None,
