@@ -67,15 +67,16 @@ def _echo_written(paths) -> None:
     typer.echo(f"wrote {', '.join(str(p) for p in paths)}")
 
 
-def _run_and_report(work) -> None:
+def _run_and_report(work) -> tuple:
     """Run a detection workflow, turn user errors into exit code 1, print its table and files."""
     started = time.perf_counter()
     try:
-        detection, written = work()
+        detection, written, *rest = work()
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     _print_best(detection, time.perf_counter() - started)
     _echo_written(written)
+    return tuple(rest)
 
 
 @app.command()
@@ -180,7 +181,10 @@ def demo(
     two controls, all six methods, against the astronaut; plus the gallery of every family."""
     from .workflows import run_demo
 
-    _run_and_report(lambda: run_demo(out))
+    typer.echo("running the original experiment, then the small batch run data/experiments/quick.toml ...")
+    (summary,) = _run_and_report(lambda: run_demo(out))
+    if summary is not None:
+        typer.echo(f"batch run {summary['folder']}: {summary['ran']} group(s) run now, {summary['done_before']} done before")
 
 
 @app.command()

@@ -148,9 +148,11 @@ def run_kernel_sheet(out, names: Sequence[str]) -> list[Path]:
     return save_figure(gallery(kernels[0].image, shown, columns=7), out, {"kernels": list(names)})
 
 
-def run_demo(out="results/demo") -> tuple[Detection, list[Path]]:
+def run_demo(out="results/demo", batch: bool = True) -> tuple[Detection, list[Path], dict | None]:
     """The original experiment done properly on bundled data: the mean face, its orbit-trap
-    fractal (malinc's defaults) and two controls, all six methods, against the astronaut."""
+    fractal (malinc's defaults) and two controls, all six methods, against the astronaut; then
+    (with `batch`) the small batch run data/experiments/quick.toml into `out`/quick (resumed,
+    so a finished run is not repeated)."""
     check_output_dir(Path(out))
     target_path = DATA_DIR / "images" / DEMO_TARGET
     target = load_image(target_path, "gray")
@@ -166,4 +168,13 @@ def run_demo(out="results/demo") -> tuple[Detection, list[Path]]:
     title = "learned mean face vs astronaut: normal, orbit trap (malinc defaults) and two controls (dashed blue: true face)"
     written = write_detection(detection, out, title, metadata, truth=truth)
     written += run_gallery(DEMO_KERNEL, size=128, out=Path(out) / "gallery.png")
-    return detection, written
+    summary = None
+    if batch:
+        from .config import load_config
+        from .experiment import run_experiment
+
+        folder = Path(out) / "quick"
+        summary = run_experiment(load_config(DATA_DIR / "experiments" / "quick.toml"), folder,
+                                 resume=(folder / "manifest.json").exists())
+        written.append(folder / "results.csv")
+    return detection, written, summary

@@ -103,6 +103,11 @@ def test_demo_runs_on_bundled_data(tmp_path):
     assert json.loads(metadata["truth"]) == [172, 52, 92, 112]
     assert [v["family"] for v in json.loads(metadata["variants"])] == ["none", "orbit-trap", "shrunk-pad", "scrambled"]
     assert (tmp_path / "demo" / "gallery.png").exists()
+    batch = list(csv.DictReader((tmp_path / "demo" / "quick" / "results.csv").open()))
+    assert len(batch) == 36 * 2 * 6 * 6 and {r["status"] for r in batch} == {"ok"}
+    # a second demo resumes the finished batch run instead of repeating or refusing it
+    again = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert again.exit_code == 0 and "0 group(s) run now, 36 done before" in again.stdout
 
 
 def test_fractalize_writes_template_with_mask_and_parameters(tmp_path):

@@ -23,3 +23,12 @@ def test_detection_grid_has_a_row_per_method_and_two_panels_per_variant(tmp_path
     assert png.suffix == ".png" and svg.suffix == ".svg"
     assert read_png_metadata(png)["kernel"] == "k"
     assert "<svg" in svg.read_text()[:500]
+
+
+def test_saved_figures_are_byte_for_byte_reproducible(tmp_path):
+    from fractal_match.workflows import run_gallery
+
+    first = run_gallery("bank:ring", size=32, out=tmp_path / "a.png")
+    second = run_gallery("bank:ring", size=32, out=tmp_path / "b.png")
+    for one, two in zip(first, second):
+        assert one.read_bytes() == two.read_bytes()

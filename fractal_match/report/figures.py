@@ -142,10 +142,12 @@ def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None,
     base = Path(path).with_suffix("")
     text = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in (metadata or {}).items()}
     written = []
+    # no dates and fixed SVG element ids: the same figure gives the same bytes
     for suffix, meta in ((".png", {"Software": "fractal-match", **text}),
-                         (".svg", {"Description": json.dumps(text, sort_keys=True)})):
+                         (".svg", {"Description": json.dumps(text, sort_keys=True), "Date": None})):
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=suffix[1:], dpi=dpi, metadata=meta)  # constrained layout already fits
+        with matplotlib.rc_context({"svg.hashsalt": "fractal-match"}):
+            fig.savefig(buffer, format=suffix[1:], dpi=dpi, metadata=meta)  # constrained layout already fits
         written.append(write_atomic(base.with_suffix(suffix), buffer.getvalue()))
     return written
 
