@@ -23,7 +23,7 @@ from .fractal import fractalize
 from .geometry import Box, Pose, crop, transform_target
 from .images import load_image
 from .kernels import load_kernel
-from .matching import METHOD_INFO, match_all
+from .matching import METHOD_INFO, best_match, match_all
 from .metrics import Truth, evaluate
 
 ROW_COLUMNS = (
@@ -224,7 +224,7 @@ class CaseRunner:
         evaluation = self.config.evaluation
         started = time.perf_counter()
         candidates = self._candidates(group, kernel, variant, target)
-        best: dict[str, tuple] = {}
+        winners: dict[str, tuple] = {}  # method -> (score, response, degenerate, template shape)
         problems: dict[str, str] = {}
         for template, mask in candidates:
             for method, outcome in _match_methods(target, template, mask, methods).items():
@@ -233,14 +233,16 @@ class CaseRunner:
                     continue
                 response, degenerate = outcome
                 try:
-                    measures = evaluate(response, method, template.shape, truth, degenerate, evaluation.top_k,
-                                        evaluation.nms_overlap)
+                    score = best_match(response, method, degenerate).score
                 except DegenerateError as exc:
                     problems.setdefault(method, f"undefined: {exc}")
                     continue
                 sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
-                if method not in best or sign * measures["score"] > sign * best[method]["score"]:
-                    best[method] = measures
+                if method not in winners or sign * score > sign * winners[method][0]:
+                    winners[method] = (score, response, degenerate, template.shape)
+        # only the winner of the bank is measured (the others were only compared by best score)
+        best = {method: evaluate(response, method, shape, truth, degenerate, evaluation.top_k, evaluation.nms_overlap)
+                for method, (_, response, degenerate, shape) in winners.items()}
         seconds = time.perf_counter() - started
         results = []
         for method in methods:

@@ -422,25 +422,34 @@ def find_peaks(
     k = check_positive_int(k, "k (number of peaks)")
     if not 0.0 <= max_overlap <= 1.0:
         raise ParameterError(f"max_overlap = {max_overlap} is out of range (allowed: 0 to 1)")
+    score = _as_higher_better(np.asarray(response), method, degenerate).astype(np.float32)
+    bound = None
+    if min_score is not None:
+        bound = -min_score if METHOD_INFO[method].lower_is_better else min_score
+    sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
+    return [Match(x, y, sign * value) for x, y, value in peaks_of_score(score, template_shape, k, bound, max_overlap)]
+
+
+def peaks_of_score(score: np.ndarray, template_shape, k: int, bound: float | None = None,
+                   max_overlap: float = 0.3) -> list[tuple[int, int, float]]:
+    """(x, y, score) of up to k NMS peaks of a higher-is-better float32 map (-inf = excluded)."""
     h, w = template_shape[:2]
-    score = _as_higher_better(np.asarray(response), method, degenerate)
     # Local maxima: equal to the 3x3 maximum (plateaus keep all their points; NMS thins them).
     neighbourhood = cv2.dilate(score, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
     candidates = (score >= neighbourhood) & np.isfinite(score)
-    if min_score is not None:
-        bound = -min_score if METHOD_INFO[method].lower_is_better else min_score
+    if bound is not None:
         candidates &= score >= bound
     ys, xs = np.nonzero(candidates)
     values = score[ys, xs]
     order = np.lexsort((xs, ys, -values))  # best first; ties in row-major order
-    ys, xs = ys[order], xs[order]
+    ys, xs, values = ys[order], xs[order], values[order]
     # Two equal-size boxes offset by (dx, dy) have IoU = a / (2 w h - a), a = (w-|dx|)(h-|dy|).
-    peaks: list[Match] = []
+    peaks = []
     alive = np.ones(len(ys), dtype=bool)
     i = 0
     while i < len(ys) and len(peaks) < k:
         y, x = int(ys[i]), int(xs[i])
-        peaks.append(Match(x, y, float(response[y, x])))
+        peaks.append((x, y, float(values[i])))
         rest = slice(i + 1, None)
         overlap = np.maximum(w - np.abs(xs[rest] - x), 0) * np.maximum(h - np.abs(ys[rest] - y), 0)
         alive[rest] &= overlap / (2.0 * w * h - overlap) <= max_overlap

@@ -91,20 +91,87 @@ def margin(response: np.ndarray, method: str, region: np.ndarray, degenerate: np
     return float((inside.max() - outside.max()) / span)
 
 
+def score_map(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> np.ndarray:
+    """A float32 copy of the map where higher is better (SQDIFF negated), degenerate positions -inf."""
+    score = np.negative(response, dtype=np.float32) if METHOD_INFO[method].lower_is_better else response.astype(np.float32)
+    if degenerate is not None:
+        score[degenerate] = -np.inf
+    return score
+
+
+def _region_window(shape, template_shape, truth: Truth) -> tuple[slice, slice]:
+    """Rows and columns of template positions that can possibly be hits (a box around the region)."""
+    th, tw = template_shape[:2]
+    if truth.criterion == "center":
+        reach = truth.radius
+        cx, cy = truth.center[0] - tw / 2.0, truth.center[1] - th / 2.0
+        x0, x1, y0, y1 = cx - reach, cx + reach, cy - reach, cy + reach
+    else:  # IoU > t needs the boxes to overlap
+        bx, by, bw, bh = truth.box
+        x0, x1, y0, y1 = bx - tw, bx + bw, by - th, by + bh
+    rows = slice(max(0, int(math.floor(y0))), max(0, min(shape[0], int(math.ceil(y1)) + 1)))
+    cols = slice(max(0, int(math.floor(x0))), max(0, min(shape[1], int(math.ceil(x1)) + 1)))
+    return rows, cols
+
+
 def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, degenerate: np.ndarray | None = None,
              top_k: int = 5, nms_overlap: float = 0.3) -> dict:
     """Every per-case measure for one method's map: best x, y, score; centre error; IoU; hit; PSR;
-    margin; rank of the first hit among the NMS peaks (0 if none of the top k); degenerate count."""
-    best = best_match(response, method, degenerate)
-    hit, error, overlap = is_hit(best.x, best.y, template_shape, truth)
-    peaks = find_peaks(response, method, template_shape, k=top_k, max_overlap=nms_overlap, degenerate=degenerate)
-    rank = next((i + 1 for i, p in enumerate(peaks) if is_hit(p.x, p.y, template_shape, truth)[0]), 0)
-    region = hit_region(response.shape, template_shape, truth)
+    margin; rank of the first hit among the NMS peaks (0 if none of the top k); degenerate count.
+
+    One float32 score map is made and everything is read from it (same values as
+    :func:`peak_to_sidelobe`, :func:`margin` and :func:`~fractal_match.matching.find_peaks`).
+    """
+    from .matching import peaks_of_score
+
+    score = score_map(response, method, degenerate)
+    index = int(np.argmax(score))
+    if not np.isfinite(score.flat[index]):
+        best_match(response, method, degenerate)  # raises the DegenerateError that says why
+    y, x = divmod(index, score.shape[1])
+    best = float(response[y, x])
+    hit, error, overlap = is_hit(x, y, template_shape, truth)
+    peaks = peaks_of_score(score, template_shape, top_k, None, nms_overlap)
+    rank = next((i + 1 for i, (px, py, _) in enumerate(peaks) if is_hit(px, py, template_shape, truth)[0]), 0)
+    finite = np.isfinite(score)
+    valid = score[finite] if degenerate is not None else score.ravel()
+    total, total_sq, count = float(valid.sum(dtype=np.float64)), float(np.square(valid, dtype=np.float64).sum()), valid.size
+    peak = float(score[y, x])
+    # PSR: the sidelobe is every defined position outside the 11x11 window around the peak
+    window = score[max(0, y - PSR_EXCLUDE): y + PSR_EXCLUDE + 1, max(0, x - PSR_EXCLUDE): x + PSR_EXCLUDE + 1]
+    window = window[np.isfinite(window)].astype(np.float64)
+    side_n = count - window.size
+    psr = float("nan")
+    if side_n >= 2:
+        mean = (total - window.sum()) / side_n
+        variance = max((total_sq - np.square(window).sum()) / side_n - mean * mean, 0.0)
+        if variance > 0:
+            psr = (peak - mean) / math.sqrt(variance)
+    # margin: best where a detection would be a hit minus best elsewhere, over the range
+    rows, cols = _region_window(score.shape, template_shape, truth)
+    local = score[rows, cols]
+    region = hit_region(local.shape, template_shape, _shifted(truth, cols.start, rows.start)) & np.isfinite(local)
+    low = float(valid.min()) if count else 0.0
+    result_margin = float("nan")
+    if region.any() and region.sum() < count and peak > low:
+        inside = float(local[region].max())
+        saved = local[region].copy()
+        local[region] = -np.inf  # score is this function's own copy
+        outside = float(score.max())
+        local[region] = saved
+        if np.isfinite(outside):
+            result_margin = (inside - outside) / (peak - low)
     return {
-        "x": best.x, "y": best.y, "score": best.score, "center_error": error, "iou": overlap, "hit": int(hit),
-        "psr": peak_to_sidelobe(response, method, degenerate), "margin": margin(response, method, region, degenerate),
-        "rank": rank, "degenerate": 0 if degenerate is None else int(np.count_nonzero(degenerate)),
+        "x": x, "y": y, "score": best, "center_error": error, "iou": overlap, "hit": int(hit), "psr": psr,
+        "margin": result_margin, "rank": rank, "degenerate": 0 if degenerate is None else int(np.count_nonzero(degenerate)),
     }
+
+
+def _shifted(truth: Truth, dx: int, dy: int) -> Truth:
+    """The same truth in the coordinates of a window whose origin is (dx, dy)."""
+    box = Box(truth.box.x - dx, truth.box.y - dy, truth.box.w, truth.box.h)
+    return Truth(box, (truth.center[0] - dx, truth.center[1] - dy), truth.size, truth.criterion,
+                 truth.center_fraction, truth.iou_threshold)
 
 
 def success_curve(ious) -> np.ndarray:

@@ -63,3 +63,25 @@ def test_success_curve_and_auc_follow_the_papers_protocol():
     assert curve[0] == 0.75 and curve[SUCCESS_THRESHOLDS.index(0.5)] == 0.5 and curve[-1] == 0.0
     assert success_auc(ious) == pytest.approx(np.mean(curve[:-1]))
     assert success_auc([1.0] * 5) == 1.0
+
+
+@pytest.mark.parametrize("criterion", ["center", "iou"])
+@pytest.mark.parametrize("method", ["TM_SQDIFF", "TM_CCOEFF_NORMED"])
+def test_fast_evaluate_agrees_with_the_plain_definitions(criterion, method):
+    from fractal_match.matching import best_match, find_peaks
+    from fractal_match.metrics import is_hit
+
+    rng = np.random.default_rng(7)
+    response = rng.random((70, 90)).astype(np.float32)
+    degenerate = rng.random((70, 90)) < 0.05
+    truth = Truth(Box(40, 30, 20, 12), (50.0, 36.0), (20.0, 12.0), criterion, 0.5, 0.3)
+    result = evaluate(response, method, (12, 20), truth, degenerate, top_k=6, nms_overlap=0.2)
+    best = best_match(response, method, degenerate)
+    assert (result["x"], result["y"], result["score"]) == (best.x, best.y, best.score)
+    assert result["psr"] == pytest.approx(peak_to_sidelobe(response, method, degenerate), rel=1e-6)
+    region = hit_region(response.shape, (12, 20), truth)
+    assert result["margin"] == pytest.approx(margin(response, method, region, degenerate), rel=1e-6)
+    peaks = find_peaks(response, method, (12, 20), k=6, max_overlap=0.2, degenerate=degenerate)
+    expected_rank = next((i + 1 for i, p in enumerate(peaks) if is_hit(p.x, p.y, (12, 20), truth)[0]), 0)
+    assert result["rank"] == expected_rank
+    assert result["degenerate"] == int(degenerate.sum())
