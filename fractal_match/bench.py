@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable
 
 import cv2

@@ -243,14 +243,16 @@ def run(
         counters = {"rows": 0}
         bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
-        task = bar.add_task(f"{loaded.name}: groups", total=None, rate="")
+        task = bar.add_task(f"{loaded.name}: cases", total=None, rate="")
+        cases_per_group = len(loaded.kernels) * len(loaded.variants)
 
         def progress(done, total, rows):
             if not bar.live.is_started:  # only once the run folder is open: errors print alone
                 bar.start()
             counters["rows"] += len(rows)
             elapsed = max(time.perf_counter() - started, 1e-9)
-            bar.update(task, completed=done, total=total, rate=f"{counters['rows'] * per_row / elapsed:,.0f} matches/s")
+            bar.update(task, completed=done * cases_per_group, total=total * cases_per_group,
+                       rate=f"{counters['rows'] * per_row / elapsed:,.0f} matches/s")
 
         try:
             summary = run_experiment(loaded, folder, resume, executor, workers, scheduler, limit, progress)

@@ -16,14 +16,14 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ._errors import DegenerateError, ParameterError
+from ._errors import DegenerateError
 from .config import Config
 from .datasets import Pair, find_annotation, load_manifest, load_pairs, synthetic_scene
 from .fractal import fractalize
-from .geometry import Box, Pose, crop, transform_target
+from .geometry import Box, Pose, crop, posed_template, transform_target
 from .images import load_image
 from .kernels import load_kernel
-from .matching import METHOD_INFO, best_match, match_all
+from .matching import match_each, search
 from .metrics import Truth, evaluate
 
 ROW_COLUMNS = (
@@ -132,25 +132,6 @@ def on_target_scale(image: np.ndarray, target: np.ndarray) -> np.ndarray:
     return unit
 
 
-def posed_template(picture: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
-    """The picture scaled and turned like a target under `pose` (canvas enlarged to hold it all),
-    and the mask of the pixels that came from the picture. Corners are filled by replication."""
-    h, w = picture.shape[:2]
-    size = (max(1, round(w * pose.scale)), max(1, round(h * pose.scale)))
-    scaled = cv2.resize(picture, size, interpolation=cv2.INTER_AREA if pose.scale < 1 else cv2.INTER_LINEAR)
-    if pose.rotation % 360 == 0:
-        return scaled, np.ones(scaled.shape[:2], np.float32)
-    centre = (size[0] / 2.0 - 0.5, size[1] / 2.0 - 0.5)
-    matrix = cv2.getRotationMatrix2D(centre, pose.rotation, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    canvas = (int(math.ceil(size[0] * cos + size[1] * sin - 1e-9)), int(math.ceil(size[0] * sin + size[1] * cos - 1e-9)))
-    matrix[0, 2] += canvas[0] / 2.0 - 0.5 - centre[0]
-    matrix[1, 2] += canvas[1] / 2.0 - 0.5 - centre[1]
-    turned = cv2.warpAffine(scaled, matrix, canvas, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    mask = cv2.warpAffine(np.ones(size[::-1], np.float32), matrix, canvas, flags=cv2.INTER_LINEAR, borderValue=0.0)
-    return turned, mask
-
-
 class CaseRunner:
     """Runs groups for one config; caches kernel pictures and templates across groups."""
 
@@ -205,46 +186,37 @@ class CaseRunner:
                 rows += [{**base, **result} for result in self._match_variant(group, kernel, variant, target, truth)]
         return rows
 
-    def _candidates(self, group: Group, kernel: str, variant, target: np.ndarray):
-        """(template, mask) pairs to match for this case: one, or the whole bank."""
-        masks = self.config.template_masks
-        if variant.family in ("bank", "oracle"):
-            picture = self.kernel_picture(group.target, kernel)
-            poses = [Pose(s, r) for s in variant.scales for r in variant.rotations] if variant.family == "bank" else [group.pose]
-            out = []
-            for pose in poses:
-                image, mask = posed_template(picture, pose)
-                out.append((on_target_scale(image, target), mask if masks else None))
-            return out
-        template = self.template(group.target, kernel, variant.name)
-        return [(on_target_scale(template.image, target), template.mask if masks else None)]
-
     def _match_variant(self, group: Group, kernel: str, variant, target: np.ndarray, truth: Truth) -> list[dict]:
         methods = self.config.methods
         evaluation = self.config.evaluation
+        masks = self.config.template_masks
         started = time.perf_counter()
-        candidates = self._candidates(group, kernel, variant, target)
-        winners: dict[str, tuple] = {}  # method -> (score, response, degenerate, template shape)
-        problems: dict[str, str] = {}
-        for template, mask in candidates:
-            for method, outcome in _match_methods(target, template, mask, methods).items():
+        if variant.family in ("bank", "oracle"):
+            picture = on_target_scale(self.kernel_picture(group.target, kernel), target)
+            if variant.family == "bank":
+                scales, rotations = variant.scales, variant.rotations
+            else:  # the oracle: the kernel at the true pose of this case
+                scales, rotations = (group.pose.scale,), (group.pose.rotation,)
+            found = search(target, picture, rotations, scales, methods, masks)
+            winners = {m: (r.response, r.degenerate, r.template_shape) for m, r in found.results.items()}
+            problems, templates = found.problems, found.templates
+        else:
+            template = self.template(group.target, kernel, variant.name)
+            image = on_target_scale(template.image, target)
+            winners, problems = {}, {}
+            for method, outcome in match_each(target, image, methods, template.mask if masks else None).items():
                 if isinstance(outcome, str):
-                    problems.setdefault(method, outcome)
-                    continue
-                response, degenerate = outcome
-                try:
-                    score = best_match(response, method, degenerate).score
-                except DegenerateError as exc:
-                    problems.setdefault(method, f"undefined: {exc}")
-                    continue
-                sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
-                if method not in winners or sign * score > sign * winners[method][0]:
-                    winners[method] = (score, response, degenerate, template.shape)
-        # only the winner of the bank is measured (the others were only compared by best score)
-        best = {method: evaluate(response, method, shape, truth, degenerate, evaluation.top_k, evaluation.nms_overlap)
-                for method, (_, response, degenerate, shape) in winners.items()}
+                    problems[method] = outcome
+                else:
+                    winners[method] = (*outcome, image.shape)
+            templates = 1
+        best, results = {}, []
+        for method, (response, degenerate, shape) in winners.items():
+            try:
+                best[method] = evaluate(response, method, shape, truth, degenerate, evaluation.top_k, evaluation.nms_overlap)
+            except DegenerateError as exc:
+                problems[method] = f"undefined: {exc}"
         seconds = time.perf_counter() - started
-        results = []
         for method in methods:
             if method in best:
                 measures = {k: _cell(v) for k, v in best[method].items()}
@@ -253,29 +225,9 @@ class CaseRunner:
                 measures = {k: "" for k in ("x", "y", "score", "center_error", "iou", "psr", "margin", "rank", "degenerate")}
                 measures["hit"] = "0"
                 status = problems.get(method, "undefined")
-            results.append({"method": method, **measures, "templates": str(len(candidates)),
+            results.append({"method": method, **measures, "templates": str(templates),
                             "seconds": f"{seconds:.6f}", "status": status})
         return results
-
-
-def _match_methods(target, template, mask, methods) -> dict:
-    """{method: (response, degenerate) or a status string}, matching all methods in one pass
-    when possible and method by method when one of them is undefined for this template."""
-    try:
-        responses = match_all(target, template, methods, mask=mask)
-        return {m: (responses[m], responses.degenerate[m]) for m in methods}
-    except DegenerateError:
-        pass
-    except ParameterError as exc:
-        return {m: f"skipped: {exc}" for m in methods}
-    out = {}
-    for method in methods:
-        try:
-            responses = match_all(target, template, [method], mask=mask)
-            out[method] = (responses[method], responses.degenerate[method])
-        except ParameterError as exc:
-            out[method] = f"undefined: {exc}"
-    return out
 
 
 def _cell(value) -> str:

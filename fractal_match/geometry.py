@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import math
+
 import cv2
 import numpy as np
 
@@ -121,3 +123,22 @@ def transform_target(image: np.ndarray, box, pose: Pose) -> tuple[np.ndarray, Bo
         return scaled, warp.box(box), center, warp
     turned = cv2.warpAffine(scaled, _to_index(rest), warp.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return turned, warp.box(box), center, warp
+
+
+def posed_template(picture: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+    """The picture scaled and turned like a target under `pose` (canvas enlarged to hold it all),
+    and the mask of the pixels that came from the picture. Corners are filled by replication."""
+    h, w = picture.shape[:2]
+    size = (max(1, round(w * pose.scale)), max(1, round(h * pose.scale)))
+    scaled = cv2.resize(picture, size, interpolation=cv2.INTER_AREA if pose.scale < 1 else cv2.INTER_LINEAR)
+    if pose.rotation % 360 == 0:
+        return scaled, np.ones(scaled.shape[:2], np.float32)
+    centre = (size[0] / 2.0 - 0.5, size[1] / 2.0 - 0.5)
+    matrix = cv2.getRotationMatrix2D(centre, pose.rotation, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    canvas = (int(math.ceil(size[0] * cos + size[1] * sin - 1e-9)), int(math.ceil(size[0] * sin + size[1] * cos - 1e-9)))
+    matrix[0, 2] += canvas[0] / 2.0 - 0.5 - centre[0]
+    matrix[1, 2] += canvas[1] / 2.0 - 0.5 - centre[1]
+    turned = cv2.warpAffine(scaled, matrix, canvas, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mask = cv2.warpAffine(np.ones(size[::-1], np.float32), matrix, canvas, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return turned, mask

@@ -456,3 +456,86 @@ def peaks_of_score(score: np.ndarray, template_shape, k: int, bound: float | Non
         following = np.flatnonzero(alive[rest])
         i = i + 1 + int(following[0]) if following.size else len(ys)
     return peaks
+
+
+def match_each(target: np.ndarray, template: np.ndarray, methods: Sequence[str], mask: np.ndarray | None = None) -> dict:
+    """{method: (response, degenerate)} or {method: reason string} where a method cannot be used.
+
+    All methods are matched in one pass; only when one of them is undefined for this template
+    (a DegenerateError) are they matched one by one, so the others still get their maps. A
+    template that does not fit the target gives "skipped: ..." for every method.
+    """
+    try:
+        responses = match_all(target, template, methods, mask=mask)
+        return {m: (responses[m], responses.degenerate[m]) for m in methods}
+    except DegenerateError:
+        pass
+    except ParameterError as exc:
+        return {m: f"skipped: {exc}" for m in methods}
+    out = {}
+    for method in methods:
+        try:
+            responses = match_all(target, template, [method], mask=mask)
+            out[method] = (responses[method], responses.degenerate[method])
+        except ParameterError as exc:
+            out[method] = f"undefined: {exc}"
+    return out
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The best member of a template bank for one method."""
+
+    match: Match
+    scale: float
+    rotation: float
+    template_shape: tuple[int, ...]
+    response: np.ndarray
+    degenerate: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Search:
+    """The outcome of :func:`search`: per method the winning member, how many templates were
+    matched, and why a method has no winner (every member undefined or too large)."""
+
+    results: dict
+    templates: int
+    problems: dict
+
+
+def search(target: np.ndarray, template: np.ndarray, rotations: Sequence[float] = (0.0,),
+           scales: Sequence[float] = (1.0,), methods: Sequence[str] | str = METHODS,
+           masks: bool = False) -> Search:
+    """Brute-force pose search: the template at every (scale, rotation) of the bank, matched with
+    every method; per method the member with the best score wins (the competitor a fractal must
+    beat at equal compute).
+
+    Turned templates fill their corners by replicating the border, or are masked to their own
+    pixels with `masks`. Raw scores of different-size members are compared as they are, which
+    favours some sizes for the raw methods; the normalised methods compare fairly.
+    """
+    from .geometry import Pose, posed_template
+
+    methods = check_methods(methods)
+    results: dict[str, SearchResult] = {}
+    problems: dict[str, str] = {}
+    count = 0
+    for scale in scales:
+        for rotation in rotations:
+            member, mask = posed_template(template, Pose(scale, rotation))
+            count += 1
+            for name, outcome in match_each(target, member, methods, mask if masks else None).items():
+                if isinstance(outcome, str):
+                    problems.setdefault(name, outcome)
+                    continue
+                response, degenerate = outcome
+                try:
+                    found = best_match(response, name, degenerate)
+                except DegenerateError as exc:
+                    problems.setdefault(name, f"undefined: {exc}")
+                    continue
+                sign = -1.0 if METHOD_INFO[name].lower_is_better else 1.0
+                if name not in results or sign * found.score > sign * results[name].match.score:
+                    results[name] = SearchResult(found, scale, rotation, member.shape, response, degenerate)
+    return Search(results, count, {m: p for m, p in problems.items() if m not in results})

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import Box, iou
-from .matching import METHOD_INFO, best_match, find_peaks
+from .matching import METHOD_INFO, best_match
 
 #: IoU thresholds of the success curve (the template-matching papers' protocol).
 SUCCESS_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
