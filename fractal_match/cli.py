@@ -185,6 +185,7 @@ def demo(
     (summary,) = _run_and_report(lambda: run_demo(out))
     if summary is not None:
         typer.echo(f"batch run {summary['folder']}: {summary['ran']} group(s) run now, {summary['done_before']} done before")
+        typer.echo(f"report: {summary['folder']}/report/index.html")
 
 
 @app.command()
@@ -272,6 +273,21 @@ def run(
     state = "complete" if summary["complete"] else f"partial ({summary['done_before'] + summary['ran']} of {summary['groups']} groups)"
     typer.echo(f"{summary['folder']}: {state}; {summary['ran']} group(s) run now, {summary['done_before']} done before; "
                f"{cases} cases in all ({time.perf_counter() - started:.1f} s)")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder made by `fractal-match run`.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: RUN_DIR/report).")] = None,
+):
+    """Summaries, paired statistics, figures and an HTML page for a run, from its folder alone."""
+    from .report import make_report
+
+    try:
+        folder = make_report(run_dir, out)
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"wrote {folder}/index.html (and summary.csv, comparisons.csv, figures)")
 
 
 @app.command()

@@ -176,5 +176,7 @@ def run_demo(out="results/demo", batch: bool = True) -> tuple[Detection, list[Pa
         folder = Path(out) / "quick"
         summary = run_experiment(load_config(DATA_DIR / "experiments" / "quick.toml"), folder,
                                  resume=(folder / "manifest.json").exists())
-        written.append(folder / "results.csv")
+        from .report import make_report
+
+        written += [folder / "results.csv", make_report(folder) / "index.html"]
     return detection, written, summary

@@ -3,3 +3,7 @@
 from .figures import detection_grid, plot_detection, plot_response, save_figure
 
 __all__ = ["detection_grid", "plot_detection", "plot_response", "save_figure"]
+
+from .build import make_report  # noqa: E402
+
+__all__.append("make_report")

@@ -1,0 +1,212 @@
+"""`fractal-match report RUN_DIR`: tables, figures and an HTML page, from a run folder alone.
+
+Nothing is re-run except what the few detection grids show (their maps are not stored) and the
+gallery of the variants (templates are cheap and deterministic).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import FractalMatchError
+from ..images import write_atomic
+from .figures import detection_grid, gallery, save_figure
+from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
+from .tables import (
+    COMPARISON_COLUMNS, FRACTALS, SUMMARY_COLUMNS, Run, comparison_rows, load_run, success_curves, summary_rows, to_csv,
+)
+
+SIGNIFICANCE = 0.05
+
+
+def _marks(comparisons: list[dict]) -> dict:
+    """(method, variant) -> a mark where the variant differs from `none` after Holm's adjustment."""
+    marks = {}
+    for row in comparisons:
+        if row["second"] == "none" and row["p_holm"] < SIGNIFICANCE:
+            marks[(row["method"], row["first"])] = " ▲" if row["difference"] > 0 else " ▼"
+    return marks
+
+
+def _config(run: Run):
+    """The run's config, if it can still be loaded (its data must be where it was)."""
+    from ..config import load_config
+
+    try:
+        return load_config(run.folder / "config.toml")
+    except FractalMatchError:
+        return None
+
+
+def _chosen_cases(run: Run, variant: str) -> list[tuple[str, int]]:
+    """(label, row index): the best, a typical and the worst case of `variant` by margin."""
+    c = run.columns
+    method = "TM_CCOEFF_NORMED" if "TM_CCOEFF_NORMED" in run.methods else run.methods[0]
+    rows = np.flatnonzero(run.where(variant=variant, method=method) & ~np.isnan(c["margin"]))
+    if rows.size == 0:
+        return []
+    order = rows[np.argsort(c["margin"][rows], kind="stable")]
+    chosen = [("best", order[-1]), ("typical", order[len(order) // 2]), ("worst", order[0])]
+    return [(label, int(index)) for label, index in chosen]
+
+
+def _detection_figures(run: Run, config, out: Path) -> list[tuple[str, str]]:
+    """Redraw the original experiment's figure for a few chosen cases of the first fractal variant."""
+    from ..detect import detect
+    from ..experiment import CaseRunner, expand, on_target_scale
+    from ..geometry import transform_target
+
+    fractal = next((v.name for v in config.variants if v.family in FRACTALS), None)
+    baseline = next((v.name for v in config.variants if v.family == "none"), None)
+    if fractal is None:
+        return []
+    groups = {g.id: g for g in expand(config)}
+    runner = CaseRunner(config)
+    figures = []
+    c = run.columns
+    for label, index in _chosen_cases(run, fractal):
+        group = groups.get(c["group_id"][index])
+        if group is None:
+            continue
+        kernel = c["kernel"][index]
+        loaded = runner.target(group.target)
+        target, box, _, _ = transform_target(loaded.image, loaded.box, group.pose)
+        entries = []
+        for name in [v for v in (baseline, fractal) if v is not None]:
+            template = runner.template(group.target, kernel, name)
+            entries.append((name, on_target_scale(template.image, target), None))
+        detection = detect(target, entries, config.methods, top_k=1)
+        title = f"{label} case for {fractal} (margin {c['margin'][index]:.3f}): {c['case_id'][index]}"
+        stem = f"detection_{label}"
+        save_figure(detection_grid(target, detection.variants, detection.methods, truth=box, title=title),
+                    out / stem, {"case_id": c["case_id"][index]})
+        figures.append((f"{stem}.png", f"The original experiment's figure for the {label} case of {fractal} "
+                        f"(by margin, {('TM_CCOEFF_NORMED' if 'TM_CCOEFF_NORMED' in run.methods else run.methods[0])}): "
+                        f"{html.escape(c['case_id'][index])}. Dashed blue: the true box."))
+    return figures
+
+
+def _gallery_figure(config, out: Path) -> list[tuple[str, str]]:
+    from ..experiment import CaseRunner, target_refs
+
+    refs = target_refs(config)
+    if not refs:
+        return []
+    runner = CaseRunner(config)
+    kernel = config.kernels[0]
+    templates = [runner.template(refs[0], kernel, v.name) for v in config.variants if v.family not in ("bank", "oracle")]
+    picture = runner.kernel_picture(refs[0], kernel)
+    save_figure(gallery(picture, templates, title=f"variants of {kernel} for {refs[0].id}"), out / "gallery", {})
+    return [("gallery.png", f"The generated variants of the kernel {html.escape(kernel)} for {html.escape(refs[0].id)} "
+             "(bank and oracle are the kernel itself at other poses).")]
+
+
+def make_report(run_dir, out=None) -> Path:
+    """Write summary.csv, comparisons.csv, figures and index.html into RUN_DIR/report (or `out`)."""
+    run = load_run(run_dir)
+    out = Path(out) if out is not None else run.folder / "report"
+    if out.exists() and not out.is_dir():
+        raise FractalMatchError(f"{out}: is an existing file (allowed: a folder)")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summary_rows(run)
+    comparisons = comparison_rows(run, seed=int(run.manifest.get("seed", 0)))
+    write_atomic(out / "summary.csv", to_csv(summary, SUMMARY_COLUMNS))
+    write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS))
+    methods, variants = run.methods, run.variants
+    meta = {"run": run.folder.name, "config_hash": run.manifest.get("config_hash", "")}
+    figures: list[tuple[str, str]] = []
+    save_figure(hit_rate_heatmap(summary, methods, variants, _marks(comparisons)), out / "hit_rate", meta)
+    figures.append(("hit_rate.png", "Hit rate per method and variant over every kernel, object and pose. "
+                    "▲/▼: significantly above/below the plain kernel (exact McNemar, Holm-adjusted p < 0.05)."))
+    posed = any(r["scale"] != "all" for r in summary)
+    if posed:
+        for axis in ("rotation", "scale"):
+            save_figure(hit_rate_curves(summary, methods, variants, axis), out / f"hit_rate_vs_{axis}", meta)
+            figures.append((f"hit_rate_vs_{axis}.png", f"Hit rate against {axis}, one panel per method, Wilson 95% bands."))
+        pooled = {r["variant"]: [] for r in summary if r["scale"] == "all"}
+        for r in summary:
+            if r["scale"] == "all":
+                pooled[r["variant"]].append(r["hit_rate"])
+        candidates = [v for v in variants if v not in ("none",) and dict(zip(run.columns["variant"], run.columns["family"])).get(v) != "oracle"]
+        best = max(candidates, key=lambda v: np.mean(pooled[v])) if candidates else None
+        shown = [v for v in (best, "none") if v is not None and v in variants]
+        save_figure(pose_heatmaps(summary, methods, shown), out / "pose_heatmaps", meta)
+        figures.append(("pose_heatmaps.png", f"Hit rate over rotation x scale for the best variant ({html.escape(str(best))}, "
+                        "by mean hit rate, oracle excluded) and for the plain kernel."))
+    else:
+        save_figure(success_curve_figure(success_curves(run), methods, variants), out / "success_curves", meta)
+        figures.append(("success_curves.png", "Success rate over IoU thresholds (pairs protocol); AUC in the legend."))
+    config = _config(run)
+    if config is not None:
+        figures += _gallery_figure(config, out)
+        figures += _detection_figures(run, config, out)
+    write_atomic(out / "index.html", _page(run, summary, comparisons, figures).encode("utf-8"))
+    return out
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.{digits}f}"
+    return html.escape(str(value))
+
+
+def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]]) -> str:
+    pooled = {(r["method"], r["variant"]): r for r in summary if r["scale"] == "all"}
+    marks = _marks(comparisons)
+    head = "".join(f"<th>{html.escape(v)}</th>" for v in run.variants)
+    body = ""
+    for method in run.methods:
+        cells = ""
+        for variant in run.variants:
+            r = pooled.get((method, variant))
+            if r is None:
+                cells += "<td></td>"
+                continue
+            mark = marks.get((method, variant), "")
+            cls = " class='up'" if "▲" in mark else " class='down'" if "▼" in mark else ""
+            cells += (f"<td{cls}><b>{r['hit_rate']:.2f}</b>{mark}<br><small>[{_fmt(r['ci_low'], 2)}, "
+                      f"{_fmt(r['ci_high'], 2)}]</small></td>")
+        body += f"<tr><th>{html.escape(method)}</th>{cells}</tr>"
+    manifest = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
+                       for k, v in sorted(run.manifest.items()))
+    significant = [r for r in comparisons if r["p_holm"] < SIGNIFICANCE]
+    comp_rows = "".join(
+        f"<tr><td>{html.escape(r['method'])}</td><td>{html.escape(r['first'])}</td><td>{html.escape(r['second'])}</td>"
+        f"<td>{r['n']}</td><td>{r['b']}</td><td>{r['c']}</td><td>{_fmt(r['difference'])}</td>"
+        f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{r['p_holm']:.2g}</td></tr>" for r in significant)
+    figure_html = "".join(f"<figure><a href='{f}'><img src='{f}' alt='{html.escape(caption)}'></a>"
+                          f"<figcaption>{caption}</figcaption></figure>" for f, caption in figures)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; line-height: 1.4; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: center; }}
+th {{ background: #f3f3f3; }}
+td.up {{ background: #e3f4e3; }} td.down {{ background: #f8e1e1; }}
+figure {{ margin: 2em 0; }} img {{ max-width: 100%; border: 1px solid #ddd; }}
+figcaption {{ font-size: 0.9em; color: #444; }}
+.manifest td {{ text-align: left; font-family: monospace; }}
+</style></head><body>
+<h1>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</h1>
+<p>{len(run)} result rows ({len(run) // max(1, len(run.methods))} cases x {len(run.methods)} methods) from
+<code>{html.escape(run.folder.name)}</code>. Files: <a href="summary.csv">summary.csv</a>, <a href="comparisons.csv">comparisons.csv</a>.</p>
+<h2>Hit rate per method and variant</h2>
+<p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): significantly
+above/below the plain kernel (<code>none</code>), exact McNemar test on the paired cases, Holm-adjusted over every
+comparison, p &lt; {SIGNIFICANCE}.</p>
+<table><tr><th>method</th>{head}</tr>{body}</table>
+<h2>Significant paired differences</h2>
+<p>Every comparison in <a href="comparisons.csv">comparisons.csv</a> with Holm-adjusted p &lt; {SIGNIFICANCE} ({len(significant)} of
+{len(comparisons)}). b: first hits where second misses; c: the reverse; difference: hit rate of first minus second with a
+95% cluster-bootstrap interval (clusters: source objects).</p>
+<table><tr><th>method</th><th>first</th><th>second</th><th>n</th><th>b</th><th>c</th><th>difference</th><th>95% CI</th><th>Holm p</th></tr>{comp_rows}</table>
+<h2>Figures</h2>{figure_html}
+<h2>Run</h2><table class="manifest">{manifest}</table>
+</body></html>
+"""

@@ -1,0 +1,197 @@
+"""Tables computed from a run folder: summary per method x variant (and per pose), and paired
+comparisons between variants. Everything is read from results.csv; nothing is re-run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import FractalMatchError
+from ..experiment import ROW_COLUMNS
+from ..metrics import SUCCESS_THRESHOLDS, success_auc, success_curve
+from ..stats import compare, holm, wilson_interval
+
+FRACTALS = ("orbit-trap", "ifs", "droste")
+CONTROLS = ("scale-sum", "rot-sym", "harmonic", "blur", "shrunk-pad", "scrambled", "flip")
+
+
+class ReportError(FractalMatchError):
+    """A folder is not a run, or its results cannot be read."""
+
+
+@dataclass
+class Run:
+    """A run folder's results as columns (strings as object arrays, measures as floats)."""
+
+    folder: Path
+    manifest: dict
+    columns: dict
+
+    def __len__(self) -> int:
+        return len(self.columns["case_id"])
+
+    def where(self, **equal) -> np.ndarray:
+        keep = np.ones(len(self), bool)
+        for key, value in equal.items():
+            keep &= self.columns[key] == value
+        return keep
+
+    @property
+    def methods(self) -> list[str]:
+        return list(dict.fromkeys(self.columns["method"]))
+
+    @property
+    def variants(self) -> list[str]:
+        return list(dict.fromkeys(self.columns["variant"]))
+
+
+NUMERIC = ("x", "y", "score", "center_error", "iou", "hit", "psr", "margin", "rank", "degenerate", "templates",
+           "seconds", "scale", "rotation")
+
+
+def load_run(folder) -> Run:
+    """Read a run folder (manifest.json and results.csv) or raise ReportError naming what is missing."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReportError(f"{folder}: not a folder (allowed: a run folder made by `fractal-match run`)")
+    manifest_path, results_path = folder / "manifest.json", folder / "results.csv"
+    if not manifest_path.exists() or not results_path.exists():
+        raise ReportError(f"{folder}: is not a run folder (needs manifest.json and results.csv)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{manifest_path}: unreadable ({exc})") from None
+    with open(results_path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or tuple(header) != ROW_COLUMNS:
+            raise ReportError(f"{results_path}: unexpected header (not a results file of this tool version)")
+        rows = [row for row in reader if len(row) == len(header)]
+    if not rows:
+        raise ReportError(f"{results_path}: holds no results yet")
+    table = list(zip(*rows))
+    columns = {}
+    for name, values in zip(header, table):
+        if name in NUMERIC:
+            columns[name] = np.array([float(v) if v not in ("", "nan") else np.nan for v in values])
+        else:
+            columns[name] = np.array(values, dtype=object)
+    columns["hit"] = np.nan_to_num(columns["hit"]).astype(bool)
+    return Run(folder, manifest, columns)
+
+
+def _nan_median(values: np.ndarray) -> float:
+    values = values[~np.isnan(values)]
+    return float(np.median(values)) if values.size else float("nan")
+
+
+def _nan_mean(values: np.ndarray) -> float:
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+SUMMARY_COLUMNS = ("method", "variant", "scale", "rotation", "n", "hits", "hit_rate", "ci_low", "ci_high",
+                   "mean_iou", "median_psr", "median_margin", "auc")
+
+
+def summary_rows(run: Run) -> list[dict]:
+    """Per method x variant (scale = rotation = "all"), then per method x variant x pose cell."""
+    c = run.columns
+    rows = []
+
+    def row(method, variant, scale, rotation, mask):
+        hits, n = int(c["hit"][mask].sum()), int(mask.sum())
+        low, high = wilson_interval(hits, n)
+        ious = np.nan_to_num(c["iou"][mask])
+        return {"method": method, "variant": variant, "scale": scale, "rotation": rotation, "n": n, "hits": hits,
+                "hit_rate": hits / n if n else float("nan"), "ci_low": low, "ci_high": high,
+                "mean_iou": _nan_mean(c["iou"][mask]), "median_psr": _nan_median(c["psr"][mask]),
+                "median_margin": _nan_median(c["margin"][mask]), "auc": success_auc(ious) if n else float("nan")}
+
+    for method in run.methods:
+        for variant in run.variants:
+            mask = run.where(method=method, variant=variant)
+            if mask.any():
+                rows.append(row(method, variant, "all", "all", mask))
+    scales = sorted(set(c["scale"]))
+    rotations = sorted(set(c["rotation"]))
+    if len(scales) * len(rotations) > 1:
+        for method in run.methods:
+            for variant in run.variants:
+                base = run.where(method=method, variant=variant)
+                for scale in scales:
+                    for rotation in rotations:
+                        mask = base & (c["scale"] == scale) & (c["rotation"] == rotation)
+                        if mask.any():
+                            rows.append(row(method, variant, f"{scale:g}", f"{rotation:g}", mask))
+    return rows
+
+
+def success_curves(run: Run) -> dict[tuple[str, str], np.ndarray]:
+    """(method, variant) -> success curve over IoU thresholds (for pairs datasets)."""
+    c = run.columns
+    return {(m, v): success_curve(np.nan_to_num(c["iou"][run.where(method=m, variant=v)]))
+            for m in run.methods for v in run.variants if run.where(method=m, variant=v).any()}
+
+
+COMPARISON_COLUMNS = ("method", "first", "second", "n", "b", "c", "p_mcnemar", "p_holm", "difference",
+                      "ci_low", "ci_high", "p_wilcoxon_margin")
+
+
+def comparison_pairs(variants: list[str], families: dict[str, str]) -> list[tuple[str, str]]:
+    """Every variant against `none`; every fractal variant against every control and the bank."""
+    baseline = next((v for v in variants if families.get(v) == "none"), None)
+    pairs = [(v, baseline) for v in variants if baseline is not None and v != baseline]
+    fractals = [v for v in variants if families.get(v) in FRACTALS]
+    others = [v for v in variants if families.get(v) in CONTROLS + ("bank",)]
+    pairs += [(f, o) for f in fractals for o in others]
+    return pairs
+
+
+def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000) -> list[dict]:
+    """Paired comparisons per method (pairs matched on group, kernel and method); Holm over the file."""
+    c = run.columns
+    families = dict(zip(c["variant"], c["family"]))
+    key = np.array([f"{g}|{k}" for g, k in zip(c["group_id"], c["kernel"])], dtype=object)
+    rows = []
+    for method in run.methods:
+        by_variant = {}
+        for variant in run.variants:
+            mask = run.where(method=method, variant=variant)
+            order = np.argsort(key[mask], kind="stable")
+            by_variant[variant] = {name: c[name][mask][order] for name in ("hit", "margin", "object")}
+            by_variant[variant]["key"] = key[mask][order]
+        for first, second in comparison_pairs(run.variants, families):
+            a, b = by_variant[first], by_variant[second]
+            common, ia, ib = np.intersect1d(a["key"], b["key"], return_indices=True)
+            if common.size == 0:
+                continue
+            result = compare(a["hit"][ia], b["hit"][ib], a["margin"][ia], b["margin"][ib], a["object"][ia],
+                             seed=seed, resamples=resamples)
+            rows.append({"method": method, "first": first, "second": second, "n": result.n, "b": result.b,
+                         "c": result.c, "p_mcnemar": result.p_mcnemar, "difference": result.difference,
+                         "ci_low": result.ci_low, "ci_high": result.ci_high,
+                         "p_wilcoxon_margin": result.p_wilcoxon_margin})
+    adjusted = holm([r["p_mcnemar"] for r in rows])
+    for row, p in zip(rows, adjusted):
+        row["p_holm"] = float(p)
+    return rows
+
+
+def to_csv(rows: list[dict], columns) -> bytes:
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue().encode("utf-8")
+
+
+__all__ = ["Run", "load_run", "summary_rows", "comparison_rows", "success_curves", "to_csv", "SUMMARY_COLUMNS",
+           "COMPARISON_COLUMNS", "SUCCESS_THRESHOLDS", "ReportError"]

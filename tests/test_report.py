@@ -1,0 +1,97 @@
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fractal_match.cli import app
+from fractal_match.report import make_report
+from fractal_match.stats import mcnemar_exact, wilson_interval
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tiny_run"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    return make_report(FIXTURE, tmp_path_factory.mktemp("report"))
+
+
+def results():
+    return list(csv.DictReader((FIXTURE / "results.csv").open()))
+
+
+def test_summary_counts_match_the_results(report):
+    rows = results()
+    summary = {(r["method"], r["variant"]): r for r in csv.DictReader((report / "summary.csv").open())
+               if r["scale"] == "all"}
+    for (method, variant), row in summary.items():
+        cases = [r for r in rows if r["method"] == method and r["variant"] == variant]
+        hits = sum(r["hit"] == "1" for r in cases)
+        assert int(row["n"]) == len(cases) and int(row["hits"]) == hits
+        low, high = wilson_interval(hits, len(cases))
+        assert float(row["ci_low"]) == pytest.approx(low, abs=1e-5)
+        assert float(row["ci_high"]) == pytest.approx(high, abs=1e-5)
+        margins = [float(r["margin"]) for r in cases if r["margin"] not in ("", "nan")]
+        if margins:
+            assert float(row["median_margin"]) == pytest.approx(np.median(margins), abs=1e-5)
+    assert set(summary) == {(m, v) for m in ("TM_SQDIFF", "TM_CCOEFF_NORMED") for v in ("none", "orbit-trap", "rot-sym", "bank")}
+    cells = [r for r in csv.DictReader((report / "summary.csv").open()) if r["scale"] != "all"]
+    assert len(cells) == 2 * 4 * 2 * 2  # methods x variants x scales x rotations
+
+
+def test_comparisons_count_discordant_pairs(report):
+    rows = results()
+    comparisons = list(csv.DictReader((report / "comparisons.csv").open()))
+    pairs = {(r["method"], r["first"], r["second"]) for r in comparisons}
+    assert ("TM_SQDIFF", "orbit-trap", "none") in pairs and ("TM_SQDIFF", "orbit-trap", "rot-sym") in pairs
+    assert ("TM_CCOEFF_NORMED", "orbit-trap", "bank") in pairs and ("TM_CCOEFF_NORMED", "bank", "none") in pairs
+    for row in comparisons:
+        def hits(variant):
+            return {(r["group_id"], r["kernel"]): r["hit"] == "1" for r in rows
+                    if r["method"] == row["method"] and r["variant"] == variant}
+        first, second = hits(row["first"]), hits(row["second"])
+        b = sum(first[k] and not second[k] for k in first)
+        c = sum(second[k] and not first[k] for k in first)
+        assert (int(row["b"]), int(row["c"]), int(row["n"])) == (b, c, len(first))
+        assert float(row["p_mcnemar"]) == pytest.approx(mcnemar_exact(b, c), rel=1e-5)
+        assert float(row["p_holm"]) >= float(row["p_mcnemar"]) - 1e-12
+        assert float(row["ci_low"]) <= float(row["difference"]) + 1e-9 <= float(row["ci_high"]) + 2e-9
+
+
+def test_html_page_is_self_contained_and_every_link_exists(report):
+    page = (report / "index.html").read_text()
+    links = re.findall(r"(?:href|src)='([^']+)'", page) + re.findall(r'(?:href|src)="([^"]+)"', page)
+    assert links and not any(link.startswith(("http:", "https:", "//")) for link in links)
+    assert "<script" not in page
+    for link in links:
+        assert (report / link).exists(), link
+    for figure in ("hit_rate.png", "hit_rate_vs_rotation.png", "hit_rate_vs_scale.png", "pose_heatmaps.png",
+                   "gallery.png", "detection_best.png", "detection_worst.png", "detection_typical.png"):
+        assert figure in links
+    assert "TM_CCOEFF_NORMED" in page and "Wilson" in page
+
+
+def test_report_is_regenerated_identically(tmp_path, report):
+    again = make_report(FIXTURE, tmp_path / "again")
+    for name in ("summary.csv", "comparisons.csv", "hit_rate.png", "index.html"):
+        if name == "index.html":
+            assert (again / name).read_text().replace(str(again), "") == (report / name).read_text().replace(str(report), "")
+        else:
+            assert (again / name).read_bytes() == (report / name).read_bytes(), name
+
+
+runner = CliRunner()
+
+
+def test_cli_report(tmp_path):
+    result = runner.invoke(app, ["report", str(FIXTURE), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "index.html").exists()
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["report", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "is not a run folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = runner.invoke(app, ["report", str(tmp_path / "missing")])
+    assert result.exit_code == 1 and "not a folder" in result.stderr
