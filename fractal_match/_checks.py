@@ -80,3 +80,23 @@ def check_positive_int(value, what: str, low: int = 1, high: int | None = None) 
         upper = "" if high is None else f" to {high}"
         raise ParameterError(f"{what} = {value} is out of range (allowed: {low}{upper})")
     return int(value)
+
+
+def read_toml(path) -> dict:
+    """Parse a TOML file, or raise ConfigError naming the file and what is wrong with it."""
+    import tomllib
+    from pathlib import Path
+
+    from ._errors import ConfigError
+
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a TOML file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None

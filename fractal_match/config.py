@@ -48,11 +48,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
+from ._checks import read_toml
 from ._errors import ConfigError, FractalMatchError
 from .matching import METHODS
 
@@ -305,17 +305,7 @@ def _targets(path: Path, raw) -> Targets:
 def load_config(path) -> Config:
     """Read and check an experiment config (see module docs); raise ConfigError naming the field."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"{path}: no such file")
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory, not a config file")
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
-    top = _Reader(path, document)
+    top = _Reader(path, read_toml(path))
     name = top.get("name", str, required=True)
     if not name or any(c in name for c in "/\\\0") or name.startswith("."):
         raise top.error("name", f"{name!r} is not usable as a folder name")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ._checks import read_toml
 from ._errors import ConfigError
 from .geometry import Box
 
@@ -38,13 +38,7 @@ def load_annotations(path=None) -> list[Annotation]:
     ``box = [x, y, w, h]``. Errors name the file, the object and the field.
     """
     path = Path(path) if path is not None else DATA_DIR / "annotations.toml"
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
-    objects = document.get("object")
+    objects = read_toml(path).get("object")
     if not isinstance(objects, list) or not objects:
         raise ConfigError(f"{path}: needs at least one [[object]] table")
     result = []
