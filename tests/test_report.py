@@ -25,7 +25,7 @@ def results():
 def test_summary_counts_match_the_results(report):
     rows = results()
     summary = {(r["method"], r["variant"]): r for r in csv.DictReader((report / "summary.csv").open())
-               if r["scale"] == "all"}
+               if r["scale"] == "all" and r["kernel"] == "all"}
     for (method, variant), row in summary.items():
         cases = [r for r in rows if r["method"] == method and r["variant"] == variant]
         hits = sum(r["hit"] == "1" for r in cases)
@@ -37,6 +37,11 @@ def test_summary_counts_match_the_results(report):
         if margins:
             assert float(row["median_margin"]) == pytest.approx(np.median(margins), abs=1e-5)
     assert set(summary) == {(m, v) for m in ("TM_SQDIFF", "TM_CCOEFF_NORMED") for v in ("none", "orbit-trap", "rot-sym", "bank")}
+    per_kernel = [r for r in csv.DictReader((report / "summary.csv").open()) if r["kernel"] != "all"]
+    assert {r["kernel"] for r in per_kernel} == {"crop", "bank:ring"}
+    for (method, variant), row in summary.items():
+        parts = [r for r in per_kernel if r["method"] == method and r["variant"] == variant]
+        assert sum(int(r["n"]) for r in parts) == int(row["n"]) and sum(int(r["hits"]) for r in parts) == int(row["hits"])
     cells = [r for r in csv.DictReader((report / "summary.csv").open()) if r["scale"] != "all"]
     assert len(cells) == 2 * 4 * 2 * 2  # methods x variants x scales x rotations
 

@@ -130,7 +130,7 @@ def make_report(run_dir, out=None) -> Path:
             figures.append((f"hit_rate_vs_{axis}.png", f"Hit rate against {axis}, one panel per method, Wilson 95% bands."))
         pooled = {r["variant"]: [] for r in summary if r["scale"] == "all"}
         for r in summary:
-            if r["scale"] == "all":
+            if r["scale"] == "all" and r["kernel"] == "all":
                 pooled[r["variant"]].append(r["hit_rate"])
         candidates = [v for v in variants if v not in ("none",) and dict(zip(run.columns["variant"], run.columns["family"])).get(v) != "oracle"]
         best = max(candidates, key=lambda v: np.mean(pooled[v])) if candidates else None
@@ -155,9 +155,9 @@ def _fmt(value, digits: int = 3) -> str:
     return html.escape(str(value))
 
 
-def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]]) -> str:
-    pooled = {(r["method"], r["variant"]): r for r in summary if r["scale"] == "all"}
-    marks = _marks(comparisons)
+def _rate_table(run: Run, summary: list[dict], kernel: str, marks: dict) -> str:
+    """Hit rate (and Wilson interval) per method x variant for one kernel or "all"."""
+    pooled = {(r["method"], r["variant"]): r for r in summary if r["scale"] == "all" and r["kernel"] == kernel}
     head = "".join(f"<th>{html.escape(v)}</th>" for v in run.variants)
     body = ""
     for method in run.methods:
@@ -172,6 +172,13 @@ def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[
             cells += (f"<td{cls}><b>{r['hit_rate']:.2f}</b>{mark}<br><small>[{_fmt(r['ci_low'], 2)}, "
                       f"{_fmt(r['ci_high'], 2)}]</small></td>")
         body += f"<tr><th>{html.escape(method)}</th>{cells}</tr>"
+    return f"<table><tr><th>method</th>{head}</tr>{body}</table>"
+
+
+def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]]) -> str:
+    marks = _marks(comparisons)
+    kernels = [k for k in dict.fromkeys(r["kernel"] for r in summary) if k != "all"]
+    per_kernel = "".join(f"<h3>kernel {html.escape(k)}</h3>{_rate_table(run, summary, k, {})}" for k in kernels)
     manifest = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
                        for k, v in sorted(run.manifest.items()))
     significant = [r for r in comparisons if r["p_holm"] < SIGNIFICANCE]
@@ -200,7 +207,8 @@ figcaption {{ font-size: 0.9em; color: #444; }}
 <p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): significantly
 above/below the plain kernel (<code>none</code>), exact McNemar test on the paired cases, Holm-adjusted over every
 comparison, p &lt; {SIGNIFICANCE}.</p>
-<table><tr><th>method</th>{head}</tr>{body}</table>
+{_rate_table(run, summary, "all", marks)}
+{"<h2>Hit rate per kernel</h2><p>The same, for each kernel alone (marks are for the pooled comparisons only).</p>" + per_kernel if per_kernel else ""}
 <h2>Significant paired differences</h2>
 <p>Every comparison in <a href="comparisons.csv">comparisons.csv</a> with Holm-adjusted p &lt; {SIGNIFICANCE} ({len(significant)} of
 {len(comparisons)}). b: first hits where second misses; c: the reverse; difference: hit rate of first minus second with a

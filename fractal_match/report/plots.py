@@ -19,7 +19,7 @@ def _short(method: str) -> str:
 
 
 def _pooled(rows: list[dict]) -> list[dict]:
-    return [r for r in rows if r["scale"] == "all" and r["rotation"] == "all"]
+    return [r for r in rows if r["scale"] == "all" and r["rotation"] == "all" and r["kernel"] == "all"]
 
 
 def hit_rate_heatmap(rows: list[dict], methods: Sequence[str], variants: Sequence[str],

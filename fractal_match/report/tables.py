@@ -94,20 +94,21 @@ def _nan_mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
-SUMMARY_COLUMNS = ("method", "variant", "scale", "rotation", "n", "hits", "hit_rate", "ci_low", "ci_high",
+SUMMARY_COLUMNS = ("kernel", "method", "variant", "scale", "rotation", "n", "hits", "hit_rate", "ci_low", "ci_high",
                    "mean_iou", "median_psr", "median_margin", "auc")
 
 
 def summary_rows(run: Run) -> list[dict]:
-    """Per method x variant (scale = rotation = "all"), then per method x variant x pose cell."""
+    """Per method x variant over every kernel (kernel = scale = rotation = "all"), then per kernel,
+    then per method x variant x pose cell over every kernel."""
     c = run.columns
     rows = []
 
-    def row(method, variant, scale, rotation, mask):
+    def row(method, variant, scale, rotation, mask, kernel="all"):
         hits, n = int(c["hit"][mask].sum()), int(mask.sum())
         low, high = wilson_interval(hits, n)
         ious = np.nan_to_num(c["iou"][mask])
-        return {"method": method, "variant": variant, "scale": scale, "rotation": rotation, "n": n, "hits": hits,
+        return {"kernel": kernel, "method": method, "variant": variant, "scale": scale, "rotation": rotation, "n": n, "hits": hits,
                 "hit_rate": hits / n if n else float("nan"), "ci_low": low, "ci_high": high,
                 "mean_iou": _nan_mean(c["iou"][mask]), "median_psr": _nan_median(c["psr"][mask]),
                 "median_margin": _nan_median(c["margin"][mask]), "auc": success_auc(ious) if n else float("nan")}
@@ -117,6 +118,14 @@ def summary_rows(run: Run) -> list[dict]:
             mask = run.where(method=method, variant=variant)
             if mask.any():
                 rows.append(row(method, variant, "all", "all", mask))
+    kernels = list(dict.fromkeys(c["kernel"]))
+    if len(kernels) > 1:
+        for kernel in kernels:
+            for method in run.methods:
+                for variant in run.variants:
+                    mask = run.where(method=method, variant=variant, kernel=kernel)
+                    if mask.any():
+                        rows.append(row(method, variant, "all", "all", mask, kernel))
     scales = sorted(set(c["scale"]))
     rotations = sorted(set(c["rotation"]))
     if len(scales) * len(rotations) > 1:
