@@ -100,3 +100,14 @@ def test_cli_report(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
     result = runner.invoke(app, ["report", str(tmp_path / "missing")])
     assert result.exit_code == 1 and "not a folder" in result.stderr
+
+
+def test_a_difference_is_established_only_when_both_tests_agree():
+    from fractal_match.report.build import _marks, established
+
+    row = {"method": "TM_SQDIFF", "first": "ifs", "second": "none", "p_holm": 0.001, "difference": 0.05,
+           "ci_low": 0.01, "ci_high": 0.09}
+    assert established(row) and _marks([row]) == {("TM_SQDIFF", "ifs"): " ▲"}
+    assert not established({**row, "ci_low": -0.01})  # interval includes zero
+    assert not established({**row, "p_holm": 0.2})
+    assert _marks([{**row, "difference": -0.05, "ci_low": -0.09, "ci_high": -0.01}]) == {("TM_SQDIFF", "ifs"): " ▼"}

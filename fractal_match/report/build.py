@@ -24,13 +24,16 @@ from .tables import (
 SIGNIFICANCE = 0.05
 
 
+def established(row: dict) -> bool:
+    """A paired difference counts when the Holm-adjusted exact McNemar p is below 0.05 AND the
+    cluster-bootstrap interval excludes zero (the cases of one object are not independent)."""
+    return row["p_holm"] < SIGNIFICANCE and (row["ci_low"] > 0 or row["ci_high"] < 0)
+
+
 def _marks(comparisons: list[dict]) -> dict:
-    """(method, variant) -> a mark where the variant differs from `none` after Holm's adjustment."""
-    marks = {}
-    for row in comparisons:
-        if row["second"] == "none" and row["p_holm"] < SIGNIFICANCE:
-            marks[(row["method"], row["first"])] = " ▲" if row["difference"] > 0 else " ▼"
-    return marks
+    """(method, variant) -> a mark where the variant's difference from `none` is established."""
+    return {(row["method"], row["first"]): " ▲" if row["difference"] > 0 else " ▼"
+            for row in comparisons if row["second"] == "none" and established(row)}
 
 
 def _config(run: Run):
@@ -122,7 +125,8 @@ def make_report(run_dir, out=None) -> Path:
     figures: list[tuple[str, str]] = []
     save_figure(hit_rate_heatmap(summary, methods, variants, _marks(comparisons)), out / "hit_rate", meta)
     figures.append(("hit_rate.png", "Hit rate per method and variant over every kernel, object and pose. "
-                    "▲/▼: significantly above/below the plain kernel (exact McNemar, Holm-adjusted p < 0.05)."))
+                    "▲/▼: established above/below the plain kernel (Holm-adjusted exact McNemar p < 0.05 and "
+                    "a cluster-bootstrap interval that excludes zero)."))
     posed = any(r["scale"] != "all" for r in summary)
     if posed:
         for axis in ("rotation", "scale"):
@@ -181,7 +185,7 @@ def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[
     per_kernel = "".join(f"<h3>kernel {html.escape(k)}</h3>{_rate_table(run, summary, k, {})}" for k in kernels)
     manifest = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
                        for k, v in sorted(run.manifest.items()))
-    significant = [r for r in comparisons if r["p_holm"] < SIGNIFICANCE]
+    significant = [r for r in comparisons if established(r)]
     comp_rows = "".join(
         f"<tr><td>{html.escape(r['method'])}</td><td>{html.escape(r['first'])}</td><td>{html.escape(r['second'])}</td>"
         f"<td>{r['n']}</td><td>{r['b']}</td><td>{r['c']}</td><td>{_fmt(r['difference'])}</td>"
@@ -204,14 +208,15 @@ figcaption {{ font-size: 0.9em; color: #444; }}
 <p>{len(run)} result rows ({len(run) // max(1, len(run.methods))} cases x {len(run.methods)} methods) from
 <code>{html.escape(run.folder.name)}</code>. Files: <a href="summary.csv">summary.csv</a>, <a href="comparisons.csv">comparisons.csv</a>.</p>
 <h2>Hit rate per method and variant</h2>
-<p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): significantly
-above/below the plain kernel (<code>none</code>), exact McNemar test on the paired cases, Holm-adjusted over every
-comparison, p &lt; {SIGNIFICANCE}.</p>
+<p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): established
+above/below the plain kernel (<code>none</code>): the exact McNemar test on the paired cases, Holm-adjusted over every
+comparison, gives p &lt; {SIGNIFICANCE} <em>and</em> the 95% cluster-bootstrap interval of the difference (resampling
+source objects) excludes zero.</p>
 {_rate_table(run, summary, "all", marks)}
 {"<h2>Hit rate per kernel</h2><p>The same, for each kernel alone (marks are for the pooled comparisons only).</p>" + per_kernel if per_kernel else ""}
 <h2>Significant paired differences</h2>
-<p>Every comparison in <a href="comparisons.csv">comparisons.csv</a> with Holm-adjusted p &lt; {SIGNIFICANCE} ({len(significant)} of
-{len(comparisons)}). b: first hits where second misses; c: the reverse; difference: hit rate of first minus second with a
+<p>Every comparison in <a href="comparisons.csv">comparisons.csv</a> whose difference is established (Holm-adjusted
+p &lt; {SIGNIFICANCE} and the bootstrap interval excludes zero: {len(significant)} of {len(comparisons)}). b: first hits where second misses; c: the reverse; difference: hit rate of first minus second with a
 95% cluster-bootstrap interval (clusters: source objects).</p>
 <table><tr><th>method</th><th>first</th><th>second</th><th>n</th><th>b</th><th>c</th><th>difference</th><th>95% CI</th><th>Holm p</th></tr>{comp_rows}</table>
 <h2>Figures</h2>{figure_html}
