@@ -150,12 +150,6 @@ def test_second_writer_is_refused_and_other_misuse(tmp_path, config_path, refere
         RunStore(tmp_path / "plain", config, resume=True, group_rows=rows)
 
 
-def test_memory_is_not_kept_per_case(config_path):
-    # the executors stream: run_experiment never holds more than one group's rows
-    groups = expand(load_config(config_path))
-    assert len({g.id for g in groups}) == len(groups) == 8
-
-
 runner = CliRunner()
 
 
