@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from fractal_match.cli import app
 from fractal_match.config import load_config
-from fractal_match.experiment import ROW_COLUMNS, expand, group_row_count, run_experiment
+from fractal_match.experiment import ROW_COLUMNS, group_row_count, run_experiment
 from fractal_match.store import RunError, RunStore
 
 CONFIG = """
