@@ -77,6 +77,9 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     methods = tuple(methods) if methods else METHODS
     check_output_dir(Path(out))
     target = load_image(target_path, mode)
+    if color and load_image(target_path, "unchanged").ndim == 2:
+        raise ParameterError(f"{target_path}: is a gray image, so --color has nothing to match in colour "
+                             "(drop --color, or give a colour target)")
     kernel = load_kernel(kernel_name, mode)
     if size is not None and not families:
         kernel = resize_kernel(kernel, size)
