@@ -80,12 +80,10 @@ def _execute_processes(config, groups, workers, batch):
                 pending.add(pool.submit(_work, config, chunks.popleft()))
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                try:
-                    results = future.result()
-                except BrokenProcessPool:
-                    raise ExecutorError("a worker process died (killed or out of memory); finished groups are "
-                                        "saved, continue with --resume") from None
-                yield from results
+                yield from future.result()
+    except BrokenProcessPool:  # seen at submit or at result, depending on timing
+        raise ExecutorError("a worker process died (killed or out of memory); finished groups are saved, "
+                            "continue with --resume") from None
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 

@@ -127,7 +127,10 @@ class RunStore:
         return manifest
 
     def _repair_and_scan(self, group_rows: int) -> set[str]:
-        data = self.results.read_bytes()
+        try:
+            data = self.results.read_bytes()
+        except OSError as exc:
+            raise RunError(f"{self.results}: cannot be read ({exc.strerror or exc}), so the run cannot be resumed") from None
         complete = data[: data.rfind(b"\n") + 1]
         self.repaired = len(data) - len(complete)
         text = complete.decode("utf-8")

@@ -1,0 +1,146 @@
+"""Faults that must lose nothing: concurrent writers, dead workers, a full disk."""
+
+import csv
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fractal_match.config import load_config
+from fractal_match.executors import ExecutorError
+from fractal_match.experiment import ROW_COLUMNS, run_experiment
+from fractal_match.store import RunError, RunStore
+
+CONFIG = """
+name = "faults"
+kernels = ["crop"]
+[targets]
+annotations = ["coins/coin-3", "chelsea/nose", "astronaut/face"]
+[transforms]
+scales = [0.9, 1.0, 1.1]
+rotations = [0, 30]
+[[variants]]
+family = "none"
+[[variants]]
+family = "orbit-trap"
+[matching]
+methods = ["TM_SQDIFF", "TM_CCOEFF_NORMED"]
+"""
+
+
+@pytest.fixture()
+def config_path(tmp_path):
+    path = tmp_path / "faults.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def sorted_rows(folder: Path) -> list[str]:
+    with open(folder / "results.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    drop = ROW_COLUMNS.index("seconds")
+    return sorted(",".join(r[:drop] + r[drop + 1:]) for r in rows[1:])
+
+
+@pytest.fixture()
+def reference(tmp_path, config_path):
+    folder = tmp_path / "reference"
+    run_experiment(load_config(config_path), folder, executor="serial")
+    return folder
+
+
+def test_a_second_run_process_on_the_same_folder_is_refused(tmp_path, config_path):
+    folder = tmp_path / "shared"
+    first = subprocess.Popen([sys.executable, "-m", "fractal_match", "run", str(config_path), "--out", str(folder),
+                              "-e", "serial"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (folder / "results.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = subprocess.run([sys.executable, "-m", "fractal_match", "run", str(config_path), "--out", str(folder),
+                             "--resume", "-e", "serial"], capture_output=True, text=True)
+    first.wait(timeout=120)
+    assert first.returncode == 0
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [f"error: {folder}: another run is writing this folder (its lock is held)"]
+
+
+def test_a_killed_worker_is_reported_and_the_run_resumes(tmp_path, config_path, reference):
+    config = load_config(config_path)
+    folder = tmp_path / "worker"
+
+    def kill_a_worker(done, total, rows):
+        if done == 2:  # after two groups: kill one worker process of the pool
+            children = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True).stdout.split()
+            workers = []
+            for child in children:  # the forkserver's children are the workers
+                workers += subprocess.run(["pgrep", "-P", child], capture_output=True, text=True).stdout.split()
+            assert workers, "no worker process found"
+            os.kill(int(workers[0]), signal.SIGKILL)
+
+    with pytest.raises(ExecutorError, match="a worker process died"):
+        run_experiment(config, folder, executor="processes", workers=2, progress=kill_a_worker)
+    summary = run_experiment(config, folder, resume=True, executor="serial")
+    assert summary["complete"]
+    assert sorted_rows(folder) == sorted_rows(reference)
+
+
+def test_a_full_disk_stops_the_run_with_a_clear_error_and_a_resumable_folder(tmp_path, config_path, reference, monkeypatch):
+    """The disk fills half-way through writing a group: a torn line is left behind, the run stops
+    with one clear error, and --resume repairs the tail and finishes with the right rows."""
+    import builtins
+
+    import fractal_match.store as store
+
+    config = load_config(config_path)
+    folder = tmp_path / "full"
+    appends = {"n": 0}
+
+    class FullDisk:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, text):
+            appends["n"] += 1
+            if appends["n"] > 4:  # the header and three groups fit; the fourth is cut in the middle
+                self.handle.write(text[: len(text) // 2])
+                self.handle.flush()
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.handle.write(text)
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    real_open = builtins.open
+    def fake_open(path, *args, **kwargs):
+        handle = real_open(path, *args, **kwargs)
+        return FullDisk(handle) if str(path).endswith("results.csv") else handle
+
+    monkeypatch.setattr(store, "open", fake_open, raising=False)
+    with pytest.raises(RunError, match="results.csv: cannot append \\(No space left on device\\).*--resume"):
+        run_experiment(config, folder, executor="serial")
+    monkeypatch.undo()
+    assert not (folder / "results.csv").read_bytes().endswith(b"\n")  # a torn line is left behind
+    summary = run_experiment(config, folder, resume=True, executor="serial")
+    assert summary["complete"] and summary["done_before"] == 3 and summary["repaired_bytes"] > 0
+    assert sorted_rows(folder) == sorted_rows(reference)
+
+
+def test_an_unwritable_results_file_is_a_clear_error(tmp_path, config_path):
+    config = load_config(config_path)
+    folder = tmp_path / "unwritable"
+    run_experiment(config, folder, executor="serial", limit=1)
+    (folder / "results.csv").unlink()
+    (folder / "results.csv").mkdir()  # now it cannot be opened for appending, even by root
+    with pytest.raises(RunError, match="results.csv"):
+        run_experiment(config, folder, resume=True, executor="serial")
