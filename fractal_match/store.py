@@ -28,6 +28,10 @@ from .experiment import ROW_COLUMNS
 from .images import write_atomic
 
 
+#: The files a run folder is made of.
+RUN_FILES = (".lock", "config.toml", "manifest.json", "results.csv", "report")
+
+
 class RunError(FractalMatchError):
     """A run folder cannot be created, locked, resumed or written."""
 
@@ -79,11 +83,16 @@ class RunStore:
         self.dropped = 0  # rows of incomplete groups removed on resume
         if self.folder.exists() and not self.folder.is_dir():
             raise RunError(f"{self.folder}: is an existing file (allowed: a run folder)")
-        existing = self.folder.exists() and any(self.folder.iterdir())
-        if existing and not resume:
+        # A folder holds a run once its manifest exists. A run killed while starting leaves only
+        # files of its own (lock, config copy, maybe results): those are reused, never refused.
+        started = self.manifest_path.exists()
+        foreign = [p.name for p in self.folder.iterdir() if p.name not in RUN_FILES] if self.folder.exists() else []
+        if started and not resume:
             raise RunError(f"{self.folder}: already holds a run (use --resume to continue it, or choose another --out)")
-        if resume and not (self.folder / "manifest.json").exists():
-            raise RunError(f"{self.folder}: is not a run folder (no manifest.json) so it cannot be resumed")
+        if foreign and not started:
+            raise RunError(f"{self.folder}: is not a run folder (it holds {', '.join(sorted(foreign)[:3])}); "
+                           "choose an empty or new --out")
+        resume = resume and started
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._lock = open(self.folder / ".lock", "a+")
@@ -120,8 +129,8 @@ class RunStore:
         if manifest.get("config_hash") != self.config.digest:
             raise RunError(f"{self.folder}: was made from a different config (hash {manifest.get('config_hash')}, "
                            f"this config {self.config.digest}); start a new run with another --out")
-        if not self.results.exists():
-            raise RunError(f"{self.results}: missing, so the run cannot be resumed")
+        if not self.results.exists():  # killed between the manifest and the header: nothing ran yet
+            self._append_text(",".join(ROW_COLUMNS) + "\n")
         manifest.setdefault("resumed", []).append(_now())
         manifest["finished"] = None
         return manifest

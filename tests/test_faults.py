@@ -144,3 +144,21 @@ def test_an_unwritable_results_file_is_a_clear_error(tmp_path, config_path):
     (folder / "results.csv").mkdir()  # now it cannot be opened for appending, even by root
     with pytest.raises(RunError, match="results.csv"):
         run_experiment(config, folder, resume=True, executor="serial")
+
+
+def test_repeated_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path, config_path, reference):
+    import random
+
+    rng = random.Random(20261122)  # seeded: the same moments every run
+    folder = tmp_path / "crashy"
+    command = [sys.executable, "-m", "fractal_match", "run", str(config_path), "--out", str(folder), "-e", "serial"]
+    for attempt in range(4):
+        process = subprocess.Popen(command + (["--resume"] if attempt else []), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 2.5))  # start-up takes about a second: some kills land before, most during
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    resume = ["--resume"] if (folder / "manifest.json").exists() else []
+    finished = subprocess.run(command + resume, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert sorted_rows(folder) == sorted_rows(reference)

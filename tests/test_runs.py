@@ -148,6 +148,22 @@ def test_second_writer_is_refused_and_other_misuse(tmp_path, config_path, refere
     (tmp_path / "plain" / "x.txt").write_text("x")
     with pytest.raises(RunError, match="is not a run folder"):
         RunStore(tmp_path / "plain", config, resume=True, group_rows=rows)
+    with pytest.raises(RunError, match="is not a run folder"):
+        RunStore(tmp_path / "plain", config, group_rows=rows)
+
+
+def test_a_run_killed_while_starting_leaves_a_usable_folder(tmp_path, config_path, reference):
+    config = load_config(config_path)
+    for leftovers in ([".lock"], [".lock", "config.toml"], [".lock", "config.toml", "manifest.json"]):
+        folder = tmp_path / "-".join(leftovers).replace(".", "")
+        run_experiment(config, folder, executor="serial", limit=1)  # make real files to leave behind
+        for name in ("results.csv", "manifest.json", "config.toml", ".lock"):
+            if name not in leftovers:
+                (folder / name).unlink()
+        resume = "manifest.json" in leftovers
+        summary = run_experiment(config, folder, resume=resume, executor="serial")
+        assert summary["complete"], leftovers
+        assert rows_without_timing(folder) == rows_without_timing(reference)
 
 
 runner = CliRunner()
