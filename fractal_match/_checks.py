@@ -55,10 +55,8 @@ def check_mask(mask, template_shape: tuple[int, ...], name: str = "mask") -> np.
     h, w = template_shape[:2]
     channels = template_shape[2] if len(template_shape) == 3 else 1
     if mask.shape[:2] != (h, w) or (mask.ndim == 3 and mask.shape[2] != channels) or mask.ndim > 3:
-        raise ParameterError(
-            f"{name}: shape {mask.shape} does not fit the template "
-            f"(allowed: ({h}, {w}) or ({h}, {w}, {channels}))"
-        )
+        allowed = f"({h}, {w})" + (f" or ({h}, {w}, {channels})" if channels > 1 else "")
+        raise ParameterError(f"{name}: shape {mask.shape} does not fit the template (allowed: {allowed})")
     if mask.dtype == bool or mask.dtype.kind in "ui":
         weights = (mask != 0).astype(np.float32)
     elif mask.dtype.kind == "f":

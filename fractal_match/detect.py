@@ -80,6 +80,8 @@ def check_output_dir(out: Path) -> Path:
     probe = out
     while not probe.exists():
         probe = probe.parent
+    if not probe.is_dir():
+        raise ImageError(f"{out}: cannot be a folder, because {probe} is a file")
     import os
 
     if not os.access(probe, os.W_OK | os.X_OK):

@@ -34,6 +34,11 @@ methods = ["TM_SQDIFF"]
 
 @pytest.fixture()
 def d(tmp_path):
+    return make_inputs(tmp_path)
+
+
+def make_inputs(tmp_path):
+    """Every bad (and unusual) input file the catalogue uses, made in `tmp_path`."""
     rng = np.random.default_rng(0)
     target = rng.integers(0, 256, (60, 80)).astype(np.uint8)
     save_image(tmp_path / "target.png", target)
@@ -90,11 +95,11 @@ CATALOGUE = [
     ("config unknown key", ["validate", "{d}/unknownkey.toml"], "unknown field 'workers'"),
     ("config missing key", ["validate", "{d}/missingkey.toml"], "missing field 'variants'"),
     ("empty transform list", ["validate", "{d}/notransforms.toml"], "field 'transforms.rotations' is empty"),
-    ("output folder not creatable", ["match", "{d}/target.png", "{d}/kernel.png", "--out", "{d}/file.txt/sub"], "file.txt/sub"),
+    ("output folder not creatable", ["match", "{d}/target.png", "{d}/kernel.png", "--out", "{d}/file.txt/sub"], "cannot be a folder, because"),
     ("output path is a file", ["match", "{d}/target.png", "{d}/kernel.png", "--out", "{d}/file.txt"], "file.txt: is an existing file"),
     ("report on a non-run folder", ["report", "{d}/folder"], "folder: is not a run folder"),
     ("run into a file", ["run", "{d}/good.toml", "--out", "{d}/file.txt"], "file.txt: is an existing file"),
-    ("mask of the wrong size", ["match", "{d}/target.png", "{d}/kernel.png", "--mask", "{d}/target.png"], "does not fit the template"),
+    ("mask of the wrong size", ["match", "{d}/target.png", "{d}/kernel.png", "--mask", "{d}/target.png"], "does not fit the template (allowed: (16, 20))"),
 ]
 
 
