@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from fractal_match import save_image
 from fractal_match.cli import app
-from fractal_match.datasets import DATA_DIR
 
 runner = CliRunner()
 GOOD_CONFIG = """

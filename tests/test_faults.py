@@ -1,20 +1,19 @@
 """Faults that must lose nothing: concurrent writers, dead workers, a full disk."""
 
-import csv
 import errno
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from fractal_match.config import load_config
 from fractal_match.executors import ExecutorError
-from fractal_match.experiment import ROW_COLUMNS, run_experiment
-from fractal_match.store import RunError, RunStore
+from fractal_match.experiment import run_experiment
+from fractal_match.store import RunError
+from test_runs import rows_without_timing
 
 CONFIG = """
 name = "faults"
@@ -38,13 +37,6 @@ def config_path(tmp_path):
     path = tmp_path / "faults.toml"
     path.write_text(CONFIG)
     return path
-
-
-def sorted_rows(folder: Path) -> list[str]:
-    with open(folder / "results.csv", newline="") as handle:
-        rows = list(csv.reader(handle))
-    drop = ROW_COLUMNS.index("seconds")
-    return sorted(",".join(r[:drop] + r[drop + 1:]) for r in rows[1:])
 
 
 @pytest.fixture()
@@ -86,7 +78,7 @@ def test_a_killed_worker_is_reported_and_the_run_resumes(tmp_path, config_path, 
         run_experiment(config, folder, executor="processes", workers=2, progress=kill_a_worker)
     summary = run_experiment(config, folder, resume=True, executor="serial")
     assert summary["complete"]
-    assert sorted_rows(folder) == sorted_rows(reference)
+    assert rows_without_timing(folder) == rows_without_timing(reference)
 
 
 def test_a_full_disk_stops_the_run_with_a_clear_error_and_a_resumable_folder(tmp_path, config_path, reference, monkeypatch):
@@ -133,7 +125,7 @@ def test_a_full_disk_stops_the_run_with_a_clear_error_and_a_resumable_folder(tmp
     assert not (folder / "results.csv").read_bytes().endswith(b"\n")  # a torn line is left behind
     summary = run_experiment(config, folder, resume=True, executor="serial")
     assert summary["complete"] and summary["done_before"] == 3 and summary["repaired_bytes"] > 0
-    assert sorted_rows(folder) == sorted_rows(reference)
+    assert rows_without_timing(folder) == rows_without_timing(reference)
 
 
 def test_an_unwritable_results_file_is_a_clear_error(tmp_path, config_path):
@@ -161,4 +153,4 @@ def test_repeated_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_
     resume = ["--resume"] if (folder / "manifest.json").exists() else []
     finished = subprocess.run(command + resume, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
-    assert sorted_rows(folder) == sorted_rows(reference)
+    assert rows_without_timing(folder) == rows_without_timing(reference)

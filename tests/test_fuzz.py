@@ -4,14 +4,13 @@ loading with random TOML. Only agreement, valid output, or our own clear errors 
 import math
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fractal_match import ConfigError, FractalMatchError
+from fractal_match import ConfigError
 from fractal_match.config import load_config
 from fractal_match.fractal import FAMILIES, fractalize
-from test_matching import assert_agrees, shapes
+from test_matching import assert_agrees, random_mask, shapes
 
 # -- the matcher: 1,000 random cases against cv2.matchTemplate ------------------------------------
 
@@ -32,13 +31,7 @@ def test_matcher_agrees_with_opencv_on_a_thousand_cases(shape, dtype, channels, 
         target = top * 0.5 + (target - top / 2) * 1e-3
     template = rng.random((h, w) + extra) * top
     cast = (lambda a: np.clip(np.rint(a), 0, top).astype(dtype)) if dtype != "float32" else (lambda a: a.astype(np.float32))
-    mask = None
-    if mask_kind == "binary":
-        mask = (rng.random((h, w)) > 0.3).astype(np.uint8)
-        mask.flat[0] = 1
-    elif mask_kind == "weights":
-        mask = rng.random((h, w)).astype(np.float32) + 0.05
-    responses = assert_agrees(cast(target), cast(template), mask)
+    responses = assert_agrees(cast(target), cast(template), random_mask(rng, h, w, mask_kind))
     if responses is not None:
         for response in responses.values():
             assert np.isfinite(response).all()

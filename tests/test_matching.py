@@ -141,6 +141,17 @@ def assert_agrees(target, template, mask=None, methods=METHODS):
     return responses
 
 
+def random_mask(rng, h: int, w: int, kind: str | None):
+    """None, a binary uint8 mask with at least one pixel set, or positive float weights."""
+    if kind == "binary":
+        mask = (rng.random((h, w)) > 0.3).astype(np.uint8)
+        mask.flat[0] = 1
+        return mask
+    if kind == "weights":
+        return rng.random((h, w)).astype(np.float32) + 0.05
+    return None
+
+
 shapes = st.tuples(st.integers(1, 48), st.integers(1, 48), st.integers(1, 48), st.integers(1, 48)).map(
     lambda s: (max(s[0], s[2]), max(s[1], s[3]), s[2], s[3])
 )
@@ -155,13 +166,7 @@ def test_agrees_with_opencv(shape, dtype, channels, mask_kind, seed):
     extra = () if channels == 1 else (3,)
     target = _random_image(rng, (H, W) + extra, dtype)
     template = _random_image(rng, (h, w) + extra, dtype)
-    mask = None
-    if mask_kind == "binary":
-        mask = (rng.random((h, w)) > 0.3).astype(np.uint8)
-        mask.flat[0] = 1
-    elif mask_kind == "weights":
-        mask = rng.random((h, w)).astype(np.float32) + 0.05
-    assert_agrees(target, template, mask)
+    assert_agrees(target, template, random_mask(rng, h, w, mask_kind))
 
 
 @settings(max_examples=80, deadline=None)
