@@ -139,6 +139,9 @@ class CaseRunner:
         self.config = config
         self.mode = "color" if config.color else "gray"
         self.targets: dict[str, LoadedTarget] = {}
+        # Kernel pictures and templates do not depend on the pose: made once per object, reused
+        # by every pose of it (bank and oracle warp the cached picture).
+        self.kernel_picture = lru_cache(maxsize=256)(self._kernel_picture)
         self.template = lru_cache(maxsize=512)(self._template)
 
     def target(self, ref: TargetRef) -> LoadedTarget:
@@ -148,17 +151,20 @@ class CaseRunner:
             self.targets[ref.id] = load_target(ref, self.config)
         return self.targets[ref.id]
 
-    def kernel_picture(self, ref: TargetRef, kernel: str) -> np.ndarray:
+    def _kernel_picture(self, ref: TargetRef, kernel: str) -> np.ndarray:
         """The kernel at the object's reference size (longer side equal), as a picture."""
         loaded = self.target(ref)
         if kernel == "crop":
-            return loaded.reference
-        picture = load_kernel(kernel, self.mode).image
-        side = max(loaded.reference.shape[:2])
-        h, w = picture.shape[:2]
-        factor = side / max(h, w)
-        size = (max(1, round(w * factor)), max(1, round(h * factor)))
-        return cv2.resize(picture, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+            picture = loaded.reference.copy()
+        else:
+            picture = load_kernel(kernel, self.mode).image
+            side = max(loaded.reference.shape[:2])
+            h, w = picture.shape[:2]
+            factor = side / max(h, w)
+            size = (max(1, round(w * factor)), max(1, round(h * factor)))
+            picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+        picture.setflags(write=False)  # cached and shared: nobody may change it in place
+        return picture
 
     def _template(self, ref: TargetRef, kernel: str, variant_name: str):
         variant = next(v for v in self.config.variants if v.name == variant_name)

@@ -267,9 +267,14 @@ def _fill_worst(out: np.ndarray, bad: np.ndarray | None, method: str) -> None:
     out[bad] = worst
 
 
-def _as_higher_better(response: np.ndarray, method: str, degenerate: np.ndarray | None) -> np.ndarray:
-    info = METHOD_INFO[method]
-    score = -response.astype(np.float64) if info.lower_is_better else response.astype(np.float64)
+def score_map(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> np.ndarray:
+    """A float32 copy of a map where higher is better (SQDIFF methods negated, which is exact),
+    with degenerate positions set to -inf so they are never chosen."""
+    response = np.asarray(response)
+    if METHOD_INFO[method].lower_is_better:
+        score = np.negative(response, dtype=np.float32)
+    else:
+        score = response.astype(np.float32)
     if degenerate is not None:
         score[degenerate] = -np.inf
     return score
@@ -291,7 +296,7 @@ def best_match(response: np.ndarray, method: str, degenerate: np.ndarray | None 
     response = np.asarray(response)
     if response.ndim != 2 or response.size == 0:
         raise ParameterError(f"response: shape {response.shape} is not a 2-D map")
-    score = _as_higher_better(response, method, degenerate)
+    score = score_map(response, method, degenerate)
     index = int(np.argmax(score))
     if not np.isfinite(score.flat[index]):
         raise DegenerateError(
@@ -321,7 +326,7 @@ def find_peaks(
     k = check_positive_int(k, "k (number of peaks)")
     if not 0.0 <= max_overlap <= 1.0:
         raise ParameterError(f"max_overlap = {max_overlap} is out of range (allowed: 0 to 1)")
-    score = _as_higher_better(np.asarray(response), method, degenerate).astype(np.float32)
+    score = score_map(response, method, degenerate)
     bound = None
     if min_score is not None:
         bound = -min_score if METHOD_INFO[method].lower_is_better else min_score

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import Box, iou
-from .matching import METHOD_INFO, best_match
+from .matching import best_match, score_map
 
 #: IoU thresholds of the success curve (the template-matching papers' protocol).
 SUCCESS_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
@@ -38,11 +38,6 @@ class Truth:
         return self.center_fraction * min(self.size)
 
 
-def _higher_is_better(response: np.ndarray, method: str) -> np.ndarray:
-    score = response.astype(np.float64)
-    return -score if METHOD_INFO[method].lower_is_better else score
-
-
 def hit_region(shape: tuple[int, int], template_shape: tuple[int, ...], truth: Truth) -> np.ndarray:
     """Boolean map over template positions: would a detection there count as a hit?"""
     th, tw = template_shape[:2]
@@ -68,35 +63,28 @@ def is_hit(x: float, y: float, template_shape, truth: Truth) -> tuple[bool, floa
 def peak_to_sidelobe(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> float:
     """(peak - mean of sidelobe) / std of sidelobe; the sidelobe is every defined position outside
     an 11x11 window around the peak (SQDIFF maps negated). NaN when the sidelobe is flat or empty."""
-    score = _higher_is_better(response, method)
+    score = score_map(response, method)
     valid = np.ones(score.shape, bool) if degenerate is None else ~degenerate
     best = best_match(response, method, degenerate)
     side = valid.copy()
     side[max(0, best.y - PSR_EXCLUDE): best.y + PSR_EXCLUDE + 1, max(0, best.x - PSR_EXCLUDE): best.x + PSR_EXCLUDE + 1] = False
     values = score[side]
-    if values.size < 2 or values.std() == 0:
+    spread = float(values.std(dtype=np.float64)) if values.size else 0.0
+    if values.size < 2 or spread == 0:
         return float("nan")
-    return float((score[best.y, best.x] - values.mean()) / values.std())
+    return float((float(score[best.y, best.x]) - values.mean(dtype=np.float64)) / spread)
 
 
 def margin(response: np.ndarray, method: str, region: np.ndarray, degenerate: np.ndarray | None = None) -> float:
     """(best score in the hit region - best outside) / (max - min), SQDIFF negated; positive
     means the truth wins. NaN when either side is empty or the map is flat."""
-    score = _higher_is_better(response, method)
+    score = score_map(response, method)
     valid = np.ones(score.shape, bool) if degenerate is None else ~degenerate
     inside, outside = score[region & valid], score[~region & valid]
     span = float(score[valid].max() - score[valid].min()) if valid.any() else 0.0
     if inside.size == 0 or outside.size == 0 or span == 0:
         return float("nan")
     return float((inside.max() - outside.max()) / span)
-
-
-def score_map(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> np.ndarray:
-    """A float32 copy of the map where higher is better (SQDIFF negated), degenerate positions -inf."""
-    score = np.negative(response, dtype=np.float32) if METHOD_INFO[method].lower_is_better else response.astype(np.float32)
-    if degenerate is not None:
-        score[degenerate] = -np.inf
-    return score
 
 
 def _region_window(shape, template_shape, truth: Truth) -> tuple[slice, slice]:

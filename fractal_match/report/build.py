@@ -136,7 +136,8 @@ def make_report(run_dir, out=None) -> Path:
         for r in summary:
             if r["scale"] == "all" and r["kernel"] == "all":
                 pooled[r["variant"]].append(r["hit_rate"])
-        candidates = [v for v in variants if v not in ("none",) and dict(zip(run.columns["variant"], run.columns["family"])).get(v) != "oracle"]
+        families = dict(zip(run.columns["variant"], run.columns["family"]))
+        candidates = [v for v in variants if v != "none" and families.get(v) != "oracle"]
         best = max(candidates, key=lambda v: np.mean(pooled[v])) if candidates else None
         shown = [v for v in (best, "none") if v is not None and v in variants]
         save_figure(pose_heatmaps(summary, methods, shown), out / "pose_heatmaps", meta)
