@@ -284,9 +284,9 @@ def run_experiment(config: Config, out, resume: bool = False, executor: str = "p
     rows_per_group = group_row_count(config)
     with RunStore(out, config, resume=resume, group_rows=rows_per_group) as store:
         todo = [g for g in groups if g.id not in store.done]
+        done_before = len(groups) - len(todo)
         if limit is not None:
             todo = todo[:limit]
-        done_before = len(groups) - len([g for g in groups if g.id not in store.done])
         finished = done_before
         if progress is not None:
             progress(finished, len(groups), [])

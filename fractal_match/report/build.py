@@ -58,10 +58,10 @@ def _chosen_cases(run: Run, variant: str) -> list[tuple[str, int]]:
     return [(label, int(index)) for label, index in chosen]
 
 
-def _detection_figures(run: Run, config, out: Path) -> list[tuple[str, str]]:
+def _detection_figures(run: Run, config, runner, out: Path) -> list[tuple[str, str]]:
     """Redraw the original experiment's figure for a few chosen cases of the first fractal variant."""
     from ..detect import detect
-    from ..experiment import CaseRunner, expand, on_target_scale
+    from ..experiment import expand, on_target_scale
     from ..geometry import transform_target
 
     fractal = next((v.name for v in config.variants if v.family in FRACTALS), None)
@@ -69,7 +69,6 @@ def _detection_figures(run: Run, config, out: Path) -> list[tuple[str, str]]:
     if fractal is None:
         return []
     groups = {g.id: g for g in expand(config)}
-    runner = CaseRunner(config)
     figures = []
     c = run.columns
     for label, index in _chosen_cases(run, fractal):
@@ -94,13 +93,12 @@ def _detection_figures(run: Run, config, out: Path) -> list[tuple[str, str]]:
     return figures
 
 
-def _gallery_figure(config, out: Path) -> list[tuple[str, str]]:
-    from ..experiment import CaseRunner, target_refs
+def _gallery_figure(config, runner, out: Path) -> list[tuple[str, str]]:
+    from ..experiment import target_refs
 
     refs = target_refs(config)
     if not refs:
         return []
-    runner = CaseRunner(config)
     kernel = config.kernels[0]
     templates = [runner.template(refs[0], kernel, v.name) for v in config.variants if v.family not in ("bank", "oracle")]
     picture = runner.kernel_picture(refs[0], kernel)
@@ -148,8 +146,11 @@ def make_report(run_dir, out=None) -> Path:
         figures.append(("success_curves.png", "Success rate over IoU thresholds (pairs protocol); AUC in the legend."))
     config = _config(run)
     if config is not None:
-        figures += _gallery_figure(config, out)
-        figures += _detection_figures(run, config, out)
+        from ..experiment import CaseRunner
+
+        runner = CaseRunner(config)  # one runner: templates made for the gallery serve the grids too
+        figures += _gallery_figure(config, runner, out)
+        figures += _detection_figures(run, config, runner, out)
     write_atomic(out / "index.html", _page(run, summary, comparisons, figures).encode("utf-8"))
     return out
 
