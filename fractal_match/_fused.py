@@ -1,11 +1,24 @@
-"""The fused per-pixel kernel behind :func:`fractal_match.matching.match_all` (numba).
+"""The fused kernel behind :func:`fractal_match.matching.match_many` (numba).
 
-Deriving five maps from the correlation with NumPy costs a dozen passes over memory, plus two
-box filters for the window sums. This kernel makes the window sums itself with running column
-sums (each thread owns a block of output rows and keeps one row of column sums in cache), then
-writes every map in the same sweep. Sums and the centred energy are formed in float64 (exact for
-integer images, like OpenCV's integral images); only the final square roots and divisions run
-in float32, whose 1e-7 relative error is far below the float32 rounding of the correlation.
+Every derived map is a function of the correlation and three window statistics of the target
+(window sums per channel, window sum of squares). Those statistics do not depend on the
+template, so one sweep over the target makes them once and derives the maps of several
+same-size templates from them while the row is still in cache.
+
+Each thread owns a block of output rows. Per row it
+
+1. slides one row of column sums down the image (integer arithmetic for uint8 targets, float64
+   otherwise: exact either way for integer-valued images, like OpenCV's integral images),
+2. turns them into window sums along the row,
+3. makes the per-window terms every template shares: 1/sqrt of the energy and of the centred
+   energy, and the degeneracy flags,
+4. writes the five derived maps of every template with straight-line loops the compiler
+   vectorises.
+
+Sums and the centred energy are formed exactly (or in float64); only the final square roots,
+products and clamps run in float32, whose 1e-7 relative error is far below the float32 rounding
+of the correlation itself. The channel count is a compile-time constant (one compiled kernel
+for gray, one for colour), so the per-channel loops unroll and the row loops vectorise.
 """
 
 from __future__ import annotations
@@ -18,125 +31,141 @@ EMPTY = np.uint8(1)
 #: bit set where a window has no contrast (CCOEFF_NORMED undefined)
 FLAT = np.uint8(2)
 
+#: derived maps in the order of the kernel's output axis
+DERIVED = ("TM_SQDIFF", "TM_SQDIFF_NORMED", "TM_CCORR_NORMED", "TM_CCOEFF", "TM_CCOEFF_NORMED")
 
-@njit(inline="always", cache=True)
-def _pixel(c, q, mean_term, square_sums, tsq, inv_t, inv_v, inv_area, flat_rtol):  # pragma: no cover
-    """All derived scores at one position from the correlation and the window statistics."""
-    one = np.float32(1.0)
-    minus_one = np.float32(-1.0)
-    tiny = np.float32(1e-30)
-    diff = max(q - 2.0 * c + tsq, 0.0)
-    numerator = c - mean_term
-    centred = q - square_sums * inv_area
-    flag = np.uint8(0)
-    if q > 0.0:
-        r = inv_t / np.sqrt(max(np.float32(q), tiny))
-        ccorr_n = min(max(np.float32(c) * r, minus_one), one)
-        sqdiff_n = min(np.float32(diff) * r, one)
-    else:
-        ccorr_n = minus_one
-        sqdiff_n = one
-        flag |= EMPTY
-    if centred > flat_rtol * q:
-        v = np.float32(numerator) * inv_v / np.sqrt(max(np.float32(centred), tiny))
-        ccoeff_n = min(max(v, minus_one), one)
-    else:
-        ccoeff_n = minus_one
-        flag |= FLAT
-    return diff, sqdiff_n, ccorr_n, numerator, ccoeff_n, flag
+_OPTIONS = dict(cache=True, boundscheck=False, nogil=True, error_model="numpy")
 
 
-@njit(parallel=True, cache=True, boundscheck=False, nogil=True)
-def derive_gray(cc, image, h, w, tsq, tmean, tvar, flat_rtol, blocks,
-                sqdiff, sqdiff_n, ccorr_n, ccoeff, ccoeff_n, flags):  # pragma: no cover - compiled
-    """Fill the five derived maps and the flag map for a gray (H, W) target.
+def _build(channels: int):
+    """The kernel for targets with `channels` channels (a compile-time constant)."""
 
-    cc: (ny, nx) float32 correlation; h, w: template size; tsq: sum of the template's squares;
-    tmean: the template's mean; tvar: its centred energy; blocks: row blocks for the threads.
+    @njit(inline="always", **_OPTIONS)
+    def first_rows(image, first, h, zero, column_sum, column_sq):  # pragma: no cover - compiled
+        width = image.shape[1]
+        for r in range(first, first + h):
+            for c in range(channels):
+                for j in range(width):
+                    v = zero + image[r, j, c]
+                    column_sum[c, j] += v
+                    column_sq[j] += v * v
+
+    @njit(inline="always", **_OPTIONS)
+    def slide(image, i, h, zero, column_sum, column_sq):  # pragma: no cover - compiled
+        width = image.shape[1]
+        for c in range(channels):
+            for j in range(width):
+                old = zero + image[i - 1, j, c]
+                new = zero + image[i + h - 1, j, c]
+                column_sum[c, j] += new - old
+                column_sq[j] += new * new - old * old
+
+    @njit(inline="always", **_OPTIONS)
+    def along_row(column_sum, column_sq, w, window_sum, window_sq):  # pragma: no cover - compiled
+        # All running sums in one loop: independent chains the CPU overlaps.
+        nx = window_sq.shape[0]
+        sums = np.zeros(channels, column_sum.dtype)
+        q = column_sq[0] - column_sq[0]
+        for j in range(w):
+            for c in range(channels):
+                sums[c] += column_sum[c, j]
+            q += column_sq[j]
+        for c in range(channels):
+            window_sum[c, 0] = sums[c]
+        window_sq[0] = q
+        for j in range(nx - 1):
+            for c in range(channels):
+                sums[c] += column_sum[c, j + w] - column_sum[c, j]
+                window_sum[c, j + 1] = sums[c]
+            q += column_sq[j + w] - column_sq[j]
+            window_sq[j + 1] = q
+
+    @njit(parallel=True, **_OPTIONS)
+    def derive(cc, image, h, w, tsq, tmean, tvar, flat_rtol, blocks, zero, out, flags):  # pragma: no cover
+        """Fill `out` (K, 5, ny, nx) float32 in :data:`DERIVED` order and `flags` (ny, nx).
+
+        cc: (K, ny, nx) float32 correlations of K same-size templates; image: (H, W, channels);
+        h, w: template size; tsq (K,): sums of the templates' squares; tmean (K, channels):
+        their channel means; tvar (K,): their centred energies; blocks: row blocks for the
+        threads; zero: 0 of the accumulation type (int64 for uint8 images, else float64).
+        """
+        count, ny, nx = cc.shape
+        width = image.shape[1]
+        inv_area = 1.0 / (h * w)
+        one = np.float32(1.0)
+        minus_one = np.float32(-1.0)
+        inv_t = np.zeros(count, np.float32)
+        inv_v = np.zeros(count, np.float32)
+        for k in range(count):
+            if tsq[k] > 0.0:
+                inv_t[k] = np.float32(1.0 / np.sqrt(tsq[k]))
+            if tvar[k] > 0.0:
+                inv_v[k] = np.float32(1.0 / np.sqrt(tvar[k]))
+        for b in prange(blocks):
+            first = b * ny // blocks
+            last = (b + 1) * ny // blocks
+            column_sum = np.full((channels, width), zero)
+            column_sq = np.full(width, zero)
+            window_sum = np.empty((channels, nx), column_sum.dtype)
+            window_sq = np.empty(nx, column_sum.dtype)
+            energy = np.empty(nx)
+            mean_term = np.empty(nx)
+            r_energy = np.empty(nx, np.float32)
+            r_centred = np.empty(nx, np.float32)
+            first_rows(image, first, h, zero, column_sum, column_sq)
+            for i in range(first, last):
+                if i > first:
+                    slide(image, i, h, zero, column_sum, column_sq)
+                along_row(column_sum, column_sq, w, window_sum, window_sq)
+                flag_row = flags[i]
+                for j in range(nx):  # what every template shares
+                    q = np.float64(window_sq[j])
+                    squares = 0.0
+                    for c in range(channels):
+                        s = np.float64(window_sum[c, j])
+                        squares += s * s
+                    centred = q - squares * inv_area
+                    empty = q <= 0.0
+                    flat = not centred > flat_rtol * q
+                    energy[j] = q
+                    r_energy[j] = one / np.sqrt(np.float32(max(q, 1e-30)))
+                    r_centred[j] = one / np.sqrt(np.float32(max(centred, 1e-30)))
+                    flag_row[j] = (EMPTY if empty else np.uint8(0)) | (FLAT if flat else np.uint8(0))
+                for k in range(count):
+                    for j in range(nx):
+                        mean_term[j] = tmean[k, 0] * window_sum[0, j]
+                    for c in range(1, channels):
+                        m = tmean[k, c]
+                        for j in range(nx):
+                            mean_term[j] += m * window_sum[c, j]
+                    corr = cc[k, i]
+                    sqdiff, sqdiff_n, ccorr_n, ccoeff, ccoeff_n = out[k, 0, i], out[k, 1, i], out[k, 2, i], out[k, 3, i], out[k, 4, i]
+                    t_inv, v_inv, t_sq = inv_t[k], inv_v[k], tsq[k]
+                    for j in range(nx):
+                        c64 = np.float64(corr[j])
+                        diff = max(energy[j] - 2.0 * c64 + t_sq, 0.0)
+                        numerator = c64 - mean_term[j]
+                        r = r_energy[j] * t_inv
+                        f = flag_row[j]
+                        sqdiff[j] = diff
+                        ccoeff[j] = numerator
+                        sqdiff_n[j] = one if f & EMPTY else min(np.float32(diff) * r, one)
+                        ccorr_n[j] = minus_one if f & EMPTY else min(max(corr[j] * r, minus_one), one)
+                        value = np.float32(numerator) * (r_centred[j] * v_inv)
+                        ccoeff_n[j] = minus_one if f & FLAT else min(max(value, minus_one), one)
+
+    return derive
+
+
+derive_gray = _build(1)
+derive_colour = _build(3)
+
+
+def row_blocks(ny: int, h: int) -> int:
+    """How many row blocks to split `ny` output rows into.
+
+    Each block starts by summing `h` image rows, so blocks are kept few enough that this costs
+    at most about a quarter of the block's own rows; at least one per thread, at most four.
     """
-    ny, nx = cc.shape
-    width = image.shape[1]
-    inv_area = 1.0 / (h * w)
-    inv_t = np.float32(1.0 / np.sqrt(tsq)) if tsq > 0.0 else np.float32(0.0)
-    inv_v = np.float32(1.0 / np.sqrt(tvar)) if tvar > 0.0 else np.float32(0.0)
-    for b in prange(blocks):
-        first = b * ny // blocks
-        last = (b + 1) * ny // blocks
-        column_sum = np.zeros(width)
-        column_sq = np.zeros(width)
-        for i in range(first, last):
-            if i == first:
-                for r in range(first, first + h):
-                    for j in range(width):
-                        v = np.float64(image[r, j])
-                        column_sum[j] += v
-                        column_sq[j] += v * v
-            else:
-                for j in range(width):
-                    old = np.float64(image[i - 1, j])
-                    new = np.float64(image[i + h - 1, j])
-                    column_sum[j] += new - old
-                    column_sq[j] += new * new - old * old
-            s = 0.0
-            q = 0.0
-            for j in range(w):
-                s += column_sum[j]
-                q += column_sq[j]
-            for j in range(nx):
-                if j > 0:
-                    s += column_sum[j + w - 1] - column_sum[j - 1]
-                    q += column_sq[j + w - 1] - column_sq[j - 1]
-                out = _pixel(np.float64(cc[i, j]), q, tmean * s, s * s, tsq, inv_t, inv_v, inv_area, flat_rtol)
-                sqdiff[i, j], sqdiff_n[i, j], ccorr_n[i, j], ccoeff[i, j], ccoeff_n[i, j], flags[i, j] = out
-
-
-@njit(parallel=True, cache=True, boundscheck=False, nogil=True)
-def derive_colour(cc, image, h, w, tsq, tmean, tvar, flat_rtol, blocks,
-                  sqdiff, sqdiff_n, ccorr_n, ccoeff, ccoeff_n, flags):  # pragma: no cover - compiled
-    """As :func:`derive_gray` for an (H, W, 3) target; tmean holds the three channel means."""
-    ny, nx = cc.shape
-    width = image.shape[1]
-    inv_area = 1.0 / (h * w)
-    inv_t = np.float32(1.0 / np.sqrt(tsq)) if tsq > 0.0 else np.float32(0.0)
-    inv_v = np.float32(1.0 / np.sqrt(tvar)) if tvar > 0.0 else np.float32(0.0)
-    m0, m1, m2 = tmean[0], tmean[1], tmean[2]
-    for b in prange(blocks):
-        first = b * ny // blocks
-        last = (b + 1) * ny // blocks
-        column_sum = np.zeros((width, 3))
-        column_sq = np.zeros(width)
-        for i in range(first, last):
-            rows = range(first, first + h) if i == first else range(i + h - 1, i + h)
-            if i > first:
-                for j in range(width):
-                    for k in range(3):
-                        old = np.float64(image[i - 1, j, k])
-                        column_sum[j, k] -= old
-                        column_sq[j] -= old * old
-            for r in rows:
-                for j in range(width):
-                    for k in range(3):
-                        v = np.float64(image[r, j, k])
-                        column_sum[j, k] += v
-                        column_sq[j] += v * v
-            s0 = s1 = s2 = q = 0.0
-            for j in range(w):
-                s0 += column_sum[j, 0]
-                s1 += column_sum[j, 1]
-                s2 += column_sum[j, 2]
-                q += column_sq[j]
-            for j in range(nx):
-                if j > 0:
-                    a, z = j + w - 1, j - 1
-                    s0 += column_sum[a, 0] - column_sum[z, 0]
-                    s1 += column_sum[a, 1] - column_sum[z, 1]
-                    s2 += column_sum[a, 2] - column_sum[z, 2]
-                    q += column_sq[a] - column_sq[z]
-                out = _pixel(np.float64(cc[i, j]), q, m0 * s0 + m1 * s1 + m2 * s2,
-                             s0 * s0 + s1 * s1 + s2 * s2, tsq, inv_t, inv_v, inv_area, flat_rtol)
-                sqdiff[i, j], sqdiff_n[i, j], ccorr_n[i, j], ccoeff[i, j], ccoeff_n[i, j], flags[i, j] = out
-
-
-def row_blocks(ny: int) -> int:
-    """How many row blocks to split `ny` output rows into (a few per thread, at least one)."""
-    return max(1, min(ny, 4 * get_num_threads()))
+    threads = get_num_threads()
+    return max(1, min(ny, max(threads, min(4 * threads, ny // (4 * h)))))

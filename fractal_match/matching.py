@@ -133,8 +133,8 @@ class Responses(dict):
         return best_match(self[method], method, degenerate=self.degenerate.get(method))
 
 
-def _prepare(target, template, mask):
-    target = check_image(target, "target")
+def _prepare(target: np.ndarray, template, mask):
+    """The checked template and mask for an already checked `target`, or a ParameterError."""
     template = check_image(template, "template")
     if target.ndim != template.ndim:
         raise ParameterError(
@@ -148,12 +148,7 @@ def _prepare(target, template, mask):
         )
     if mask is not None:
         mask = check_mask(mask, template.shape)
-    # OpenCV needs one depth for both: keep uint8 when both are uint8, else float32 (exact for
-    # uint16, whose values fit in float32's 24-bit mantissa).
-    if not (target.dtype == np.uint8 and template.dtype == np.uint8):
-        target = target.astype(np.float32, copy=False)
-        template = template.astype(np.float32, copy=False)
-    return target, template, mask
+    return template, mask
 
 
 def _channels(image: np.ndarray) -> int:
@@ -201,13 +196,133 @@ def match_all(
     >>> responses.best("TM_CCOEFF_NORMED")
     Match(x=5, y=10, score=1.0)
     """
+    return match_many(target, [template], methods, None if mask is None else [mask])[0]
+
+
+def match_many(
+    target: np.ndarray,
+    templates: Sequence[np.ndarray],
+    methods: Sequence[str] | str = METHODS,
+    masks: Sequence[np.ndarray | None] | None = None,
+) -> list[Responses]:
+    """:func:`match_all` for several templates over one target, sharing the target-side work.
+
+    The target is checked and converted once, and templates of one size are derived together
+    from a single sweep of the target's window sums (the per-template cost is then one
+    correlation plus writing its maps). The result equals ``[match_all(target, t, methods, m)
+    for t, m in zip(templates, masks)]`` and raises what the first failing call would raise.
+    All maps are held at once: for many templates on a large target, call it on slices (see
+    :func:`batch_size`).
+    """
+    outcomes = _match_outcomes(target, templates, methods, masks)
+    for outcome in outcomes:
+        if isinstance(outcome, ParameterError):
+            raise outcome
+        if outcome.problems:
+            raise next(iter(outcome.problems.values()))
+    return [outcome.responses for outcome in outcomes]
+
+
+def match_batch(target: np.ndarray, templates: Sequence[np.ndarray], methods: Sequence[str],
+                masks: Sequence[np.ndarray | None] | None = None) -> list[dict]:
+    """Per template ``{method: (response, degenerate)}``, or ``{method: reason}`` where a method
+    cannot be used: "undefined: ..." for a method the template leaves undefined (the other
+    methods still get their maps), "skipped: ..." for every method when the template cannot be
+    matched at all (too large, wrong channels). Shares the target-side work like :func:`match_many`."""
     methods = check_methods(methods)
-    target, template, weights = _prepare(target, template, mask)
-    if weights is None:
-        return _match_unmasked(target, template, methods)
+    out = []
+    for outcome in _match_outcomes(target, templates, methods, masks):
+        if isinstance(outcome, ParameterError):
+            out.append({m: f"skipped: {outcome}" for m in methods})
+            continue
+        found = {m: (outcome.responses[m], outcome.responses.degenerate[m]) for m in outcome.responses}
+        found.update({m: f"undefined: {exc}" for m, exc in outcome.problems.items()})
+        out.append({m: found[m] for m in methods})
+    return out
+
+
+def batch_size(target_shape: Sequence[int], template_shape: Sequence[int], budget: int = 96 * 2**20) -> int:
+    """How many templates of `template_shape` one :func:`match_many` call may take on a target of
+    `target_shape` for its six float32 maps to fit in `budget` bytes (at least one)."""
+    ny = max(1, target_shape[0] - template_shape[0] + 1)
+    nx = max(1, target_shape[1] - template_shape[1] + 1)
+    return max(1, budget // (6 * 4 * ny * nx))
+
+
+@dataclass
+class _Outcome:
+    """One template's maps, and the methods it leaves undefined (with the error that says so)."""
+
+    responses: Responses
+    problems: dict
+
+
+def _match_outcomes(target, templates, methods, masks) -> list:
+    """Per template an :class:`_Outcome`, or the ParameterError that stops it being matched."""
+    methods = check_methods(methods)
+    templates = list(templates)
+    masks = [None] * len(templates) if masks is None else list(masks)
+    if len(masks) != len(templates):
+        raise ParameterError(f"{len(masks)} masks for {len(templates)} templates (allowed: one per template, or None)")
+    target = check_image(target, "target")
+    prepared = []  # (index, template, mask) of those that can be matched
+    outcomes: list = [None] * len(templates)
+    for index, (template, mask) in enumerate(zip(templates, masks)):
+        try:
+            prepared.append((index, *_prepare(target, template, mask)))
+        except ParameterError as exc:
+            outcomes[index] = exc
+    # OpenCV needs one depth for target and template: uint8 when both are, else float32 (exact
+    # for uint16, whose values fit in float32's 24-bit mantissa).
+    as_float = target.dtype != np.uint8 or any(t.dtype != np.uint8 for _, t, _ in prepared)
+    if as_float:
+        target = target.astype(np.float32, copy=False)
+    by_size: dict[tuple, list] = {}
+    for index, template, mask in prepared:
+        template = template.astype(np.float32, copy=False) if as_float else template
+        if mask is not None:
+            from ._masked import match_masked
+
+            try:
+                outcomes[index] = _Outcome(match_masked(target, template, mask, methods), {})
+            except DegenerateError:  # undefined methods: match the others one by one
+                outcomes[index] = _masked_one_by_one(target, template, mask, methods)
+            continue
+        by_size.setdefault(template.shape[:2], []).append((index, template))
+    for members in by_size.values():
+        for index, outcome in zip((i for i, _ in members), _match_same_size(target, [t for _, t in members], methods)):
+            outcomes[index] = outcome
+    return outcomes
+
+
+def _masked_one_by_one(target, template, mask, methods) -> _Outcome:
     from ._masked import match_masked
 
-    return match_masked(target, template, weights, methods)
+    maps, degenerate, problems = {}, {}, {}
+    for method in methods:
+        try:
+            responses = match_masked(target, template, mask, (method,))
+        except DegenerateError as exc:
+            problems[method] = exc
+            continue
+        maps[method], degenerate[method] = responses[method], responses.degenerate[method]
+    return _Outcome(Responses(maps, degenerate), problems)
+
+
+def _check_template(template: np.ndarray, methods) -> tuple[float, np.ndarray, float, dict]:
+    """The template's sum of squares, per-channel sums, centred energy, and the methods it
+    leaves undefined (no energy, or no contrast for CCOEFF_NORMED)."""
+    t64 = template.astype(np.float64)
+    tsq = float(np.vdot(t64, t64))
+    tsum = np.atleast_1d(t64.sum(axis=(0, 1)))  # per channel
+    tvar = tsq - float(np.dot(tsum, tsum)) / (template.shape[0] * template.shape[1])
+    problems = {}
+    for name in methods:
+        if name in ("TM_CCORR_NORMED", "TM_SQDIFF_NORMED") and tsq <= 0:
+            problems[name] = _template_error(template, name, "is all zero")
+        if name == "TM_CCOEFF_NORMED" and tvar <= FLAT_RTOL * tsq:
+            problems[name] = _template_error(template, name, "has zero variance")
+    return tsq, tsum, tvar, problems
 
 
 def _template_error(template: np.ndarray, method: str, what: str) -> DegenerateError:
@@ -218,42 +333,39 @@ def _template_error(template: np.ndarray, method: str, what: str) -> DegenerateE
     )
 
 
-def _match_unmasked(target, template, methods) -> Responses:
-    h, w = template.shape[:2]
+def _match_same_size(target, templates, methods) -> list[_Outcome]:
+    """Unmasked maps of same-size templates: one correlation each, one shared sweep for the rest."""
+    h, w = templates[0].shape[:2]
     ny, nx = target.shape[0] - h + 1, target.shape[1] - w + 1
-    cc = cv2.matchTemplate(target, template, cv2.TM_CCORR)
+    correlations = np.empty((len(templates), ny, nx), np.float32)
+    for k, template in enumerate(templates):
+        cv2.matchTemplate(target, template, cv2.TM_CCORR, result=correlations[k])
+    checked = [_check_template(t, methods) for t in templates]
     if methods == ("TM_CCORR",):
-        return Responses({"TM_CCORR": cc}, {"TM_CCORR": None})
+        return [_Outcome(Responses({"TM_CCORR": cc}, {"TM_CCORR": None}), {}) for cc in correlations]
 
-    t64 = template.astype(np.float64)
-    tsq = float(np.vdot(t64, t64))
-    tsum = np.atleast_1d(t64.sum(axis=(0, 1)))  # per channel
-    area = float(h * w)
-    tvar = tsq - float(np.dot(tsum, tsum)) / area
-    for name in methods:
-        if name in ("TM_CCORR_NORMED", "TM_SQDIFF_NORMED") and tsq <= 0:
-            raise _template_error(template, name, "is all zero")
-        if name == "TM_CCOEFF_NORMED" and tvar <= FLAT_RTOL * tsq:
-            raise _template_error(template, name, "has zero variance")
-
-    derive = _fused.derive_colour if target.ndim == 3 else _fused.derive_gray
-    # One block for the five maps: a single large allocation that NumPy backs with huge pages,
-    # instead of five smaller ones whose page faults cost as much as the arithmetic.
-    names = [name for name in METHODS if name != "TM_CCORR"]
-    block = np.empty((len(names), ny, nx), np.float32)
-    derived = dict(zip(names, block))
+    channels = _channels(target)
+    # One block for all derived maps: a single large allocation that NumPy backs with huge
+    # pages, instead of many smaller ones whose page faults cost as much as the arithmetic.
+    derived = np.empty((len(templates), len(_fused.DERIVED), ny, nx), np.float32)
     flags = np.empty((ny, nx), np.uint8)
+    derive = _fused.derive_colour if channels == 3 else _fused.derive_gray
     derive(
-        cc, target, h, w, tsq, tsum / area if target.ndim == 3 else float(tsum[0]) / area, tvar, FLAT_RTOL, _fused.row_blocks(ny),
-        derived["TM_SQDIFF"], derived["TM_SQDIFF_NORMED"], derived["TM_CCORR_NORMED"],
-        derived["TM_CCOEFF"], derived["TM_CCOEFF_NORMED"], flags,
+        correlations, target.reshape(target.shape[0], target.shape[1], channels), h, w,
+        np.array([c[0] for c in checked]), np.array([c[1] / (h * w) for c in checked]), np.array([c[2] for c in checked]),
+        FLAT_RTOL, _fused.row_blocks(ny, h), np.int64(0) if target.dtype == np.uint8 else np.float64(0.0),
+        derived, flags,
     )
-    derived["TM_CCORR"] = cc
     present = int(np.bitwise_or.reduce(flags, axis=None))  # which kinds of degeneracy occur at all
     empty = (flags & _fused.EMPTY) != 0 if present & _fused.EMPTY else None
     flat = (flags & _fused.FLAT) != 0 if present & _fused.FLAT else None
     masks = {"TM_SQDIFF_NORMED": empty, "TM_CCORR_NORMED": empty, "TM_CCOEFF_NORMED": flat}
-    return Responses({m: derived[m] for m in methods}, {m: masks.get(m) for m in methods})
+    outcomes = []
+    for k, (*_, problems) in enumerate(checked):
+        maps = dict(zip(_fused.DERIVED, derived[k]), TM_CCORR=correlations[k])
+        kept = [m for m in methods if m not in problems]
+        outcomes.append(_Outcome(Responses({m: maps[m] for m in kept}, {m: masks.get(m) for m in kept}), problems))
+    return outcomes
 
 
 def _fill_worst(out: np.ndarray, bad: np.ndarray | None, method: str) -> None:
@@ -363,27 +475,8 @@ def peaks_of_score(score: np.ndarray, template_shape, k: int, bound: float | Non
 
 
 def match_each(target: np.ndarray, template: np.ndarray, methods: Sequence[str], mask: np.ndarray | None = None) -> dict:
-    """{method: (response, degenerate)} or {method: reason string} where a method cannot be used.
-
-    All methods are matched in one pass; only when one of them is undefined for this template
-    (a DegenerateError) are they matched one by one, so the others still get their maps. A
-    template that does not fit the target gives "skipped: ..." for every method.
-    """
-    try:
-        responses = match_all(target, template, methods, mask=mask)
-        return {m: (responses[m], responses.degenerate[m]) for m in methods}
-    except DegenerateError:
-        pass
-    except ParameterError as exc:
-        return {m: f"skipped: {exc}" for m in methods}
-    out = {}
-    for method in methods:
-        try:
-            responses = match_all(target, template, [method], mask=mask)
-            out[method] = (responses[method], responses.degenerate[method])
-        except ParameterError as exc:
-            out[method] = f"undefined: {exc}"
-    return out
+    """:func:`match_batch` for one template."""
+    return match_batch(target, [template], methods, None if mask is None else [mask])[0]
 
 
 @dataclass(frozen=True)
