@@ -23,7 +23,7 @@ from .fractal import fractalize
 from .geometry import Box, Pose, crop, posed_template, transform_target
 from .images import load_image
 from .kernels import load_kernel
-from .matching import match_each, search
+from .matching import batch_size, match_batch, search
 from .metrics import Truth, evaluate
 
 ROW_COLUMNS = (
@@ -182,6 +182,7 @@ class CaseRunner:
                       config.evaluation.center_fraction, config.evaluation.iou_threshold)
         rows = []
         for kernel in config.kernels:
+            plain = self._match_plain(group, kernel, target, truth)
             for variant in config.variants:
                 base = {
                     "case_id": f"{group.id}|{kernel}|{variant.name}", "group_id": group.id, "target": loaded.source,
@@ -189,41 +190,59 @@ class CaseRunner:
                     "kernel": kernel, "variant": variant.name, "family": variant.family,
                     "scale": _format_pose(group.pose.scale), "rotation": _format_pose(group.pose.rotation),
                 }
-                rows += [{**base, **result} for result in self._match_variant(group, kernel, variant, target, truth)]
+                results = plain.get(variant.name) or self._measure(self._search(group, kernel, variant, target), truth)
+                rows += [{**base, **result} for result in results]
         return rows
 
-    def _match_variant(self, group: Group, kernel: str, variant, target: np.ndarray, truth: Truth) -> list[dict]:
-        methods = self.config.methods
-        evaluation = self.config.evaluation
+    def _match_plain(self, group: Group, kernel: str, target: np.ndarray, truth: Truth) -> dict:
+        """{variant name: result rows} for the variants that are one template each, matched
+        together so they share the target's window sums, a slice at a time so that memory stays
+        bounded; each slice's maps are measured and dropped before the next is made."""
         masks = self.config.template_masks
+        plain = [v for v in self.config.variants if v.family not in ("bank", "oracle")]
+        templates = [self.template(group.target, kernel, v.name) for v in plain]
+        images = [on_target_scale(t.image, target) for t in templates]
+        found = {}
+        step = batch_size(target.shape, [i.shape for i in images])
+        for first in range(0, len(plain), step):
+            started = time.perf_counter()
+            chunk = slice(first, first + step)
+            outcomes = match_batch(target, images[chunk], self.config.methods,
+                                   [t.mask for t in templates[chunk]] if masks else None)
+            seconds = (time.perf_counter() - started) / len(outcomes)  # the shared cost, split evenly
+            for variant, image, outcome in zip(plain[chunk], images[chunk], outcomes):
+                winners = {m: (*o, image.shape) for m, o in outcome.items() if not isinstance(o, str)}
+                problems = {m: o for m, o in outcome.items() if isinstance(o, str)}
+                found[variant.name] = self._measure((winners, problems, 1, seconds), truth)
+            del outcomes
+        return found
+
+    def _search(self, group: Group, kernel: str, variant, target: np.ndarray) -> tuple:
+        """The bank or the oracle: (winners, problems, templates, seconds)."""
         started = time.perf_counter()
-        if variant.family in ("bank", "oracle"):
-            picture = on_target_scale(self.kernel_picture(group.target, kernel), target)
-            if variant.family == "bank":
-                scales, rotations = variant.scales, variant.rotations
-            else:  # the oracle: the kernel at the true pose of this case
-                scales, rotations = (group.pose.scale,), (group.pose.rotation,)
-            found = search(target, picture, rotations, scales, methods, masks)
-            winners = {m: (r.response, r.degenerate, r.template_shape) for m, r in found.results.items()}
-            problems, templates = found.problems, found.templates
-        else:
-            template = self.template(group.target, kernel, variant.name)
-            image = on_target_scale(template.image, target)
-            winners, problems = {}, {}
-            for method, outcome in match_each(target, image, methods, template.mask if masks else None).items():
-                if isinstance(outcome, str):
-                    problems[method] = outcome
-                else:
-                    winners[method] = (*outcome, image.shape)
-            templates = 1
+        picture = on_target_scale(self.kernel_picture(group.target, kernel), target)
+        if variant.family == "bank":
+            scales, rotations = variant.scales, variant.rotations
+        else:  # the oracle: the kernel at the true pose of this case
+            scales, rotations = (group.pose.scale,), (group.pose.rotation,)
+        found = search(target, picture, rotations, scales, self.config.methods, self.config.template_masks)
+        winners = {m: (r.response, r.degenerate, r.template_shape) for m, r in found.results.items()}
+        return winners, dict(found.problems), found.templates, time.perf_counter() - started
+
+    def _measure(self, matched: tuple, truth: Truth) -> list[dict]:
+        """One row per method: the measures of its winning map, or why it has none."""
+        winners, problems, templates, seconds = matched
+        problems = dict(problems)
+        evaluation = self.config.evaluation
+        started = time.perf_counter()
         best, results = {}, []
         for method, (response, degenerate, shape) in winners.items():
             try:
                 best[method] = evaluate(response, method, shape, truth, degenerate, evaluation.top_k, evaluation.nms_overlap)
             except DegenerateError as exc:
                 problems[method] = f"undefined: {exc}"
-        seconds = time.perf_counter() - started
-        for method in methods:
+        seconds += time.perf_counter() - started
+        for method in self.config.methods:
             if method in best:
                 measures = {k: _cell(v) for k, v in best[method].items()}
                 status = "ok"

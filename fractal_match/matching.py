@@ -241,11 +241,13 @@ def match_batch(target: np.ndarray, templates: Sequence[np.ndarray], methods: Se
     return out
 
 
-def batch_size(target_shape: Sequence[int], template_shape: Sequence[int], budget: int = 96 * 2**20) -> int:
-    """How many templates of `template_shape` one :func:`match_many` call may take on a target of
-    `target_shape` for its six float32 maps to fit in `budget` bytes (at least one)."""
-    ny = max(1, target_shape[0] - template_shape[0] + 1)
-    nx = max(1, target_shape[1] - template_shape[1] + 1)
+def batch_size(target_shape: Sequence[int], template_shapes: Sequence[Sequence[int]], budget: int = 96 * 2**20) -> int:
+    """How many of these templates one :func:`match_many` call may take on a target of
+    `target_shape` for their six float32 maps each to fit in `budget` bytes (at least one;
+    counted for the smallest template, whose maps are the largest)."""
+    h = min((shape[0] for shape in template_shapes), default=1)
+    w = min((shape[1] for shape in template_shapes), default=1)
+    ny, nx = max(1, target_shape[0] - h + 1), max(1, target_shape[1] - w + 1)
     return max(1, budget // (6 * 4 * ny * nx))
 
 
@@ -517,22 +519,27 @@ def search(target: np.ndarray, template: np.ndarray, rotations: Sequence[float] 
     methods = check_methods(methods)
     results: dict[str, SearchResult] = {}
     problems: dict[str, str] = {}
-    count = 0
-    for scale in scales:
-        for rotation in rotations:
-            member, mask = posed_template(template, Pose(scale, rotation))
-            count += 1
-            for name, outcome in match_each(target, member, methods, mask if masks else None).items():
-                if isinstance(outcome, str):
-                    problems.setdefault(name, outcome)
+    poses = [(scale, rotation) for scale in scales for rotation in rotations]
+    members = [posed_template(template, Pose(scale, rotation)) for scale, rotation in poses]
+    count = len(members)
+    # Members of one size share the target's window sums; a slice at a time bounds the memory.
+    step = batch_size(np.shape(target), [m.shape for m, _ in members])
+    for first in range(0, count, step):
+        chunk = slice(first, first + step)
+        outcomes = match_batch(target, [m for m, _ in members[chunk]], methods,
+                               [k for _, k in members[chunk]] if masks else None)
+        for (scale, rotation), (member, _), outcome in zip(poses[chunk], members[chunk], outcomes):
+            for name, found in outcome.items():
+                if isinstance(found, str):
+                    problems.setdefault(name, found)
                     continue
-                response, degenerate = outcome
+                response, degenerate = found
                 try:
-                    found = best_match(response, name, degenerate)
+                    best = best_match(response, name, degenerate)
                 except DegenerateError as exc:
                     problems.setdefault(name, f"undefined: {exc}")
                     continue
                 sign = -1.0 if METHOD_INFO[name].lower_is_better else 1.0
-                if name not in results or sign * found.score > sign * results[name].match.score:
-                    results[name] = SearchResult(found, scale, rotation, member.shape, response, degenerate)
+                if name not in results or sign * best.score > sign * results[name].match.score:
+                    results[name] = SearchResult(best, scale, rotation, member.shape, response, degenerate)
     return Search(results, count, {m: p for m, p in problems.items() if m not in results})
