@@ -451,16 +451,25 @@ def find_peaks(
 def peaks_of_score(score: np.ndarray, template_shape, k: int, bound: float | None = None,
                    max_overlap: float = 0.3) -> list[tuple[int, int, float]]:
     """(x, y, score) of up to k NMS peaks of a higher-is-better float32 map (-inf = excluded)."""
+    from ._scan import local_maxima, ordered
+
     h, w = template_shape[:2]
-    # Local maxima: equal to the 3x3 maximum (plateaus keep all their points; NMS thins them).
-    neighbourhood = cv2.dilate(score, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
-    candidates = (score >= neighbourhood) & np.isfinite(score)
-    if bound is not None:
-        candidates &= score >= bound
-    ys, xs = np.nonzero(candidates)
-    values = score[ys, xs]
-    order = np.lexsort((xs, ys, -values))  # best first; ties in row-major order
-    ys, xs, values = ys[order], xs[order], values[order]
+    # Local maxima: >= every neighbour (plateaus keep all their points; NMS thins them).
+    indices, values = local_maxima(score, -np.inf if bound is None else np.float32(bound))
+    needed = 64 * k
+    for ties in (False, True) * 8:  # the best part, then with its ties, then larger parts
+        order = ordered(values, needed, ties)
+        peaks = _nms(indices[order], values[order], score.shape[1], h, w, k, max_overlap)
+        if len(peaks) == k or len(order) == len(values):
+            return peaks
+        needed *= 1 if not ties else 16
+    order = np.argsort(-values, kind="stable")
+    return _nms(indices[order], values[order], score.shape[1], h, w, k, max_overlap)
+
+
+def _nms(indices, values, width, h, w, k, max_overlap) -> list[tuple[int, int, float]]:
+    """Greedy NMS over candidates given best first."""
+    ys, xs = np.divmod(indices, width)
     # Two equal-size boxes offset by (dx, dy) have IoU = a / (2 w h - a), a = (w-|dx|)(h-|dy|).
     peaks = []
     alive = np.ones(len(ys), dtype=bool)

@@ -110,6 +110,7 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
     One float32 score map is made and everything is read from it (same values as
     :func:`peak_to_sidelobe`, :func:`margin` and :func:`~fractal_match.matching.find_peaks`).
     """
+    from ._scan import finite_stats
     from .matching import peaks_of_score
 
     score = score_map(response, method, degenerate)
@@ -121,9 +122,7 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
     hit, error, overlap = is_hit(x, y, template_shape, truth)
     peaks = peaks_of_score(score, template_shape, top_k, None, nms_overlap)
     rank = next((i + 1 for i, (px, py, _) in enumerate(peaks) if is_hit(px, py, template_shape, truth)[0]), 0)
-    finite = np.isfinite(score)
-    valid = score[finite] if degenerate is not None else score.ravel()
-    total, total_sq, count = float(valid.sum(dtype=np.float64)), float(np.square(valid, dtype=np.float64).sum()), valid.size
+    count, total, total_sq, low = finite_stats(score)
     peak = float(score[y, x])
     # PSR: the sidelobe is every defined position outside the 11x11 window around the peak
     window = score[max(0, y - PSR_EXCLUDE): y + PSR_EXCLUDE + 1, max(0, x - PSR_EXCLUDE): x + PSR_EXCLUDE + 1]
@@ -139,7 +138,7 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
     rows, cols = _region_window(score.shape, template_shape, truth)
     local = score[rows, cols]
     region = hit_region(local.shape, template_shape, _shifted(truth, cols.start, rows.start)) & np.isfinite(local)
-    low = float(valid.min()) if count else 0.0
+    low = low if count else 0.0
     result_margin = float("nan")
     if region.any() and region.sum() < count and peak > low:
         inside = float(local[region].max())

@@ -10,9 +10,12 @@ from fractal_match.matching import (
     METHOD_INFO,
     METHODS,
     Match,
+    batch_size,
     best_match,
     find_peaks,
     match_all,
+    match_batch,
+    match_many,
     opencv_methods,
 )
 
@@ -324,3 +327,85 @@ def test_find_peaks_are_local_extrema_without_overlap(seed, method, max_overlap,
     kept = find_peaks(responses[method], method, template.shape, k=k, max_overlap=max_overlap,
                       min_score=threshold, degenerate=responses.degenerate[method])
     assert all(sign * p.score >= sign * threshold for p in kept)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_many_templates_equal_one_at_a_time(dtype, channels):
+    # Shared window sums must not change a single value: same sizes, mixed sizes, a mask.
+    rng = np.random.default_rng(21)
+    target = _random_image(rng, (70, 90) + (() if channels == 1 else (3,)), dtype)
+    templates = [target[y:y + 12, x:x + 15].copy() for y, x in ((3, 4), (30, 50), (41, 7))]
+    templates += [target[10:30, 20:29].copy(), _random_image(rng, (12, 15) + templates[0].shape[2:], dtype)]
+    masks = [None, None, (rng.random((12, 15)) > 0.3).astype(np.uint8), None, None]
+    together = match_many(target, templates, masks=masks)
+    for template, mask, responses in zip(templates, masks, together):
+        alone = match_all(target, template, mask=mask)
+        assert list(responses) == list(alone)
+        for method in METHODS:
+            np.testing.assert_array_equal(responses[method], alone[method])
+            assert (responses.degenerate[method] is None) == (alone.degenerate[method] is None)
+
+
+def test_batch_keeps_other_templates_when_one_is_degenerate_or_too_large():
+    rng = np.random.default_rng(22)
+    target = rng.integers(0, 256, (40, 40)).astype(np.uint8)
+    good = target[5:15, 6:16].copy()
+    flat = np.full((10, 10), 9, np.uint8)
+    huge = np.zeros((50, 10), np.uint8)
+    good_map, flat_maps, huge_maps = match_batch(target, [good, flat, huge], METHODS)
+    alone = match_all(target, good)
+    for method in METHODS:
+        np.testing.assert_array_equal(good_map[method][0], alone[method])
+        assert huge_maps[method].startswith("skipped: template (10x50 px) is larger than the target")
+    assert flat_maps["TM_CCOEFF_NORMED"].startswith("undefined: template has zero variance")
+    assert all(not isinstance(flat_maps[m], str) for m in METHODS if m != "TM_CCOEFF_NORMED")
+    with pytest.raises(DegenerateError, match="zero variance"):
+        match_many(target, [good, flat])
+    with pytest.raises(ParameterError, match="2 masks for 1 templates"):
+        match_many(target, [good], masks=[None, None])
+
+
+def test_batch_size_keeps_the_maps_of_a_slice_within_the_budget():
+    for target, shapes, budget in (((768, 1024), [(64, 64)], 96 * 2**20), ((2000, 2000), [(9, 9), (300, 40)], 2**26),
+                                   ((50, 50), [(50, 50)], 10), ((100, 80), [], 2**20)):
+        n = batch_size(target, shapes, budget)
+        h = min((s[0] for s in shapes), default=1)
+        w = min((s[1] for s in shapes), default=1)
+        one = 6 * 4 * (target[0] - h + 1) * (target[1] - w + 1)
+        assert n >= 1
+        assert n == 1 or n * one <= budget
+        assert (n + 1) * one > budget
+
+
+def _reference_peaks(score, shape, k, max_overlap):
+    """Greedy NMS the plain way: 3x3 maxima by dilation, a full sort, pairwise IoU."""
+    h, w = shape
+    neighbourhood = cv2.dilate(score, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    ys, xs = np.nonzero((score >= neighbourhood) & np.isfinite(score))
+    order = np.lexsort((xs, ys, -score[ys, xs]))
+    peaks = []
+    for y, x in zip(ys[order], xs[order]):
+        if all(iou((x, y, w, h), (px, py, w, h)) <= max_overlap for px, py, _ in peaks):
+            peaks.append((int(x), int(y), float(score[y, x])))
+        if len(peaks) == k:
+            break
+    return peaks
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), k=st.integers(1, 40), plateau=st.sampled_from([0.0, 0.5, 0.95]),
+       levels=st.sampled_from([0, 4, 50]), max_overlap=st.sampled_from([0.0, 0.3, 0.9]))
+def test_peaks_equal_a_plain_greedy_nms(seed, k, plateau, levels, max_overlap):
+    # Plateaus (a saturated map), coarse levels (many ties), excluded positions, and enough
+    # candidates that only a best part of them is sorted at first.
+    rng = np.random.default_rng(seed)
+    score = rng.random((int(rng.integers(1, 90)), int(rng.integers(1, 90)))).astype(np.float32)
+    if levels:
+        score = np.round(score * levels).astype(np.float32)
+    score[rng.random(score.shape) < plateau] = score.min()
+    score[rng.random(score.shape) < 0.05] = -np.inf
+    shape = (int(rng.integers(1, 12)), int(rng.integers(1, 12)))
+    from fractal_match.matching import peaks_of_score
+
+    assert peaks_of_score(score, shape, k, None, max_overlap) == _reference_peaks(score, shape, k, max_overlap)
