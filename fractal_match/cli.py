@@ -292,12 +292,14 @@ def report(
 
 @app.command()
 def bench(
-    which: Annotated[str, typer.Argument(help="Benchmark to run: matching, fractal or all.")] = "all",
+    which: Annotated[str, typer.Argument(help="Benchmark to run: matching, fractal, sweep or all.")] = "all",
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the results as JSON here.")] = None,
-    repeats: Annotated[int, typer.Option("--repeats", "-r", help="Timed repetitions per contender (medians reported).")] = 15,
+    repeats: Annotated[Optional[int], typer.Option(
+        "--repeats", "-r", help="Timed repetitions per contender, medians reported (default: 15; 3 for sweep).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A small target and few repeats (a smoke run, not a measurement).")] = False,
 ):
-    """Time the matcher against the plain OpenCV loop; print a table and optionally write JSON."""
+    """Time the matcher, the generators and whole sweeps against the plain OpenCV loop; print
+    tables and optionally write JSON (machine, versions, medians, ratios)."""
     from .bench import BENCHMARKS, run_benchmark
 
     if which not in BENCHMARKS and which != "all":
