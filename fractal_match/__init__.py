@@ -16,10 +16,10 @@ from ._errors import ConfigError, DegenerateError, FractalMatchError, ImageError
 from .geometry import Box, iou
 from .images import load_image, read_png_metadata, save_image
 from .kernels import Kernel, load_kernel, resize_kernel
-from .matching import METHOD_INFO, METHODS, Match, Responses, best_match, find_peaks, match_all
+from .matching import METHOD_INFO, METHODS, Match, Responses, best_match, find_peaks, match_all, match_many
 
 __all__ = [
-    "METHODS", "METHOD_INFO", "Match", "Responses", "match_all", "best_match", "find_peaks",
+    "METHODS", "METHOD_INFO", "Match", "Responses", "match_all", "match_many", "best_match", "find_peaks",
     "load_image", "save_image", "read_png_metadata", "Kernel", "load_kernel", "resize_kernel",
     "Box", "iou", "FractalMatchError", "ImageError", "ParameterError", "DegenerateError", "ConfigError",
     "__version__",

@@ -164,3 +164,19 @@ def test_bench_quick_writes_self_describing_json(tmp_path):
     assert report["environment"]["tool"] == "fractal-match" and report["environment"]["opencv"]
     assert len(report["rows"]) == 4 and all(r["ours"]["median_ms"] > 0 for r in report["rows"])
     assert report["summary"]["geomean_ours_over_ccorr"] > 0
+    many = report["many_kernels"]
+    assert [(r["channels"], r["kernels"]) for r in many] == [(1, 1), (1, 2), (3, 1), (3, 2)]
+    assert all(r["ours_per_kernel_ms"] > 0 for r in many)
+
+
+def test_bench_sweep_quick_does_the_same_work_as_the_original_loop(tmp_path):
+    # The sweep asserts that every run records as many template matches as the original loop
+    # makes; memory is sampled from the process tree of real `fractal-match run` processes.
+    out = tmp_path / "s.json"
+    result = runner.invoke(app, ["bench", "sweep", "--quick", "--repeats", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["template_matches"] == 102  # 3 groups x 2 kernels x (4 plain + 12 bank + 1 oracle)
+    assert set(summary["matches_per_second"]) == {"ours_1_worker", "ours_2_workers", "original_loop"}
+    assert summary["memory"]["10"]["groups"] == 10 * summary["memory"]["1"]["groups"]
+    assert 0 < summary["memory"]["1"]["peak_process_mib"] <= summary["memory"]["1"]["peak_tree_mib"]
