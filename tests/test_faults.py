@@ -11,8 +11,8 @@ import pytest
 
 from fractal_match.config import load_config
 from fractal_match.executors import ExecutorError
-from fractal_match.experiment import run_experiment
-from fractal_match.store import RunError
+from fractal_match.experiment import group_row_count, run_experiment
+from fractal_match.store import RunError, RunStore
 from test_runs import rows_without_timing
 
 CONFIG = """
@@ -47,18 +47,18 @@ def reference(tmp_path, config_path):
 
 
 def test_a_second_run_process_on_the_same_folder_is_refused(tmp_path, config_path):
+    # This process holds the folder open for writing (as a running `fractal-match run` does);
+    # a run started meanwhile in another process must be refused, whatever the timing.
     folder = tmp_path / "shared"
-    first = subprocess.Popen([sys.executable, "-m", "fractal_match", "run", str(config_path), "--out", str(folder),
-                              "-e", "serial"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not (folder / "results.csv").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    second = subprocess.run([sys.executable, "-m", "fractal_match", "run", str(config_path), "--out", str(folder),
-                             "--resume", "-e", "serial"], capture_output=True, text=True)
-    first.wait(timeout=120)
-    assert first.returncode == 0
+    config = load_config(config_path)
+    with RunStore(folder, config, group_rows=group_row_count(config)):
+        second = subprocess.run([sys.executable, "-m", "fractal_match", "run", str(config_path), "--out", str(folder),
+                                 "--resume", "-e", "serial"], capture_output=True, text=True)
     assert second.returncode == 1
     assert second.stderr.strip().splitlines() == [f"error: {folder}: another run is writing this folder (its lock is held)"]
+    after = subprocess.run([sys.executable, "-m", "fractal_match", "run", str(config_path), "--out", str(folder),
+                            "--resume", "-e", "serial"], capture_output=True, text=True)
+    assert after.returncode == 0, after.stderr  # the lock goes with the writer
 
 
 def test_a_killed_worker_is_reported_and_the_run_resumes(tmp_path, config_path, reference):
