@@ -60,10 +60,10 @@ def _slide(image, i, h, zero, column_sum, column_sq, channels):  # pragma: no co
 
 
 @njit(inline="always", **_OPTIONS)
-def _along_row(column_sum, column_sq, w, window_sum, window_sq, channels):  # pragma: no cover - compiled
+def _along_row(column_sum, column_sq, w, window_sum, window_sq, sums, channels):  # pragma: no cover - compiled
     # All running sums in one loop: independent chains the CPU overlaps.
     nx = window_sq.shape[0]
-    sums = np.zeros(channels, column_sum.dtype)
+    sums[:] = 0  # `sums`: one running sum per channel, a buffer of the caller's
     q = column_sq[0] - column_sq[0]
     for j in range(w):
         for c in range(channels):
@@ -108,6 +108,7 @@ def _derive(cc, image, h, w, tsq, tmean, tvar, flat_rtol, blocks, zero, out, fla
         column_sq = np.full(width, zero)
         window_sum = np.empty((channels, nx), column_sum.dtype)
         window_sq = np.empty(nx, column_sum.dtype)
+        sums = np.empty(channels, column_sum.dtype)
         energy = np.empty(nx)
         mean_term = np.empty(nx)
         r_energy = np.empty(nx, np.float32)
@@ -116,7 +117,7 @@ def _derive(cc, image, h, w, tsq, tmean, tvar, flat_rtol, blocks, zero, out, fla
         for i in range(first, last):
             if i > first:
                 _slide(image, i, h, zero, column_sum, column_sq, channels)
-            _along_row(column_sum, column_sq, w, window_sum, window_sq, channels)
+            _along_row(column_sum, column_sq, w, window_sum, window_sq, sums, channels)
             flag_row = flags[i]
             for j in range(nx):  # what every template shares
                 q = np.float64(window_sq[j])

@@ -28,11 +28,12 @@ def environment() -> dict:
     return {**base(), "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "opencv_threads": cv2.getNumThreads()}
 
 
-def _interleaved(contenders: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict]:
-    """Time each contender `repeats` times, rotating the order every round; medians and ranges in ms."""
-    for run in contenders.values():  # warm-up (numba compilation, caches, allocator)
-        run()
-        run()
+def _interleaved(contenders: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, dict]:
+    """Time each contender `repeats` times, rotating the order every round; medians and ranges in ms.
+    Each first runs `warmup` times untimed (numba compilation, caches, allocator)."""
+    for run in contenders.values():
+        for _ in range(warmup):
+            run()
     names = list(contenders)
     samples = {name: [] for name in names}
     for r in range(repeats):
@@ -139,18 +140,16 @@ def bench_fractal(repeats: int = 15, quick: bool = False, echo: Callable[[str], 
 
 def _template_matches(folder) -> int:
     """Template matches a run folder's rows record (each with every method)."""
-    import csv
+    from .report.tables import load_run
 
-    with open(Path(folder) / "results.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    methods = len({row["method"] for row in rows}) or 1
-    return sum(int(row["templates"]) for row in rows) // methods
+    run = load_run(folder)
+    return int(np.nansum(run.columns["templates"])) // len(run.methods)
 
 
 def _original_cases(config, groups, folder: Path) -> list[tuple[str, list[str]]]:
     """The same template matches as the sweep, written as image files for the original loop:
     per group its posed target, and every template the sweep matches against it."""
-    from .experiment import CaseRunner, on_target_scale
+    from .experiment import CaseRunner, on_target_scale, search_poses
     from .geometry import Pose, posed_template, transform_target
 
     runner = CaseRunner(config)
@@ -166,9 +165,8 @@ def _original_cases(config, groups, folder: Path) -> list[tuple[str, list[str]]]
             for variant in config.variants:
                 if variant.family in ("bank", "oracle"):
                     picture = on_target_scale(runner.kernel_picture(group.target, kernel), target)
-                    poses = ([(s, r) for s in variant.scales for r in variant.rotations] if variant.family == "bank"
-                             else [(group.pose.scale, group.pose.rotation)])
-                    pictures += [posed_template(picture, Pose(s, r))[0] for s, r in poses]
+                    scales, rotations = search_poses(variant, group.pose)
+                    pictures += [posed_template(picture, Pose(s, r))[0] for s in scales for r in rotations]
                 else:
                     pictures.append(on_target_scale(runner.template(group.target, kernel, variant.name).image, target))
             for picture in pictures:
@@ -267,7 +265,6 @@ def bench_sweep(repeats: int = 3, quick: bool = False, echo: Callable[[str], Non
     config = load_config(DATA_DIR / "experiments" / "quick.toml")
     limit = 3 if quick else 18
     groups = expand(config)[:limit]
-    samples: dict[str, list[float]] = {"ours_1_worker": [], "ours_2_workers": [], "original_loop": []}
     with tempfile.TemporaryDirectory(prefix="fractal-match-bench-") as scratch:
         scratch = Path(scratch)
         (scratch / "files").mkdir()
@@ -281,17 +278,15 @@ def bench_sweep(repeats: int = 3, quick: bool = False, echo: Callable[[str], Non
                 out = scratch / f"run-{workers}"
                 shutil.rmtree(out, ignore_errors=True)
                 run_experiment(config, out, executor="processes", workers=workers, limit=limit)
-                assert _template_matches(out) == matches  # the same work as the original loop
+                recorded = _template_matches(out)
+                if recorded != matches:  # the two contenders must do the same work
+                    raise FractalMatchError(f"the sweep recorded {recorded} template matches, the original loop makes {matches}")
             return run
 
         contenders = {"ours_1_worker": ours(1), "ours_2_workers": ours(2), "original_loop": lambda: _original_loop(cases)}
+        timing = _interleaved(contenders, repeats, warmup=0)  # each sweep starts its own processes
         names = list(contenders)
-        for r in range(repeats):
-            for name in names[r % len(names):] + names[: r % len(names)]:
-                started = time.perf_counter()
-                contenders[name]()
-                samples[name].append(time.perf_counter() - started)
-        seconds = {name: float(np.median(v)) for name, v in samples.items()}
+        seconds = {name: timing[name]["median_ms"] / 1e3 for name in names}
         rate = {name: matches / s for name, s in seconds.items()}
         efficiency = rate["ours_2_workers"] / (2 * rate["ours_1_worker"])
         echo(f"{'contender':>15} {'median s':>9} {'matches/s':>10}")
@@ -318,7 +313,7 @@ def bench_sweep(repeats: int = 3, quick: bool = False, echo: Callable[[str], Non
                "memory": {str(k): v for k, v in memory.items()}, "memory_growth_10x": growth,
                "target_parallel_efficiency_at_least": 0.85, "target_over_original_at_least": 5.0,
                "target_memory_growth_below": 0.2}
-    return {"benchmark": "sweep", "repeats": repeats, "quick": quick, "samples_s": samples, "summary": summary}
+    return {"benchmark": "sweep", "repeats": repeats, "quick": quick, "timing": timing, "summary": summary}
 
 
 BENCHMARKS = {"matching": bench_matching, "fractal": bench_fractal, "sweep": bench_sweep}

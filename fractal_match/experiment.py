@@ -132,6 +132,14 @@ def on_target_scale(image: np.ndarray, target: np.ndarray) -> np.ndarray:
     return unit
 
 
+def search_poses(variant, pose: Pose) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(scales, rotations) a bank or oracle variant searches: the bank's own lists, or the
+    oracle's single true pose of the case."""
+    if variant.family == "bank":
+        return tuple(variant.scales), tuple(variant.rotations)
+    return (pose.scale,), (pose.rotation,)
+
+
 class CaseRunner:
     """Runs groups for one config; caches kernel pictures and templates across groups."""
 
@@ -190,7 +198,8 @@ class CaseRunner:
                     "kernel": kernel, "variant": variant.name, "family": variant.family,
                     "scale": _format_pose(group.pose.scale), "rotation": _format_pose(group.pose.rotation),
                 }
-                results = plain.get(variant.name) or self._measure(self._search(group, kernel, variant, target), truth)
+                results = plain[variant.name] if variant.name in plain else self._measure(
+                    self._search(group, kernel, variant, target), truth)
                 rows += [{**base, **result} for result in results]
         return rows
 
@@ -221,10 +230,7 @@ class CaseRunner:
         """The bank or the oracle: (winners, problems, templates, seconds)."""
         started = time.perf_counter()
         picture = on_target_scale(self.kernel_picture(group.target, kernel), target)
-        if variant.family == "bank":
-            scales, rotations = variant.scales, variant.rotations
-        else:  # the oracle: the kernel at the true pose of this case
-            scales, rotations = (group.pose.scale,), (group.pose.rotation,)
+        scales, rotations = search_poses(variant, group.pose)
         found = search(target, picture, rotations, scales, self.config.methods, self.config.template_masks)
         winners = {m: (r.response, r.degenerate, r.template_shape) for m, r in found.results.items()}
         return winners, dict(found.problems), found.templates, time.perf_counter() - started

@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from . import _fused
+from ._scan import local_maxima, ordered
 from ._checks import check_image, check_mask, check_positive_int
 from ._errors import DegenerateError, ParameterError
 
@@ -342,9 +343,9 @@ def _match_same_size(target, templates, methods) -> list[_Outcome]:
     correlations = np.empty((len(templates), ny, nx), np.float32)
     for k, template in enumerate(templates):
         cv2.matchTemplate(target, template, cv2.TM_CCORR, result=correlations[k])
-    checked = [_check_template(t, methods) for t in templates]
     if methods == ("TM_CCORR",):
         return [_Outcome(Responses({"TM_CCORR": cc}, {"TM_CCORR": None}), {}) for cc in correlations]
+    checked = [_check_template(t, methods) for t in templates]
 
     channels = _channels(target)
     # One block for all derived maps: a single large allocation that NumPy backs with huge
@@ -451,20 +452,17 @@ def find_peaks(
 def peaks_of_score(score: np.ndarray, template_shape, k: int, bound: float | None = None,
                    max_overlap: float = 0.3) -> list[tuple[int, int, float]]:
     """(x, y, score) of up to k NMS peaks of a higher-is-better float32 map (-inf = excluded)."""
-    from ._scan import local_maxima, ordered
-
     h, w = template_shape[:2]
     # Local maxima: >= every neighbour (plateaus keep all their points; NMS thins them).
     indices, values = local_maxima(score, -np.inf if bound is None else np.float32(bound))
     needed = 64 * k
-    for ties in (False, True) * 8:  # the best part, then with its ties, then larger parts
-        order = ordered(values, needed, ties)
-        peaks = _nms(indices[order], values[order], score.shape[1], h, w, k, max_overlap)
-        if len(peaks) == k or len(order) == len(values):
-            return peaks
-        needed *= 1 if not ties else 16
-    order = np.argsort(-values, kind="stable")
-    return _nms(indices[order], values[order], score.shape[1], h, w, k, max_overlap)
+    while True:  # the best part, then with its ties, then a 16x larger part; at last all of them
+        for ties in (False, True):
+            order = ordered(values, needed, ties)
+            peaks = _nms(indices[order], values[order], score.shape[1], h, w, k, max_overlap)
+            if len(peaks) == k or len(order) == len(values):
+                return peaks
+        needed *= 16
 
 
 def _nms(indices, values, width, h, w, k, max_overlap) -> list[tuple[int, int, float]]:
@@ -483,11 +481,6 @@ def _nms(indices, values, width, h, w, k, max_overlap) -> list[tuple[int, int, f
         following = np.flatnonzero(alive[rest])
         i = i + 1 + int(following[0]) if following.size else len(ys)
     return peaks
-
-
-def match_each(target: np.ndarray, template: np.ndarray, methods: Sequence[str], mask: np.ndarray | None = None) -> dict:
-    """:func:`match_batch` for one template."""
-    return match_batch(target, [template], methods, None if mask is None else [mask])[0]
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._scan import finite_stats
 from .geometry import Box, iou
-from .matching import best_match, score_map
+from .matching import best_match, peaks_of_score, score_map
 
 #: IoU thresholds of the success curve (the template-matching papers' protocol).
 SUCCESS_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
@@ -110,9 +111,6 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
     One float32 score map is made and everything is read from it (same values as
     :func:`peak_to_sidelobe`, :func:`margin` and :func:`~fractal_match.matching.find_peaks`).
     """
-    from ._scan import finite_stats
-    from .matching import peaks_of_score
-
     score = score_map(response, method, degenerate)
     index = int(np.argmax(score))
     if not np.isfinite(score.flat[index]):
