@@ -1,26 +1,47 @@
 """fractal-match: does a fractalized feature kernel find its object better than the kernel itself?
 
-The public API, flat:
+A short guide. Match a kernel against a photo with all six OpenCV methods at once::
 
->>> from fractal_match import match_all, best_match, METHODS, load_image
+    >>> from fractal_match import load_image, match_all
+    >>> target = load_image(DATA_DIR / "images" / "astronaut.png")
+    >>> match_all(target, target[52:164, 172:264]).best("TM_CCOEFF_NORMED")
+    Match(x=172, y=52, score=1.0)
+
+Make a fractal of a kernel (any family in ``FAMILIES``; ``fractal-match families`` lists them)::
+
+    >>> from fractal_match import fractalize, load_kernel
+    >>> template = fractalize(load_kernel("learned:mean-face"), "orbit-trap", size=64)
+    >>> template.image.shape, template.family
+    ((64, 64), 'orbit-trap')
+
+Run a batch experiment without the command line (a shipped config by name, or a TOML path)::
+
+    config = load_config("quick")
+    summary = run_experiment(config, "results/quick", executor="processes", workers=2)
+
+The modules: ``matching`` (the six maps from one correlation), ``peaks``, ``pose_search``,
+``fractal`` (generator families), ``kernels`` (kernel sources), ``config``, ``experiment`` and
+``runs`` (batch runs), ``report`` (figures and the HTML page; imports matplotlib).
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
-try:
-    __version__ = _version("fractal-match")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
+from ._data import DATA_DIR
 from ._errors import ConfigError, DegenerateError, FractalMatchError, ImageError, ParameterError
+from ._methods import METHOD_INFO, METHODS, Match, Responses, best_match
+from ._version import __version__
+from .config import Config, load_config
+from .fractal import FAMILIES, Family, Param, Template, fractalize
 from .geometry import Box, iou
 from .images import load_image, read_png_metadata, save_image
-from .kernels import Kernel, load_kernel, resize_kernel
-from .matching import METHOD_INFO, METHODS, Match, Responses, best_match, find_peaks, match_all, match_many
+from .kernels import KERNEL_SOURCES, Kernel, KernelSource, load_kernel, resize_kernel
+from .matching import match_all, match_many
+from .peaks import find_peaks
+from .runs import run_experiment
 
 __all__ = [
     "METHODS", "METHOD_INFO", "Match", "Responses", "match_all", "match_many", "best_match", "find_peaks",
-    "load_image", "save_image", "read_png_metadata", "Kernel", "load_kernel", "resize_kernel",
-    "Box", "iou", "FractalMatchError", "ImageError", "ParameterError", "DegenerateError", "ConfigError",
-    "__version__",
+    "fractalize", "FAMILIES", "Family", "Param", "Template",
+    "load_kernel", "resize_kernel", "Kernel", "KernelSource", "KERNEL_SOURCES",
+    "load_config", "Config", "run_experiment",
+    "load_image", "save_image", "read_png_metadata", "Box", "iou", "DATA_DIR",
+    "FractalMatchError", "ImageError", "ParameterError", "DegenerateError", "ConfigError", "__version__",
 ]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
-from ._errors import ParameterError
+from ._errors import ImageError, ParameterError
 
 #: Pixel types the matcher accepts. float64 is accepted and narrowed to float32.
 ALLOWED_DTYPES = ("uint8", "uint16", "float32", "float64", "bool")
@@ -98,3 +101,18 @@ def read_toml(path) -> dict:
         raise ConfigError(f"{path}: is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+
+
+def check_output_dir(out: Path) -> Path:
+    """Refuse an output folder that is an existing file or cannot be created/written."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ImageError(f"{out}: is an existing file (allowed: a folder, new or existing)")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ImageError(f"{out}: cannot be a folder, because {probe} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ImageError(f"{out}: folder is not writable")
+    return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .matching import FLAT_RTOL, Responses, _fill_worst, _template_error
+from ._methods import FLAT_RTOL, Responses, fill_worst, template_error
 
 
 def _correlate(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -55,7 +55,7 @@ def match_masked(target, template, weights, methods) -> Responses:
         cc = _correlate(target, m2 * t64)
         tsq = float(np.sum(m2 * t64 * t64))
         if tsq <= 0 and wanted & {"TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
-            raise _template_error(template, "TM_CCORR_NORMED", "is zero wherever the mask is set")
+            raise template_error(template, "TM_CCORR_NORMED", "is zero wherever the mask is set")
     if wanted & {"TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
         q = np.maximum(_correlate(target * target, m2), 0.0)
         empty = q <= 0
@@ -102,11 +102,11 @@ def match_masked(target, template, weights, methods) -> Responses:
             out = numerator
         else:  # TM_CCOEFF_NORMED
             if tvar <= FLAT_RTOL * tenergy:
-                raise _template_error(template, name, "has zero variance where the mask is set")
+                raise template_error(template, name, "has zero variance where the mask is set")
             bad = centred <= FLAT_RTOL * energy
             out = np.clip(numerator / np.sqrt(np.where(bad, 1.0, centred) * tvar), -1.0, 1.0)
         out = np.asarray(out).astype(np.float32)
-        _fill_worst(out, bad, name)
+        fill_worst(out, bad, name)
         maps[name] = out
         degenerate[name] = bad
     return Responses(maps, degenerate)

@@ -18,7 +18,8 @@ import numpy as np
 from ._checks import check_positive_int
 from ._errors import FractalMatchError
 from .images import write_atomic
-from .matching import METHOD_INFO, METHODS, match_all
+from ._methods import METHOD_INFO, METHODS
+from .matching import match_all, match_many
 
 
 def environment() -> dict:
@@ -88,8 +89,6 @@ def bench_matching(repeats: int = 15, quick: bool = False, echo: Callable[[str],
 def _bench_many(base: np.ndarray, size: int, counts, repeats: int, echo) -> list[dict]:
     """Per-kernel time when several same-size kernels meet one target (the experiment's normal
     kernel and its variants): match_many shares the target's window sums among them."""
-    from .matching import match_many
-
     height, width = base.shape[:2]
     rng = np.random.default_rng(1)
     echo(f"\nper-kernel ms, {max(counts)} kernels of {size} px or fewer against one {width}x{height} target")
@@ -149,8 +148,9 @@ def _template_matches(folder) -> int:
 def _original_cases(config, groups, folder: Path) -> list[tuple[str, list[str]]]:
     """The same template matches as the sweep, written as image files for the original loop:
     per group its posed target, and every template the sweep matches against it."""
-    from .experiment import CaseRunner, on_target_scale, search_poses
+    from .experiment import CaseRunner, search_poses
     from .geometry import Pose, posed_template, transform_target
+    from .images import on_target_scale
 
     runner = CaseRunner(config)
     cases = []
@@ -258,11 +258,11 @@ def bench_sweep(repeats: int = 3, quick: bool = False, echo: Callable[[str], Non
     import tempfile
 
     from .config import load_config
-    from .datasets import DATA_DIR
-    from .experiment import expand, run_experiment
+    from .experiment import expand
+    from .runs import run_experiment
 
     repeats = check_positive_int(repeats, "repeats", 1, 1000)
-    config = load_config(DATA_DIR / "experiments" / "quick.toml")
+    config = load_config("quick")
     limit = 3 if quick else 18
     groups = expand(config)[:limit]
     with tempfile.TemporaryDirectory(prefix="fractal-match-bench-") as scratch:

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
+from ._version import __version__
 from ._errors import FractalMatchError
 
 app = typer.Typer(
@@ -51,7 +51,7 @@ def _print_best(detection, seconds: float) -> None:
     from rich.table import Table
 
     from .detect import best_table
-    from .matching import METHOD_INFO
+    from ._methods import METHOD_INFO
 
     table = Table(title=f"best match per method ({seconds:.2f} s)")
     for column in ("variant", "method", "better", "x", "y", "score", "degenerate"):
@@ -179,7 +179,7 @@ def demo(
 ):
     """Run the original experiment on bundled data: the learned mean face, its orbit-trap fractal and
     two controls, all six methods, against the astronaut; plus the gallery of every family."""
-    from .workflows import run_demo
+    from .demo import run_demo
 
     typer.echo("running the original experiment, then the small batch run data/experiments/quick.toml ...")
     (summary,) = _run_and_report(lambda: run_demo(out))
@@ -225,7 +225,8 @@ def run(
 
     from .config import load_config
     from .executors import EXECUTORS
-    from .experiment import count_cases, run_experiment
+    from .experiment import count_cases
+    from .runs import run_experiment
 
     try:
         loaded = load_config(config)

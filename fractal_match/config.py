@@ -53,10 +53,14 @@ from pathlib import Path
 
 
 from ._checks import read_toml
+from ._data import config_path
 from ._errors import ConfigError, FractalMatchError
-from .matching import METHODS
+from ._methods import METHODS
+from .datasets import load_annotations
+from .fractal import FAMILIES, SPECIAL_VARIANTS
+from .kernels import KERNEL_SOURCES, load_kernel
 
-SPECIAL_VARIANTS = ("bank", "oracle")
+
 TEXTURES = ("brick", "grass", "gravel")
 
 
@@ -185,8 +189,6 @@ class _Reader:
 
 
 def _variants(path: Path, raw) -> tuple[Variant, ...]:
-    from .fractal import FAMILIES
-
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{path}: field 'variants' needs at least one [[variants]] table")
     variants, names = [], set()
@@ -223,35 +225,31 @@ def _variants(path: Path, raw) -> tuple[Variant, ...]:
 
 
 def _kernels(path: Path, names: tuple[str, ...]) -> tuple[str, ...]:
-    from .kernels import BANK, LEARNED, bank_kernel
-
     if not names:
-        raise ConfigError(f"{path}: field 'kernels' is empty (allowed: 'crop', learned:NAME, bank:NAME, image paths)")
+        raise ConfigError(f"{path}: field 'kernels' is empty (allowed: 'crop', or kernel names: "
+                          f"{', '.join(p + ':' for p in KERNEL_SOURCES)} or image paths)")
     resolved = []
     for name in names:
         if name == "crop":
             resolved.append(name)
-        elif name.startswith("learned:"):
-            if name[len("learned:"):] not in LEARNED:
-                raise ConfigError(f"{path}: field 'kernels': unknown learned kernel {name!r} (allowed: {', '.join(LEARNED)})")
-            resolved.append(name)
-        elif name.startswith("bank:"):
+            continue
+        prefix, sep, _ = name.partition(":")
+        if sep and prefix in KERNEL_SOURCES:
             try:
-                bank_kernel(name[len("bank:"):])
+                load_kernel(name)
             except FractalMatchError as exc:
-                raise ConfigError(f"{path}: field 'kernels': {exc} (bank: {', '.join(BANK)})") from None
+                raise ConfigError(f"{path}: field 'kernels': {name}: {exc}") from None
             resolved.append(name)
-        else:
-            file = (path.parent / name) if not Path(name).is_absolute() else Path(name)
-            if not file.is_file():
-                raise ConfigError(f"{path}: field 'kernels': {name!r} is not 'crop', learned:, bank: or an existing image file")
-            resolved.append(str(file))
+            continue
+        file = (path.parent / name) if not Path(name).is_absolute() else Path(name)
+        if not file.is_file():
+            raise ConfigError(f"{path}: field 'kernels': {name!r} is not 'crop', a kernel name "
+                              f"({', '.join(p + ':' for p in KERNEL_SOURCES)}) or an existing image file")
+        resolved.append(str(file))
     return tuple(resolved)
 
 
 def _targets(path: Path, raw) -> Targets:
-    from .datasets import load_annotations
-
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: field 'targets' must be a table")
     reader = _Reader(path, raw, "targets.")
@@ -303,8 +301,9 @@ def _targets(path: Path, raw) -> Targets:
 
 
 def load_config(path) -> Config:
-    """Read and check an experiment config (see module docs); raise ConfigError naming the field."""
-    path = Path(path)
+    """Read and check an experiment config (see module docs); raise ConfigError naming the field.
+    `path` is a TOML file, or the bare name of a shipped config (e.g. "quick")."""
+    path = config_path(path)
     top = _Reader(path, read_toml(path))
     name = top.get("name", str, required=True)
     if not name or any(c in name for c in "/\\\0") or name.startswith("."):

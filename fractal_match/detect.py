@@ -1,22 +1,30 @@
-"""One target, one kernel (and its variants): match with every method, keep the peaks, and write
-the detection grid and a matches table. Everything is computed before anything is written."""
+"""One target, one kernel (and its variants): match with every method and keep the peaks."""
 
 from __future__ import annotations
 
 import csv
 import io
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from ._checks import check_positive_int
-from ._errors import ImageError
-from .images import write_atomic
-from .matching import METHODS, Match, check_methods, find_peaks, match_all
+from ._methods import METHODS, Match, check_methods
+from .matching import match_all
+from .peaks import find_peaks
 
 MATCH_COLUMNS = ("variant", "method", "rank", "x", "y", "w", "h", "score", "degenerate")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One template shown in a detection grid: its name, picture, and per-method results."""
+
+    name: str
+    template: np.ndarray
+    responses: Mapping[str, np.ndarray]
+    best: Mapping[str, Match]
 
 
 @dataclass
@@ -25,7 +33,7 @@ class Detection:
 
     target: np.ndarray
     methods: tuple[str, ...]
-    variants: list = field(default_factory=list)  # report.figures.Variant
+    variants: list[Variant] = field(default_factory=list)
     peaks: dict = field(default_factory=dict)  # (variant, method) -> list[Match]
     degenerate: dict = field(default_factory=dict)  # (variant, method) -> count
 
@@ -45,8 +53,6 @@ class Detection:
 def detect(target: np.ndarray, templates: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
            methods: Sequence[str] = METHODS, top_k: int = 1) -> Detection:
     """Match each (name, template, mask) against `target` with all `methods` in one pass each."""
-    from .report.figures import Variant  # figures are L2 too; imported late to keep start-up light
-
     methods = check_methods(methods)
     top_k = check_positive_int(top_k, "top-k", 1, 1000)
     detection = Detection(target, methods)
@@ -70,35 +76,6 @@ def matches_csv(detection: Detection) -> bytes:
     writer.writeheader()
     writer.writerows(detection.rows())
     return buffer.getvalue().encode("utf-8")
-
-
-def check_output_dir(out: Path) -> Path:
-    """Refuse an output folder that is an existing file or cannot be created/written."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ImageError(f"{out}: is an existing file (allowed: a folder, new or existing)")
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ImageError(f"{out}: cannot be a folder, because {probe} is a file")
-    import os
-
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ImageError(f"{out}: folder is not writable")
-    return out
-
-
-def write_detection(detection: Detection, out, title: str, metadata: dict, truth=None) -> list[Path]:
-    """Write detection_grid.png/.svg and matches.csv into `out` (atomically, file by file)."""
-    from .report.figures import detection_grid, save_figure
-
-    out = check_output_dir(Path(out))
-    table = matches_csv(detection)  # computed before anything is written
-    figure = detection_grid(detection.target, detection.variants, detection.methods, truth=truth, title=title)
-    written = save_figure(figure, out / "detection_grid", metadata)
-    written.append(write_atomic(out / "matches.csv", table))
-    return written
 
 
 def best_table(detection: Detection) -> list[tuple[str, str, Match, int]]:

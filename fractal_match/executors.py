@@ -1,8 +1,10 @@
-"""Executors: where case groups run. Serial, local processes, or a Dask cluster.
+"""Executors: where batches of work run. Serial, local processes, or a Dask cluster.
 
-Each yields the rows of every group as it finishes (in completion order); the caller appends
-them to the run folder. Work is submitted in a bounded window, so memory stays flat however many
-groups a run has. Worker processes use one thread each (OpenCV and numba), so N workers use N cores.
+:func:`execute` takes a function and batches and yields the items of each batch's result as it
+finishes (in completion order). It knows nothing of experiments: runs hand it their groups, and
+studies their trials. Work is submitted in a bounded window, so memory stays flat however many
+batches there are. In worker processes every native thread pool is limited to one thread (see
+:func:`limit_threads`), so N workers use N cores and do not fight over them.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Sequence
 
 from ._errors import FractalMatchError
-from .config import Config
-from .experiment import Group, run_groups
 
 EXECUTORS = ("serial", "processes", "dask")
 
@@ -23,101 +23,135 @@ class ExecutorError(FractalMatchError):
     """An executor cannot start or lost a worker."""
 
 
-_INITIALISED = False
+_LIMITED = False
 
 
-def _init_worker() -> None:
-    """One thread per worker process: the workers themselves are the parallelism."""
-    global _INITIALISED
-    if _INITIALISED:
-        return
-    import cv2
+def limit_threads() -> None:
+    """One thread for every native pool in this process: BLAS and OpenMP (through threadpoolctl,
+    which covers NumPy's and OpenCV's own OpenBLAS), OpenCV and numba. Worker processes call it
+    before any work: there the workers themselves are the parallelism, and a second thread per
+    pool only spins against the other workers (two OpenBLAS pools fighting made 2 workers no
+    faster than one). numba's count is per calling thread, so it is set on every call (cheap);
+    the rest once per process."""
+    global _LIMITED
     import numba
 
-    cv2.setNumThreads(1)
+    if not _LIMITED:
+        import cv2
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)  # kept for the life of the process
+        cv2.setNumThreads(1)
+        _LIMITED = True
     numba.set_num_threads(1)
-    _INITIALISED = True
 
 
-def _work(config: Config, groups: list[Group]) -> list[tuple[str, list[dict]]]:
-    _init_worker()
-    return [(group.id, rows) for group, rows in zip(groups, run_groups(config, groups))]
+def worker_pools() -> dict:
+    """The thread pools of the calling process, as a worker sees them: threadpoolctl's view of
+    BLAS and OpenMP, plus OpenCV's and numba's thread counts."""
+    import cv2
+    import numba
+    from threadpoolctl import threadpool_info
+
+    pools = [{"api": p["user_api"], "library": p.get("filepath", p["prefix"]), "threads": p["num_threads"]}
+             for p in threadpool_info()]
+    pools += [{"api": "opencv", "library": "cv2", "threads": cv2.getNumThreads()},
+              {"api": "numba", "library": "numba", "threads": numba.get_num_threads()}]
+    return {"pid": os.getpid(), "pools": pools}
 
 
-def _batches(groups: list[Group], size: int) -> Iterator[list[Group]]:
-    for start in range(0, len(groups), size):
-        yield groups[start : start + size]
+def _in_worker(function, *args):
+    """Run `function(*args)` in a worker, its pools limited first (see :func:`limit_threads`)."""
+    limit_threads()
+    return function(*args)
 
 
-def execute(config: Config, groups: list[Group], executor: str = "processes", workers: int | None = None,
-            scheduler: str | None = None, batch: int = 1) -> Iterable[tuple[str, list[dict]]]:
-    """Run `groups` and yield (group id, rows) as each finishes."""
+def execute(function: Callable[[object], list], batches: Sequence, executor: str = "processes",
+            workers: int | None = None, scheduler: str | None = None) -> Iterable:
+    """Run ``function(batch)`` for every batch and yield the items of each result as it finishes.
+
+    `function` must be picklable (a top-level function or a functools.partial of one) for the
+    processes and dask executors. Serial runs keep this process's thread pools; workers get one
+    thread per pool.
+    """
     if executor not in EXECUTORS:
         raise ExecutorError(f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
     workers = workers or os.cpu_count() or 1
     if executor == "serial":
-        for chunk in _batches(groups, batch):
-            yield from zip((g.id for g in chunk), run_groups(config, chunk))
-        return
-    if executor == "processes":
-        yield from _execute_processes(config, groups, workers, batch)
+        for batch in batches:
+            yield from function(batch)
+    elif executor == "processes":
+        yield from _execute_processes(function, batches, workers)
     else:
-        yield from _execute_dask(config, groups, workers, scheduler, batch)
+        yield from _execute_dask(function, batches, workers, scheduler)
 
 
-def _execute_processes(config, groups, workers, batch):
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+def process_pool(workers: int):
+    """Local worker processes, each with its native pools limited to one thread before any work.
+    forkserver: workers do not inherit the parent's OpenMP/numba thread pools (fork would)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
+                               initializer=limit_threads)
+
+
+def _execute_processes(function, batches, workers):
+    from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    # forkserver: workers do not inherit the parent's OpenMP/numba thread pools (fork would)
-    context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
+    pool = process_pool(workers)
     pending: set = set()
-    chunks = deque(_batches(groups, batch))
+    waiting = deque(batches)
     try:
-        while chunks or pending:
-            while chunks and len(pending) < 2 * workers:
-                pending.add(pool.submit(_work, config, chunks.popleft()))
+        while waiting or pending:
+            while waiting and len(pending) < 2 * workers:
+                pending.add(pool.submit(function, waiting.popleft()))
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 yield from future.result()
     except BrokenProcessPool:  # seen at submit or at result, depending on timing
-        raise ExecutorError("a worker process died (killed or out of memory); finished groups are saved, "
+        raise ExecutorError("a worker process died (killed or out of memory); finished work is saved, "
                             "continue with --resume") from None
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _execute_dask(config, groups, workers, scheduler, batch):
+def dask_client(workers: int, scheduler: str | None = None):
+    """A Dask client: joined to `scheduler`, or to a local cluster of `workers` single-threaded
+    worker processes (closed with the client). Returns (client, cluster or None)."""
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
     except ImportError:
         raise ExecutorError("the dask executor needs dask.distributed: pip install -e \".[dask]\"") from None
-    cluster = None
     try:
         if scheduler:
-            client = Client(scheduler, timeout="20s")
-        else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
-            client = Client(cluster)
+            return Client(scheduler, timeout="20s"), None
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1")
+        return Client(cluster), cluster
     except (OSError, TimeoutError) as exc:
         raise ExecutorError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") from None
+
+
+def _execute_dask(function, batches, workers, scheduler):
+    from distributed import as_completed
+
+    client, cluster = dask_client(workers, scheduler)
     try:
-        chunks = deque(_batches(groups, batch))
+        waiting = deque(batches)
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or workers)
         futures = as_completed()
         in_flight = 0
-        while chunks and in_flight < window:
-            futures.add(client.submit(_work, config, chunks.popleft(), pure=False))
+        while waiting and in_flight < window:
+            futures.add(client.submit(_in_worker, function, waiting.popleft(), pure=False))
             in_flight += 1
         for future in futures:
             in_flight -= 1
             results = future.result()
             future.release()
             yield from results
-            if chunks:
-                futures.add(client.submit(_work, config, chunks.popleft(), pure=False))
+            if waiting:
+                futures.add(client.submit(_in_worker, function, waiting.popleft(), pure=False))
                 in_flight += 1
     finally:
         client.close()

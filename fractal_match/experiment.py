@@ -18,13 +18,15 @@ import numpy as np
 
 from ._errors import DegenerateError
 from .config import Config
-from .datasets import Pair, find_annotation, load_manifest, load_pairs, synthetic_scene
+from .datasets import Pair, find_annotation, load_manifest, load_pairs
 from .fractal import fractalize
-from .geometry import Box, Pose, crop, posed_template, transform_target
-from .images import load_image
+from .geometry import Box, Pose, crop, transform_target
+from .images import load_image, on_target_scale
 from .kernels import load_kernel
-from .matching import batch_size, match_batch, search
+from .matching import batch_size, match_batch
 from .metrics import Truth, evaluate
+from .pose_search import search
+from .scenes import synthetic_scene
 
 ROW_COLUMNS = (
     "case_id", "group_id", "target", "object", "kernel", "variant", "family", "scale", "rotation", "method",
@@ -118,19 +120,6 @@ def load_target(ref: TargetRef, config: Config) -> LoadedTarget:
 
 
 # --- templates -------------------------------------------------------------------------------------
-
-def on_target_scale(image: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """A kernel or template picture on the target's value scale and type (uint8 0-255, uint16
-    0-65535, float 0-1), so the raw methods compare like with like."""
-    from .fractal import as_unit_float
-
-    unit = as_unit_float(image)
-    if target.dtype == np.uint8:
-        return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
-    if target.dtype == np.uint16:
-        return np.clip(np.rint(unit * 65535.0), 0, 65535).astype(np.uint16)
-    return unit
-
 
 def search_poses(variant, pose: Pose) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(scales, rotations) a bank or oracle variant searches: the bank's own lists, or the
@@ -279,9 +268,9 @@ def run_group(config: Config, group: Group) -> list[dict]:
     return runner.run(group)
 
 
-def run_groups(config: Config, groups: list[Group]) -> list[list[dict]]:
-    """Run several groups in this process (a batch for an executor)."""
-    return [run_group(config, group) for group in groups]
+def run_groups(config: Config, groups: list[Group]) -> list[tuple[str, list[dict]]]:
+    """Run several groups in this process (a batch for an executor): (group id, rows) each."""
+    return [(group.id, run_group(config, group)) for group in groups]
 
 
 def group_row_count(config: Config) -> int:
@@ -289,39 +278,5 @@ def group_row_count(config: Config) -> int:
     return len(config.kernels) * len(config.variants) * len(config.methods)
 
 
-__all__ = ["ROW_COLUMNS", "Group", "TargetRef", "expand", "count_cases", "run_group", "run_groups",
-           "group_row_count", "posed_template", "on_target_scale"]
-
-
-
-def run_experiment(config: Config, out, resume: bool = False, executor: str = "processes", workers: int | None = None,
-                   scheduler: str | None = None, limit: int | None = None, progress=None) -> dict:
-    """Run every unfinished group of `config` into the run folder `out`.
-
-    `limit` runs at most that many groups this time (resume later for the rest). `progress`, if
-    given, is called as progress(groups_done, groups_total, rows) after each group. Returns a
-    summary: groups and cases in all, done before, run now, and the folder.
-    """
-    from .executors import execute
-    from .store import RunStore
-
-    groups = expand(config)
-    rows_per_group = group_row_count(config)
-    with RunStore(out, config, resume=resume, group_rows=rows_per_group) as store:
-        todo = [g for g in groups if g.id not in store.done]
-        done_before = len(groups) - len(todo)
-        if limit is not None:
-            todo = todo[:limit]
-        finished = done_before
-        if progress is not None:
-            progress(finished, len(groups), [])
-        for _, rows in execute(config, todo, executor, workers, scheduler):
-            store.append(rows)
-            finished += 1
-            if progress is not None:
-                progress(finished, len(groups), rows)
-        complete = finished == len(groups)
-        if complete:
-            store.finish(cases=count_cases(config, groups)[0], groups=len(groups))
-        return {"folder": str(store.folder), "groups": len(groups), "done_before": done_before, "ran": finished - done_before,
-                "complete": complete, "repaired_bytes": store.repaired, "dropped_rows": store.dropped}
+__all__ = ["ROW_COLUMNS", "Group", "TargetRef", "CaseRunner", "expand", "count_cases", "run_group", "run_groups",
+           "group_row_count", "search_poses", "target_refs"]

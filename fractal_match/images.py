@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ._errors import ImageError
+from ._errors import ImageError, ParameterError
 
 MODES = ("gray", "color", "unchanged")
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
@@ -210,3 +210,28 @@ def read_png_metadata(path) -> dict[str, str]:
     data = _read_bytes(Path(path))
     with Image.open(io.BytesIO(data)) as img:
         return dict(getattr(img, "text", {}) or {})
+
+
+def as_unit_float(image) -> np.ndarray:
+    """A kernel picture as float32 in [0, 1] (uint8 / 255, uint16 / 65535, floats clipped)."""
+    image = np.asarray(getattr(image, "image", image))
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / 65535.0
+    if image.dtype.kind == "f":
+        if not np.isfinite(image).all():
+            raise ParameterError("kernel contains NaN or Inf values (allowed: finite values only)")
+        return np.clip(image, 0.0, 1.0).astype(np.float32)
+    raise ParameterError(f"kernel pixel type {image.dtype.name} is not supported (allowed: uint8, uint16, float)")
+
+
+def on_target_scale(image: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """A kernel or template picture on the target's value scale and type (uint8 0-255, uint16
+    0-65535, float 0-1), so the raw methods compare like with like."""
+    unit = as_unit_float(image)
+    if target.dtype == np.uint8:
+        return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
+    if target.dtype == np.uint16:
+        return np.clip(np.rint(unit * 65535.0), 0, 65535).astype(np.uint16)
+    return unit

@@ -9,7 +9,9 @@ A kernel is named by a string usable from the CLI and configs:
 * ``learned:mean-face``, ``learned:eigenface-<k>`` (k = 1..10), ``learned:classifier`` — learned
   from the bundled face / non-face crops (data/faces): the mean face, the principal components,
   and the weight image of a linear face-vs-non-face classifier. Real visualised learned
-  features, the offline stand-in for a CNN neuron's picture.
+  features, the offline stand-in for a CNN neuron's picture;
+* ``PREFIX:SPEC`` of any kernel source another package registers in the entry-point group
+  ``fractal_match.kernels`` (a :class:`KernelSource`).
 
 Kernel pictures are uint8 on the same 0-255 scale as the photos they are matched against, so
 the raw methods (SQDIFF, CCORR, CCOEFF) compare like with like.
@@ -17,17 +19,21 @@ the raw methods (SQDIFF, CCORR, CCOEFF) compare like with like.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 
 from ._checks import MAX_SIDE, check_positive_int
+from ._data import DATA_DIR
 from ._errors import ParameterError
-from .datasets import DATA_DIR, find_annotation
+from ._registry import Registry
+from .datasets import find_annotation, load_annotations
+from .fractal._params import Param
 from .geometry import crop
-from .images import load_image
+from .images import as_unit_float, load_image
 
 LEARNED = ("mean-face", *(f"eigenface-{k}" for k in range(1, 11)), "classifier")
 
@@ -164,8 +170,6 @@ def _checker(size, cells):
 
 
 def _bank_params():
-    from .fractal._params import Param
-
     size = Param("size", int, 64, "side in pixels", 4, 1024)
     theta = Param("theta", float, 0.0, "orientation, degrees", -360.0, 360.0)
     return {
@@ -213,23 +217,74 @@ def bank_parameters() -> dict[str, tuple]:
     return {name: params for name, (_, params) in _bank_params().items()}
 
 
-def kernel_names() -> list[str]:
-    """Every named kernel the tool knows (bank kernels at their defaults, learned ones, crops)."""
-    from .datasets import load_annotations
+@dataclass(frozen=True)
+class KernelSource:
+    """A family of named kernels, ``PREFIX:SPEC``.
 
-    return ([f"bank:{name}" for name in BANK] + [f"learned:{name}" for name in LEARNED]
-            + [f"crop:{a.name}" for a in load_annotations()])
+    `load(spec, mode)` returns the picture for one spec: a gray (H, W) or RGB (H, W, 3) array,
+    uint8 on the photos' 0-255 scale (or float in [0, 1]), or a :class:`Kernel`; it raises
+    :class:`~fractal_match.ParameterError` for a spec it does not know. `mode` is "gray" or
+    "color"; a source may ignore it (the picture is converted). `names()` lists the kernels worth
+    showing in ``fractal-match kernels``.
+    """
+
+    prefix: str
+    help: str
+    load: Callable[[str, str], object] = field(repr=False)
+    names: Callable[[], list[str]] = field(default=lambda: [], repr=False)
+
+
+def _load_crop(spec: str, mode: str) -> np.ndarray:
+    annotation = find_annotation(spec)
+    return crop(load_image(annotation.image, "color" if mode == "color" else "gray"), annotation.box)
+
+
+#: Prefix -> :class:`KernelSource`: the built-ins and every source that an installed package
+#: declares in the entry-point group ``fractal_match.kernels``.
+KERNEL_SOURCES = Registry("kernel source", "fractal_match.kernels", KernelSource, lambda source: source.prefix)
+for _source in (
+    KernelSource("bank", "a procedural kernel: bank:NAME[?key=value&...]", lambda spec, mode: bank_kernel(spec),
+                 lambda: list(BANK)),
+    KernelSource("learned", "learned from the bundled face / non-face crops", lambda spec, mode: _learned(spec),
+                 lambda: list(LEARNED)),
+    KernelSource("crop", "the ground-truth crop of an annotated object: crop:IMAGE/LABEL", _load_crop,
+                 lambda: [a.name for a in load_annotations()]),
+):
+    KERNEL_SOURCES.add(_source)
+del _source
+
+
+def kernel_names() -> list[str]:
+    """Every named kernel the tool knows (bank kernels at their defaults, learned ones, crops,
+    and what plug-in sources list), sources in registry order."""
+    return [f"{prefix}:{name}" for prefix, source in KERNEL_SOURCES.items() for name in source.names()]
+
+
+def _in_mode(picture: np.ndarray, mode: str, name: str) -> np.ndarray:
+    """A source's picture as uint8 gray or RGB, whatever the source gave."""
+    picture = np.asarray(picture)
+    if picture.ndim not in (2, 3) or (picture.ndim == 3 and picture.shape[2] not in (1, 3, 4)) or picture.size == 0:
+        raise ParameterError(f"kernel {name}: its source gave an array of shape {picture.shape} "
+                             "(allowed: (H, W) or (H, W, 3))")
+    if picture.dtype != np.uint8:
+        picture = np.clip(np.rint(as_unit_float(picture) * 255.0), 0, 255).astype(np.uint8)
+    if picture.ndim == 3:
+        picture = picture[:, :, :3] if picture.shape[2] != 1 else picture[:, :, 0]
+    if mode == "color" and picture.ndim == 2:
+        return cv2.cvtColor(picture, cv2.COLOR_GRAY2RGB)
+    if mode != "color" and picture.ndim == 3:
+        return cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)
+    return picture
 
 
 def load_kernel(name: str, mode: str = "gray") -> Kernel:
     """Resolve a kernel name (see module docs) to a :class:`Kernel` in gray or colour."""
-    if name.startswith("crop:"):
-        annotation = find_annotation(name[len("crop:"):])
-        image = crop(load_image(annotation.image, "color" if mode == "color" else "gray"), annotation.box)
-        return Kernel(name, image)
-    if name.startswith("learned:") or name.startswith("bank:"):
-        image = _learned(name[len("learned:"):]) if name.startswith("learned:") else bank_kernel(name[len("bank:"):])
-        return Kernel(name, cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if mode == "color" else image)
+    prefix, sep, spec = name.partition(":")
+    if sep and prefix in KERNEL_SOURCES:
+        found = KERNEL_SOURCES[prefix].load(spec, mode)
+        if isinstance(found, Kernel):
+            return Kernel(name, _in_mode(found.image, mode, name), found.mask)
+        return Kernel(name, _in_mode(found, mode, name))
     image, mask = load_image(name, "color" if mode == "color" else "gray", return_mask=True)
     return Kernel(name, image, mask)
 

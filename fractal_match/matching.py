@@ -36,102 +36,18 @@ Like OpenCV, the normalised scores are clamped to their valid ranges: ``CCORR_NO
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from . import _fused
-from ._scan import local_maxima, ordered
-from ._checks import check_image, check_mask, check_positive_int
+from ._checks import check_image, check_mask
 from ._errors import DegenerateError, ParameterError
-
-log = logging.getLogger(__name__)
-
-#: Relative flatness threshold for ``CCOEFF_NORMED`` windows and templates (see module docs).
-FLAT_RTOL = 1e-5
-
-
-@dataclass(frozen=True)
-class MethodInfo:
-    """What the matcher knows about one OpenCV method."""
-
-    name: str
-    code: int
-    lower_is_better: bool
-    normed: bool
-    #: value given to degenerate positions of a normalised method
-    worst: float
-
-
-_KNOWN = (
-    # name, lower is better, normalised, worst value
-    ("TM_SQDIFF", True, False, np.inf),
-    ("TM_SQDIFF_NORMED", True, True, 1.0),
-    ("TM_CCORR", False, False, -np.inf),
-    ("TM_CCORR_NORMED", False, True, -1.0),
-    ("TM_CCOEFF", False, False, -np.inf),
-    ("TM_CCOEFF_NORMED", False, True, -1.0),
-)
-
-#: The six method names as OpenCV spells them, in OpenCV's order.
-METHODS: tuple[str, ...] = tuple(name for name, *_ in _KNOWN)
-
-#: Method name -> :class:`MethodInfo`.
-METHOD_INFO: dict[str, MethodInfo] = {
-    name: MethodInfo(name, int(getattr(cv2, name)), lower, normed, worst)
-    for name, lower, normed, worst in _KNOWN
-}
-
-
-def opencv_methods() -> tuple[str, ...]:
-    """Names of every ``cv2.TM_*`` matching method this OpenCV build defines."""
-    return tuple(sorted(name for name in dir(cv2) if name.startswith("TM_")))
-
-
-def check_methods(methods: Iterable[str] | str) -> tuple[str, ...]:
-    """Return `methods` as a tuple of known names (a single name is allowed), or raise."""
-    if isinstance(methods, str):
-        methods = (methods,)
-    methods = tuple(methods)
-    if not methods:
-        raise ParameterError(f"no method given (allowed: {', '.join(METHODS)})")
-    for name in methods:
-        if name not in METHOD_INFO:
-            raise ParameterError(f"unknown method {name!r} (allowed: {', '.join(METHODS)})")
-    return tuple(dict.fromkeys(methods))
-
-
-@dataclass(frozen=True)
-class Match:
-    """A template position: top-left corner (x, y) and the method's score there."""
-
-    x: int
-    y: int
-    score: float
-
-
-class Responses(dict):
-    """Response maps (float32, shape (H-h+1, W-w+1)) keyed by method name.
-
-    ``degenerate[name]`` is a boolean map of positions where the normalised score is undefined,
-    or None where there are none (always None for the raw methods, defined everywhere).
-    """
-
-    def __init__(self, maps: Mapping[str, np.ndarray], degenerate: Mapping[str, np.ndarray | None]):
-        super().__init__(maps)
-        self.degenerate = dict(degenerate)
-
-    def degenerate_count(self, method: str) -> int:
-        """Number of degenerate positions in `method`'s map."""
-        mask = self.degenerate.get(method)
-        return 0 if mask is None else int(np.count_nonzero(mask))
-
-    def best(self, method: str) -> Match:
-        """The best match of `method`, never at a degenerate position."""
-        return best_match(self[method], method, degenerate=self.degenerate.get(method))
+from ._masked import match_masked
+from ._methods import (FLAT_RTOL, METHOD_INFO, METHODS, Match, MethodInfo, Responses, best_match, check_methods,
+                       opencv_methods, score_map, template_error)
 
 
 def _prepare(target: np.ndarray, template, mask):
@@ -284,8 +200,6 @@ def _match_outcomes(target, templates, methods, masks) -> list:
     for index, template, mask in prepared:
         template = template.astype(np.float32, copy=False) if as_float else template
         if mask is not None:
-            from ._masked import match_masked
-
             try:
                 outcomes[index] = _Outcome(match_masked(target, template, mask, methods), {})
             except DegenerateError:  # undefined methods: match the others one by one
@@ -299,8 +213,6 @@ def _match_outcomes(target, templates, methods, masks) -> list:
 
 
 def _masked_one_by_one(target, template, mask, methods) -> _Outcome:
-    from ._masked import match_masked
-
     maps, degenerate, problems = {}, {}, {}
     for method in methods:
         try:
@@ -322,18 +234,10 @@ def _check_template(template: np.ndarray, methods) -> tuple[float, np.ndarray, f
     problems = {}
     for name in methods:
         if name in ("TM_CCORR_NORMED", "TM_SQDIFF_NORMED") and tsq <= 0:
-            problems[name] = _template_error(template, name, "is all zero")
+            problems[name] = template_error(template, name, "is all zero")
         if name == "TM_CCOEFF_NORMED" and tvar <= FLAT_RTOL * tsq:
-            problems[name] = _template_error(template, name, "has zero variance")
+            problems[name] = template_error(template, name, "has zero variance")
     return tsq, tsum, tvar, problems
-
-
-def _template_error(template: np.ndarray, method: str, what: str) -> DegenerateError:
-    return DegenerateError(
-        f"template {what}, so {method} is undefined "
-        f"(range {float(template.min()):g}..{float(template.max()):g}); "
-        "drop that method or use a template with contrast"
-    )
 
 
 def _match_same_size(target, templates, methods) -> list[_Outcome]:
@@ -371,177 +275,5 @@ def _match_same_size(target, templates, methods) -> list[_Outcome]:
     return outcomes
 
 
-def _fill_worst(out: np.ndarray, bad: np.ndarray | None, method: str) -> None:
-    """Give degenerate positions the worst value: the method's bound, or a worse value present."""
-    if bad is None or not bad.any():
-        return
-    worst = METHOD_INFO[method].worst
-    valid = out[~bad]
-    if valid.size:
-        worst = max(worst, float(valid.max())) if METHOD_INFO[method].lower_is_better else min(worst, float(valid.min()))
-    out[bad] = worst
-
-
-def score_map(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> np.ndarray:
-    """A float32 copy of a map where higher is better (SQDIFF methods negated, which is exact),
-    with degenerate positions set to -inf so they are never chosen."""
-    response = np.asarray(response)
-    if METHOD_INFO[method].lower_is_better:
-        score = np.negative(response, dtype=np.float32)
-    else:
-        score = response.astype(np.float32)
-    if degenerate is not None:
-        score[degenerate] = -np.inf
-    return score
-
-
-def best_match(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> Match:
-    """The best position of a response map: the minimum for the SQDIFF methods, else the maximum.
-
-    Positions flagged in `degenerate` are never chosen. Ties go to the first position in
-    row-major order, as ``cv2.minMaxLoc`` does.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> best_match(np.array([[0.5, 0.1], [0.3, 0.9]], np.float32), "TM_SQDIFF")
-    Match(x=1, y=0, score=0.10000000149011612)
-    """
-    method = check_methods(method)[0]
-    response = np.asarray(response)
-    if response.ndim != 2 or response.size == 0:
-        raise ParameterError(f"response: shape {response.shape} is not a 2-D map")
-    score = score_map(response, method, degenerate)
-    index = int(np.argmax(score))
-    if not np.isfinite(score.flat[index]):
-        raise DegenerateError(
-            f"every position is degenerate for {method} (the target has no contrast under any window)"
-        )
-    y, x = divmod(index, response.shape[1])
-    return Match(x, y, float(response[y, x]))
-
-
-def find_peaks(
-    response: np.ndarray,
-    method: str,
-    template_shape: tuple[int, ...],
-    k: int = 5,
-    min_score: float | None = None,
-    max_overlap: float = 0.3,
-    degenerate: np.ndarray | None = None,
-) -> list[Match]:
-    """Up to `k` best local extrema, with non-maximum suppression by box IoU.
-
-    A candidate is a local extremum of the map (no better value among its 8 neighbours). The
-    best remaining candidate is taken, and every candidate whose template-sized box overlaps it
-    with IoU > `max_overlap` is dropped; repeat. `min_score` keeps only matches at least that
-    good (at most it for the SQDIFF methods). Degenerate positions are never returned.
-    """
-    method = check_methods(method)[0]
-    k = check_positive_int(k, "k (number of peaks)")
-    if not 0.0 <= max_overlap <= 1.0:
-        raise ParameterError(f"max_overlap = {max_overlap} is out of range (allowed: 0 to 1)")
-    score = score_map(response, method, degenerate)
-    bound = None
-    if min_score is not None:
-        bound = -min_score if METHOD_INFO[method].lower_is_better else min_score
-    sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
-    return [Match(x, y, sign * value) for x, y, value in peaks_of_score(score, template_shape, k, bound, max_overlap)]
-
-
-def peaks_of_score(score: np.ndarray, template_shape, k: int, bound: float | None = None,
-                   max_overlap: float = 0.3) -> list[tuple[int, int, float]]:
-    """(x, y, score) of up to k NMS peaks of a higher-is-better float32 map (-inf = excluded)."""
-    h, w = template_shape[:2]
-    # Local maxima: >= every neighbour (plateaus keep all their points; NMS thins them).
-    indices, values = local_maxima(score, -np.inf if bound is None else np.float32(bound))
-    needed = 64 * k
-    while True:  # the best part, then with its ties, then a 16x larger part; at last all of them
-        for ties in (False, True):
-            order = ordered(values, needed, ties)
-            peaks = _nms(indices[order], values[order], score.shape[1], h, w, k, max_overlap)
-            if len(peaks) == k or len(order) == len(values):
-                return peaks
-        needed *= 16
-
-
-def _nms(indices, values, width, h, w, k, max_overlap) -> list[tuple[int, int, float]]:
-    """Greedy NMS over candidates given best first."""
-    ys, xs = np.divmod(indices, width)
-    # Two equal-size boxes offset by (dx, dy) have IoU = a / (2 w h - a), a = (w-|dx|)(h-|dy|).
-    peaks = []
-    alive = np.ones(len(ys), dtype=bool)
-    i = 0
-    while i < len(ys) and len(peaks) < k:
-        y, x = int(ys[i]), int(xs[i])
-        peaks.append((x, y, float(values[i])))
-        rest = slice(i + 1, None)
-        overlap = np.maximum(w - np.abs(xs[rest] - x), 0) * np.maximum(h - np.abs(ys[rest] - y), 0)
-        alive[rest] &= overlap / (2.0 * w * h - overlap) <= max_overlap
-        following = np.flatnonzero(alive[rest])
-        i = i + 1 + int(following[0]) if following.size else len(ys)
-    return peaks
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """The best member of a template bank for one method."""
-
-    match: Match
-    scale: float
-    rotation: float
-    template_shape: tuple[int, ...]
-    response: np.ndarray
-    degenerate: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class Search:
-    """The outcome of :func:`search`: per method the winning member, how many templates were
-    matched, and why a method has no winner (every member undefined or too large)."""
-
-    results: dict
-    templates: int
-    problems: dict
-
-
-def search(target: np.ndarray, template: np.ndarray, rotations: Sequence[float] = (0.0,),
-           scales: Sequence[float] = (1.0,), methods: Sequence[str] | str = METHODS,
-           masks: bool = False) -> Search:
-    """Brute-force pose search: the template at every (scale, rotation) of the bank, matched with
-    every method; per method the member with the best score wins (the competitor a fractal must
-    beat at equal compute).
-
-    Turned templates fill their corners by replicating the border, or are masked to their own
-    pixels with `masks`. Raw scores of different-size members are compared as they are, which
-    favours some sizes for the raw methods; the normalised methods compare fairly.
-    """
-    from .geometry import Pose, posed_template
-
-    methods = check_methods(methods)
-    results: dict[str, SearchResult] = {}
-    problems: dict[str, str] = {}
-    poses = [(scale, rotation) for scale in scales for rotation in rotations]
-    members = [posed_template(template, Pose(scale, rotation)) for scale, rotation in poses]
-    count = len(members)
-    # Members of one size share the target's window sums; a slice at a time bounds the memory.
-    step = batch_size(np.shape(target), [m.shape for m, _ in members])
-    for first in range(0, count, step):
-        chunk = slice(first, first + step)
-        outcomes = match_batch(target, [m for m, _ in members[chunk]], methods,
-                               [k for _, k in members[chunk]] if masks else None)
-        for (scale, rotation), (member, _), outcome in zip(poses[chunk], members[chunk], outcomes):
-            for name, found in outcome.items():
-                if isinstance(found, str):
-                    problems.setdefault(name, found)
-                    continue
-                response, degenerate = found
-                try:
-                    best = best_match(response, name, degenerate)
-                except DegenerateError as exc:
-                    problems.setdefault(name, f"undefined: {exc}")
-                    continue
-                sign = -1.0 if METHOD_INFO[name].lower_is_better else 1.0
-                if name not in results or sign * best.score > sign * results[name].match.score:
-                    results[name] = SearchResult(best, scale, rotation, member.shape, response, degenerate)
-    return Search(results, count, {m: p for m, p in problems.items() if m not in results})
+__all__ = ["METHODS", "METHOD_INFO", "FLAT_RTOL", "MethodInfo", "Match", "Responses", "best_match", "check_methods",
+           "opencv_methods", "score_map", "match_all", "match_many", "match_batch", "batch_size"]

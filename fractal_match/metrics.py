@@ -9,7 +9,8 @@ import numpy as np
 
 from ._scan import finite_stats
 from .geometry import Box, iou
-from .matching import best_match, peaks_of_score, score_map
+from ._methods import best_match, score_map
+from .peaks import peaks_of_score
 
 #: IoU thresholds of the success curve (the template-matching papers' protocol).
 SUCCESS_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
@@ -109,7 +110,7 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
     margin; rank of the first hit among the NMS peaks (0 if none of the top k); degenerate count.
 
     One float32 score map is made and everything is read from it (same values as
-    :func:`peak_to_sidelobe`, :func:`margin` and :func:`~fractal_match.matching.find_peaks`).
+    :func:`peak_to_sidelobe`, :func:`margin` and :func:`~fractal_match.peaks.find_peaks`).
     """
     score = score_map(response, method, degenerate)
     index = int(np.argmax(score))

@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ._errors import FractalMatchError
+from ._version import __version__
 from .config import Config
-from .experiment import ROW_COLUMNS
 from .images import write_atomic
 
 
@@ -48,8 +48,6 @@ def environment() -> dict:
     import numba
     import numpy
 
-    from . import __version__
-
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                                 cwd=Path(__file__).parent).stdout.strip() or None
@@ -72,11 +70,15 @@ def _fsync_dir(folder: Path) -> None:
 
 
 class RunStore:
-    """Open (create or resume) a run folder and hold its lock until :meth:`close`."""
+    """Open (create or resume) a run folder and hold its lock until :meth:`close`.
 
-    def __init__(self, folder, config: Config, resume: bool = False, group_rows: int = 0):
+    `columns` are the results file's columns; a group is complete when it has `group_rows` rows.
+    """
+
+    def __init__(self, folder, config: Config, columns, resume: bool = False, group_rows: int = 0):
         self.folder = Path(folder)
         self.config = config
+        self.columns = tuple(columns)
         self.results = self.folder / "results.csv"
         self.manifest_path = self.folder / "manifest.json"
         self.repaired = 0  # torn bytes removed on resume
@@ -117,7 +119,7 @@ class RunStore:
             if config.source is not None:
                 shutil.copyfile(config.source, self.folder / "config.toml")
             self._write_manifest()
-            self._append_text(",".join(ROW_COLUMNS) + "\n")
+            self._append_text(",".join(self.columns) + "\n")
             self.done = set()
 
     # -- resume -----------------------------------------------------------------------------------
@@ -130,7 +132,7 @@ class RunStore:
             raise RunError(f"{self.folder}: was made from a different config (hash {manifest.get('config_hash')}, "
                            f"this config {self.config.digest}); start a new run with another --out")
         if not self.results.exists():  # killed between the manifest and the header: nothing ran yet
-            self._append_text(",".join(ROW_COLUMNS) + "\n")
+            self._append_text(",".join(self.columns) + "\n")
         manifest.setdefault("resumed", []).append(_now())
         manifest["finished"] = None
         return manifest
@@ -143,14 +145,14 @@ class RunStore:
         complete = data[: data.rfind(b"\n") + 1]
         self.repaired = len(data) - len(complete)
         text = complete.decode("utf-8")
-        if not text.startswith(",".join(ROW_COLUMNS) + "\n"):
+        if not text.startswith(",".join(self.columns) + "\n"):
             raise RunError(f"{self.results}: does not start with the expected header")
         rows = list(csv.reader(io.StringIO(text)))[1:]
         counts: dict[str, int] = {}
-        group_index = ROW_COLUMNS.index("group_id")
+        group_index = self.columns.index("group_id")
         for row in rows:
-            if len(row) != len(ROW_COLUMNS):
-                raise RunError(f"{self.results}: a row has {len(row)} fields (expected {len(ROW_COLUMNS)})")
+            if len(row) != len(self.columns):
+                raise RunError(f"{self.results}: a row has {len(row)} fields (expected {len(self.columns)})")
             counts[row[group_index]] = counts.get(row[group_index], 0) + 1
         done = {group for group, n in counts.items() if n == group_rows}
         partial = set(counts) - done
@@ -159,7 +161,7 @@ class RunStore:
             self.dropped = len(rows) - len(kept)
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(ROW_COLUMNS)
+            writer.writerow(self.columns)
             writer.writerows(kept)
             write_atomic(self.results, buffer.getvalue().encode("utf-8"))
         return done
@@ -178,7 +180,7 @@ class RunStore:
     def append(self, rows: list[dict]) -> None:
         """Append one group's rows in a single write, then flush and fsync."""
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=ROW_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
         writer.writerows(rows)
         self._append_text(buffer.getvalue())
 

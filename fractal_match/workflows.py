@@ -1,4 +1,5 @@
-"""What the `match` and `demo` commands do, as library functions (the CLI only parses and prints)."""
+"""What the single-image commands (`match`, `fractalize`, galleries) do, as library functions
+(the CLI only parses and prints). Nothing here runs batches: see :mod:`fractal_match.demo`."""
 
 from __future__ import annotations
 
@@ -7,26 +8,14 @@ from typing import Sequence
 
 import numpy as np
 
-from . import __version__
-from ._checks import check_mask
+from ._checks import check_mask, check_output_dir
 from ._errors import ParameterError
-from .datasets import DATA_DIR, find_annotation
-from .detect import Detection, check_output_dir, detect, write_detection
-from .experiment import on_target_scale
+from ._methods import METHODS
+from ._version import __version__
+from .detect import Detection, detect, matches_csv
 from .fractal import FAMILIES, Template, fractalize, parse_assignments
-from .images import encode_image, load_image, write_atomic
+from .images import encode_image, load_image, on_target_scale, write_atomic
 from .kernels import Kernel, load_kernel, resize_kernel
-from .matching import METHODS
-
-#: The demo: the learned mean face, scaled to about the size of a face in the astronaut photo,
-#: as itself, as an orbit-trap fractal at malinc's defaults, and as two controls that share the
-#: fractal's confounds (a shrunk copy on the same background; the same trap geometry without
-#: the face's content).
-DEMO_TARGET = "astronaut.png"
-DEMO_KERNEL = "learned:mean-face"
-DEMO_KERNEL_SIZE = 64
-DEMO_VARIANTS = (("orbit-trap", {}), ("shrunk-pad", {"like": "orbit-trap"}), ("scrambled", {"through": "orbit-trap"}))
-
 
 def family_settings(families: Sequence[str], assignments: Sequence[str]) -> dict[str, dict]:
     """Distribute ``--set`` items over the chosen families.
@@ -36,7 +25,7 @@ def family_settings(families: Sequence[str], assignments: Sequence[str]) -> dict
     """
     for name in families:
         if name not in FAMILIES:
-            raise ParameterError(f"unknown family {name!r} (allowed: {', '.join(FAMILIES)})")
+            raise FAMILIES.unknown(name)
     if len(set(families)) != len(families):
         raise ParameterError(f"--family lists a family twice: {', '.join(families)}")
     settings = {name: {} for name in families}
@@ -107,6 +96,18 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     return detection, written
 
 
+def write_detection(detection: Detection, out, title: str, metadata: dict, truth=None) -> list[Path]:
+    """Write detection_grid.png/.svg and matches.csv into `out` (atomically, file by file)."""
+    from .report.figures import detection_grid, save_figure
+
+    out = check_output_dir(Path(out))
+    table = matches_csv(detection)  # computed before anything is written
+    figure = detection_grid(detection.target, detection.variants, detection.methods, truth=truth, title=title)
+    written = save_figure(figure, out / "detection_grid", metadata)
+    written.append(write_atomic(out / "matches.csv", table))
+    return written
+
+
 def write_template(template: Template, out, kernel_name: str) -> Path:
     """Write a template as PNG: the picture, its mask as the alpha channel, how it was made as text."""
     out = Path(out)
@@ -149,37 +150,3 @@ def run_kernel_sheet(out, names: Sequence[str]) -> list[Path]:
     kernels = [load_kernel(name) for name in names]
     shown = [SimpleNamespace(image=k.image, mask=None, family=k.name) for k in kernels[1:]]
     return save_figure(gallery(kernels[0].image, shown, columns=7), out, {"kernels": list(names)})
-
-
-def run_demo(out="results/demo", batch: bool = True) -> tuple[Detection, list[Path], dict | None]:
-    """The original experiment done properly on bundled data: the mean face, its orbit-trap
-    fractal (malinc's defaults) and two controls, all six methods, against the astronaut; then
-    (with `batch`) the small batch run data/experiments/quick.toml into `out`/quick (resumed,
-    so a finished run is not repeated)."""
-    check_output_dir(Path(out))
-    target_path = DATA_DIR / "images" / DEMO_TARGET
-    target = load_image(target_path, "gray")
-    kernel = load_kernel(DEMO_KERNEL)
-    truth = find_annotation("astronaut/face").box
-    templates = [fractalize(kernel, "none", size=DEMO_KERNEL_SIZE)]
-    templates += [fractalize(kernel, name, size=DEMO_KERNEL_SIZE, **params) for name, params in DEMO_VARIANTS]
-    entries = [("mean face" if t.family == "none" else t.family, on_target_scale(t.image, target), None) for t in templates]
-    detection = detect(target, entries, METHODS, top_k=3)
-    metadata = {"command": "demo", "version": __version__, "target": f"data/images/{DEMO_TARGET}",
-                "kernel": DEMO_KERNEL, "size": DEMO_KERNEL_SIZE, "truth": list(truth),
-                "variants": [{"family": t.family, "params": t.metadata()["params"]} for t in templates]}
-    title = "learned mean face vs astronaut: normal, orbit trap (malinc defaults) and two controls (dashed blue: true face)"
-    written = write_detection(detection, out, title, metadata, truth=truth)
-    written += run_gallery(DEMO_KERNEL, size=128, out=Path(out) / "gallery.png")
-    summary = None
-    if batch:
-        from .config import load_config
-        from .experiment import run_experiment
-
-        folder = Path(out) / "quick"
-        summary = run_experiment(load_config(DATA_DIR / "experiments" / "quick.toml"), folder,
-                                 resume=(folder / "manifest.json").exists())
-        from .report import make_report
-
-        written += [folder / "results.csv", make_report(folder) / "index.html"]
-    return detection, written, summary

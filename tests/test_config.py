@@ -62,7 +62,7 @@ def test_valid_config_expands_to_cases(tmp_path):
     (lambda t: t.replace("degree = 3", "degree = 9"), "degree = 9 is out of range"),
     (lambda t: t.replace("degree = 3", "dgree = 3"), "unknown parameter 'dgree'"),
     (lambda t: t.replace('"astronaut/face"', '"astronaut/nose"'), "unknown object 'astronaut/nose'"),
-    (lambda t: t.replace('"learned:mean-face"', '"learned:cat"'), "unknown learned kernel 'learned:cat'"),
+    (lambda t: t.replace('"learned:mean-face"', '"learned:cat"'), "field 'kernels': learned:cat: unknown learned kernel 'cat'"),
     (lambda t: t.replace('"TM_SQDIFF"]', '"TM_SQDIF"]'), "unknown method 'TM_SQDIF'"),
     (lambda t: t + "[evaluation]\ntop_k = 0\n", "field 'evaluation.top_k' = 0 is out of range"),
     (lambda t: t + "[evaluation]\nhit = 'box'\n", "field 'evaluation.hit' = 'box' is not allowed"),

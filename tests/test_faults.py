@@ -11,7 +11,8 @@ import pytest
 
 from fractal_match.config import load_config
 from fractal_match.executors import ExecutorError
-from fractal_match.experiment import group_row_count, run_experiment
+from fractal_match.experiment import ROW_COLUMNS, group_row_count
+from fractal_match.runs import run_experiment
 from fractal_match.store import RunError, RunStore
 from test_runs import rows_without_timing
 
@@ -51,7 +52,7 @@ def test_a_second_run_process_on_the_same_folder_is_refused(tmp_path, config_pat
     # a run started meanwhile in another process must be refused, whatever the timing.
     folder = tmp_path / "shared"
     config = load_config(config_path)
-    with RunStore(folder, config, group_rows=group_row_count(config)):
+    with RunStore(folder, config, ROW_COLUMNS, group_rows=group_row_count(config)):
         second = subprocess.run([sys.executable, "-m", "fractal_match", "run", str(config_path), "--out", str(folder),
                                  "--resume", "-e", "serial"], capture_output=True, text=True)
     assert second.returncode == 1

@@ -1,7 +1,8 @@
 import numpy as np
 
 from fractal_match import match_all, read_png_metadata
-from fractal_match.report.figures import Variant, detection_grid, save_figure
+from fractal_match.detect import Variant
+from fractal_match.report.figures import detection_grid, save_figure
 
 METHODS = ("TM_SQDIFF", "TM_CCOEFF_NORMED")
 

@@ -12,12 +12,12 @@ from fractal_match.matching import (
     Match,
     batch_size,
     best_match,
-    find_peaks,
     match_all,
     match_batch,
     match_many,
     opencv_methods,
 )
+from fractal_match.peaks import find_peaks
 
 NORMED_TOL = 2e-4
 RAW_TOL = 1e-3
@@ -406,6 +406,6 @@ def test_peaks_equal_a_plain_greedy_nms(seed, k, plateau, levels, max_overlap):
     score[rng.random(score.shape) < plateau] = score.min()
     score[rng.random(score.shape) < 0.05] = -np.inf
     shape = (int(rng.integers(1, 12)), int(rng.integers(1, 12)))
-    from fractal_match.matching import peaks_of_score
+    from fractal_match.peaks import peaks_of_score
 
     assert peaks_of_score(score, shape, k, None, max_overlap) == _reference_peaks(score, shape, k, max_overlap)

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from fractal_match.cli import app
 from fractal_match.config import load_config
-from fractal_match.experiment import ROW_COLUMNS, group_row_count, run_experiment
+from fractal_match.experiment import ROW_COLUMNS, group_row_count
+from fractal_match.runs import run_experiment
 from fractal_match.store import RunError, RunStore
 
 CONFIG = """
@@ -136,20 +137,20 @@ def test_torn_last_line_and_half_written_group_are_repaired(tmp_path, config_pat
 def test_second_writer_is_refused_and_other_misuse(tmp_path, config_path, reference):
     config = load_config(config_path)
     rows = group_row_count(config)
-    with RunStore(tmp_path / "locked", config, group_rows=rows):
+    with RunStore(tmp_path / "locked", config, ROW_COLUMNS, group_rows=rows):
         with pytest.raises(RunError, match="another run is writing this folder"):
-            RunStore(tmp_path / "locked", config, resume=True, group_rows=rows)
+            RunStore(tmp_path / "locked", config, ROW_COLUMNS, resume=True, group_rows=rows)
     with pytest.raises(RunError, match="already holds a run"):
-        RunStore(reference, config, group_rows=rows)
+        RunStore(reference, config, ROW_COLUMNS, group_rows=rows)
     other = load_config(config_path).__class__(**{**config.__dict__, "seed": 99})
     with pytest.raises(RunError, match="made from a different config"):
-        RunStore(reference, other, resume=True, group_rows=rows)
+        RunStore(reference, other, ROW_COLUMNS, resume=True, group_rows=rows)
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "x.txt").write_text("x")
     with pytest.raises(RunError, match="is not a run folder"):
-        RunStore(tmp_path / "plain", config, resume=True, group_rows=rows)
+        RunStore(tmp_path / "plain", config, ROW_COLUMNS, resume=True, group_rows=rows)
     with pytest.raises(RunError, match="is not a run folder"):
-        RunStore(tmp_path / "plain", config, group_rows=rows)
+        RunStore(tmp_path / "plain", config, ROW_COLUMNS, group_rows=rows)
 
 
 def test_a_run_killed_while_starting_leaves_a_usable_folder(tmp_path, config_path, reference):

@@ -11,8 +11,10 @@ import math
 import cv2
 import numpy as np
 
+from .._errors import ParameterError
 from ._canvas import canvas_coordinates, disk, fit_square, sample
 from ._params import Param
+from ._templates import fractalize
 
 FRACTAL_FAMILIES = ("orbit-trap", "ifs", "droste")
 
@@ -80,8 +82,6 @@ def matched_sigma(base: np.ndarray, reference: np.ndarray) -> float:
 def generate_blur(kernel, size, sigma, match):
     base = _resize_longer_side(kernel, size).astype(np.float32)
     if match:
-        from . import fractalize
-
         sigma = matched_sigma(base, fractalize(kernel, match, size=size).image)
     return cv2.GaussianBlur(base, (0, 0), sigma, borderType=cv2.BORDER_REFLECT).astype(np.float32), None
 
@@ -152,7 +152,6 @@ HARMONIC_PARAMS = (
 
 
 def parse_orders(text: str, angles: int) -> list[int]:
-    from .._errors import ParameterError
 
     try:
         orders = sorted({int(part) for part in text.split(",") if part.strip()})
@@ -214,8 +213,6 @@ def central_copy_scale(mask: np.ndarray) -> float:
 def generate_shrunk_pad(kernel, size, scale, like, background):
     """The kernel shrunk to the size of a fractal's central copy, padded like the fractal."""
     if like:
-        from . import fractalize
-
         reference = fractalize(kernel, like, size=size)
         scale = central_copy_scale(reference.mask) if reference.mask is not None else 1.0
     base = fit_square(kernel, size).astype(np.float32)
@@ -253,7 +250,5 @@ def phase_scrambled(image: np.ndarray, seed: int) -> np.ndarray:
 
 def generate_scrambled(kernel, size, through, seed):
     """A phase-scrambled kernel through the same generator: fractal geometry, no content."""
-    from . import fractalize
-
     template = fractalize(phase_scrambled(kernel.astype(np.float32), seed), through, size=size)
     return template.image, template.mask

@@ -61,7 +61,8 @@ def _chosen_cases(run: Run, variant: str) -> list[tuple[str, int]]:
 def _detection_figures(run: Run, config, runner, out: Path) -> list[tuple[str, str]]:
     """Redraw the original experiment's figure for a few chosen cases of the first fractal variant."""
     from ..detect import detect
-    from ..experiment import expand, on_target_scale
+    from ..experiment import expand
+    from ..images import on_target_scale
     from ..geometry import transform_target
 
     fractal = next((v.name for v in config.variants if v.family in FRACTALS), None)

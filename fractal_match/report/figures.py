@@ -15,17 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..images import write_atomic
-from ..matching import METHOD_INFO, Match
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One template shown in a detection grid: its name, picture, and per-method results."""
-
-    name: str
-    template: np.ndarray
-    responses: Mapping[str, np.ndarray]
-    best: Mapping[str, Match]
+from .._methods import METHOD_INFO, Match
 
 
 #: Longest side an array is drawn at: panels are a few hundred pixels wide, and full-size rasters
@@ -97,7 +87,7 @@ def plot_detection(ax: Axes, target: np.ndarray, box, score: float | None = None
     return patch
 
 
-def detection_grid(target: np.ndarray, variants: Sequence[Variant], methods: Sequence[str],
+def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str],
                    truth=None, title: str | None = None) -> Figure:
     """The experiment's central figure: one row per method, two panels per template variant.
 

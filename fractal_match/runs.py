@@ -1,0 +1,42 @@
+"""Running an experiment: a config's unfinished groups, on an executor, into a run folder."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from .config import Config
+from .executors import execute
+from .experiment import ROW_COLUMNS, count_cases, expand, group_row_count, run_groups
+from .store import RunStore
+
+
+def run_experiment(config: Config, out, resume: bool = False, executor: str = "processes", workers: int | None = None,
+                   scheduler: str | None = None, limit: int | None = None, progress=None, batch: int = 1) -> dict:
+    """Run every unfinished group of `config` into the run folder `out`.
+
+    `limit` runs at most that many groups this time (resume later for the rest); `batch` groups go
+    to a worker at a time. `progress`, if
+    given, is called as progress(groups_done, groups_total, rows) after each group. Returns a
+    summary: groups and cases in all, done before, run now, and the folder.
+    """
+    groups = expand(config)
+    rows_per_group = group_row_count(config)
+    with RunStore(out, config, ROW_COLUMNS, resume=resume, group_rows=rows_per_group) as store:
+        todo = [g for g in groups if g.id not in store.done]
+        done_before = len(groups) - len(todo)
+        if limit is not None:
+            todo = todo[:limit]
+        finished = done_before
+        if progress is not None:
+            progress(finished, len(groups), [])
+        batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
+        for _, rows in execute(partial(run_groups, config), batches, executor, workers, scheduler):
+            store.append(rows)
+            finished += 1
+            if progress is not None:
+                progress(finished, len(groups), rows)
+        complete = finished == len(groups)
+        if complete:
+            store.finish(cases=count_cases(config, groups)[0], groups=len(groups))
+        return {"folder": str(store.folder), "groups": len(groups), "done_before": done_before, "ran": finished - done_before,
+                "complete": complete, "repaired_bytes": store.repaired, "dropped_rows": store.dropped}

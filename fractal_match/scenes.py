@@ -1,0 +1,33 @@
+"""Synthetic scenes: a kernel picture pasted at a seeded place on a bundled texture."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ._data import DATA_DIR
+from .geometry import Box
+from .images import load_image
+from .kernels import load_kernel, resize_kernel
+
+
+def synthetic_scene(index: int, seed: int, textures, objects, object_size: int, scene_size: int, color: bool = False):
+    """Scene `index`: a texture crop with one kernel picture pasted at a seeded place.
+
+    Returns (scene, box, object picture). Deterministic in (seed, index).
+    """
+    rng = np.random.default_rng([seed, index])
+    mode = "color" if color else "gray"
+    texture = load_image(DATA_DIR / "textures" / f"{textures[index % len(textures)]}.png", mode)
+    if min(texture.shape[:2]) < scene_size:
+        factor = scene_size / min(texture.shape[:2])
+        texture = cv2.resize(texture, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+    top = int(rng.integers(0, texture.shape[0] - scene_size + 1))
+    left = int(rng.integers(0, texture.shape[1] - scene_size + 1))
+    scene = texture[top : top + scene_size, left : left + scene_size].copy()
+    picture = resize_kernel(load_kernel(objects[index % len(objects)], mode), object_size).image
+    h, w = picture.shape[:2]
+    y = int(rng.integers(h // 2, scene_size - h - h // 2 + 1))
+    x = int(rng.integers(w // 2, scene_size - w - w // 2 + 1))
+    scene[y : y + h, x : x + w] = picture
+    return scene, Box(x, y, w, h), picture
