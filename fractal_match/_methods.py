@@ -110,14 +110,18 @@ def fill_worst(out: np.ndarray, bad: np.ndarray | None, method: str) -> None:
     out[bad] = worst
 
 
-def score_map(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> np.ndarray:
-    """A float32 copy of a map where higher is better (SQDIFF methods negated, which is exact),
-    with degenerate positions set to -inf so they are never chosen."""
+def score_map(response: np.ndarray, method: str, degenerate: np.ndarray | None = None,
+              copy: bool = True) -> np.ndarray:
+    """A float32 map where higher is better (SQDIFF methods negated, which is exact), with
+    degenerate positions set to -inf so they are never chosen. With ``copy=False`` a map that
+    needs no change is returned as it is (read-only use)."""
     response = np.asarray(response)
     if METHOD_INFO[method].lower_is_better:
         score = np.negative(response, dtype=np.float32)
-    else:
+    elif copy or response.dtype != np.float32 or (degenerate is not None and degenerate.any()):
         score = response.astype(np.float32)
+    else:
+        return response
     if degenerate is not None:
         score[degenerate] = -np.inf
     return score
@@ -139,9 +143,14 @@ def best_match(response: np.ndarray, method: str, degenerate: np.ndarray | None 
     response = np.asarray(response)
     if response.ndim != 2 or response.size == 0:
         raise ParameterError(f"response: shape {response.shape} is not a 2-D map")
-    score = score_map(response, method, degenerate)
-    index = int(np.argmax(score))
-    if not np.isfinite(score.flat[index]):
+    if degenerate is None or not degenerate.any():  # no copy: the minimum is the negated maximum
+        index = int(np.argmin(response) if METHOD_INFO[method].lower_is_better else np.argmax(response))
+        finite = np.isfinite(response.flat[index])
+    else:
+        score = score_map(response, method, degenerate)
+        index = int(np.argmax(score))
+        finite = np.isfinite(score.flat[index])
+    if not finite:
         raise DegenerateError(
             f"every position is degenerate for {method} (the target has no contrast under any window)"
         )

@@ -2,8 +2,9 @@
 
 A score map is float32, higher is better, with -inf at positions that are excluded. NumPy needs
 a pass (and often a temporary) per question: a 3x3 maximum, a comparison, a finiteness test, a
-nonzero, a float64 sum, a sum of squares, a minimum. Each kernel here answers its questions in
-one read of the map.
+nonzero, an argmax, a float64 sum, a sum of squares, a minimum. :func:`scan_map` answers them
+all in one read, :func:`nms` thins the candidates without a Python loop, and :func:`ordered`
+orders only the best part of them.
 """
 
 from __future__ import annotations
@@ -15,54 +16,156 @@ _OPTIONS = dict(cache=True, boundscheck=False, nogil=True, error_model="numpy")
 
 
 @njit(**_OPTIONS)
-def local_maxima(score, bound):  # pragma: no cover - compiled
-    """Row-major flat indices and values of the finite positions that are >= every neighbour in
-    their 3x3 window (the border replicated, so a position is its own missing neighbour) and
-    >= `bound`."""
-    ny, nx = score.shape
-    indices = np.empty(ny * nx, np.int64)  # untouched pages cost nothing; few are written
-    keep = np.empty(nx, np.bool_)
+def _row_stats(row):  # pragma: no cover - compiled
+    """(count, float64 sum, sum of squares, minimum, maximum) of a row's finite values."""
     count = 0
-    low = np.float32(max(bound, -3.4e38))  # also drops -inf (excluded positions)
+    total = 0.0
+    total_sq = 0.0
+    low = np.inf
+    high = np.float32(-np.inf)
+    for x in range(row.shape[0]):  # branch-free, so it vectorises
+        v = row[x]
+        finite = (v > -np.inf) & (v < np.inf)
+        value = np.float64(v) if finite else 0.0
+        count += finite
+        total += value
+        total_sq += value * value
+        low = min(low, value if finite else np.inf)
+        high = max(high, v if finite else np.float32(-np.inf))
+    return count, total, total_sq, low, high
+
+
+@njit(**_OPTIONS)
+def scan_map(score, bound):  # pragma: no cover - compiled
+    """One read of a score map answers what the per-case measures ask of it.
+
+    Returns (best, count, total, total_sq, low, indices, values): the row-major flat index of
+    the first best finite score (-1 if there is none); the count, float64 sum (of per-row partial
+    sums, a fixed order), sum of squares and minimum of the finite scores; and the flat indices
+    and scores of the local maxima: finite positions >= `bound` and >= every neighbour in their
+    3x3 window (the border replicated, so a position is its own missing neighbour).
+    """
+    ny, nx = score.shape
+    keep = np.empty(nx, np.bool_)
+    indices = np.empty(ny * nx, np.int64)  # untouched pages cost nothing; few are written
+    scores = np.empty(ny * nx, np.float32)
+    found = 0
+    low_bound = np.float32(max(bound, -3.4e38))  # also drops -inf (excluded positions)
+    count = 0
+    total = 0.0
+    total_sq = 0.0
+    low = np.inf
+    best = -1
+    best_value = -np.inf
     for y in range(ny):
         above = score[max(y - 1, 0)]
         row = score[y]
         below = score[min(y + 1, ny - 1)]
+        row_count, row_total, row_sq, row_low, row_best = _row_stats(row)
+        count += row_count
+        total += row_total
+        total_sq += row_sq
+        low = min(low, row_low)
+        if row_best > best_value:
+            best_value = row_best
+            for x in range(nx):
+                if row[x] == row_best:
+                    best = y * nx + x
+                    break
         for x in range(1, nx - 1):  # branch-free with unit strides, so it vectorises
             v = row[x]
-            keep[x] = ((v >= low) & (v >= above[x - 1]) & (v >= above[x]) & (v >= above[x + 1])
+            keep[x] = ((v >= low_bound) & (v >= above[x - 1]) & (v >= above[x]) & (v >= above[x + 1])
                        & (v >= row[x - 1]) & (v >= row[x + 1])
                        & (v >= below[x - 1]) & (v >= below[x]) & (v >= below[x + 1]))
         for x in (0, nx - 1):  # the two ends, with their missing neighbours replicated
             left = max(x - 1, 0)
             right = min(x + 1, nx - 1)
             v = row[x]
-            keep[x] = ((v >= low) & (v >= above[left]) & (v >= above[x]) & (v >= above[right])
+            keep[x] = ((v >= low_bound) & (v >= above[left]) & (v >= above[x]) & (v >= above[right])
                        & (v >= row[left]) & (v >= row[right])
                        & (v >= below[left]) & (v >= below[x]) & (v >= below[right]))
         for x in range(nx):
             if keep[x]:
-                indices[count] = y * nx + x
-                count += 1
-    found = indices[:count].copy()
-    return found, score.ravel()[found]
+                indices[found] = y * nx + x
+                scores[found] = row[x]
+                found += 1
+    return best, count, total, total_sq, low, indices[:found].copy(), scores[:found].copy()
 
 
 @njit(**_OPTIONS)
-def finite_stats(score):  # pragma: no cover - compiled
-    """(count, sum, sum of squares, minimum) of the finite values, accumulated in float64."""
-    count = 0
-    total = 0.0
-    total_sq = 0.0
-    low = np.inf
-    for v in score.ravel():
-        if np.isfinite(v):
-            x = np.float64(v)
-            count += 1
-            total += x
-            total_sq += x * x
-            low = min(low, x)
-    return count, total, total_sq, low
+def nms(indices, values, width, h, w, k, max_overlap):  # pragma: no cover - compiled
+    """Greedy non-maximum suppression over candidates given best first: a candidate is kept when
+    its template-sized box overlaps no kept one with IoU > `max_overlap`; at most `k` are kept.
+    Returns the positions (into `indices`) of the kept candidates."""
+    kept = np.empty(k, np.int64)
+    xs = np.empty(k, np.int64)
+    ys = np.empty(k, np.int64)
+    n = 0
+    area = 2.0 * w * h
+    for i in range(indices.shape[0]):
+        y, x = divmod(indices[i], width)
+        free = True
+        for j in range(n):
+            # equal-size boxes offset by (dx, dy): IoU = a / (2 w h - a), a = (w-|dx|)(h-|dy|)
+            a = max(w - abs(x - xs[j]), 0) * max(h - abs(y - ys[j]), 0)
+            if a / (area - a) > max_overlap:
+                free = False
+                break
+        if free:
+            kept[n], xs[n], ys[n] = i, x, y
+            n += 1
+            if n == k:
+                break
+    return kept[:n]
+
+
+@njit(**_OPTIONS)
+def best_outside(score, top, left, region):  # pragma: no cover - compiled
+    """The best finite score outside `region`, a bool map placed with its corner at (`top`,
+    `left`); -inf if there is none."""
+    ny, nx = score.shape
+    rh, rw = region.shape
+    best = -np.inf
+    for y in range(ny):
+        for x in range(nx):
+            v = score[y, x]
+            if not np.isfinite(v):
+                continue
+            if top <= y < top + rh and left <= x < left + rw and region[y - top, x - left]:
+                continue
+            best = max(best, np.float64(v))
+    return best
+
+
+@njit(**_OPTIONS)
+def _kth_largest(values, k):  # pragma: no cover - compiled
+    """The k-th largest value (counting repeats), 1 <= k <= len(values): a min-heap of the k
+    largest so far. Few values beat the heap's top once it is full, so this is about one
+    comparison per value, with no copy of `values`."""
+    heap = values[:k].copy()
+    for start in range(k // 2 - 1, -1, -1):
+        _sift_down(heap, start)
+    for i in range(k, values.shape[0]):
+        if values[i] > heap[0]:
+            heap[0] = values[i]
+            _sift_down(heap, 0)
+    return heap[0]
+
+
+@njit(**_OPTIONS)
+def _sift_down(heap, i):  # pragma: no cover - compiled
+    n = heap.shape[0]
+    while True:
+        smallest = i
+        left = 2 * i + 1
+        if left < n and heap[left] < heap[smallest]:
+            smallest = left
+        if left + 1 < n and heap[left + 1] < heap[smallest]:
+            smallest = left + 1
+        if smallest == i:
+            return
+        heap[i], heap[smallest] = heap[smallest], heap[i]
+        i = smallest
 
 
 def ordered(values: np.ndarray, needed: int, ties: bool = True) -> np.ndarray:
@@ -77,6 +180,6 @@ def ordered(values: np.ndarray, needed: int, ties: bool = True) -> np.ndarray:
     """
     if len(values) <= needed:
         return np.argsort(-values, kind="stable")
-    threshold = np.partition(values, len(values) - needed)[len(values) - needed]
+    threshold = _kth_largest(values, needed)
     part = np.flatnonzero(values >= threshold if ties else values > threshold)
     return part[np.argsort(-values[part], kind="stable")]

@@ -24,6 +24,7 @@ class ExecutorError(FractalMatchError):
 
 
 _LIMITED = False
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
 def limit_threads() -> None:
@@ -40,7 +41,10 @@ def limit_threads() -> None:
         import cv2
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=1)  # kept for the life of the process
+        for variable in _THREAD_VARIABLES:  # for native libraries loaded later in this process
+            os.environ[variable] = "1"
+        numba.set_num_threads(1)  # starts numba's threading layer (it may load OpenMP) ...
+        threadpool_limits(limits=1)  # ... so that this sees every pool loaded so far; kept for good
         cv2.setNumThreads(1)
         _LIMITED = True
     numba.set_num_threads(1)
@@ -58,6 +62,17 @@ def worker_pools() -> dict:
     pools += [{"api": "opencv", "library": "cv2", "threads": cv2.getNumThreads()},
               {"api": "numba", "library": "numba", "threads": numba.get_num_threads()}]
     return {"pid": os.getpid(), "pools": pools}
+
+
+def _report_pools(batch) -> list[dict]:
+    return [worker_pools()]
+
+
+def pools_in_workers(executor: str = "processes", workers: int | None = None, scheduler: str | None = None) -> list[dict]:
+    """What the workers of `executor` report about their thread pools (:func:`worker_pools`),
+    asked through the same path that runs take, one report per task (several per worker)."""
+    workers = workers or os.cpu_count() or 1
+    return list(execute(_report_pools, range(3 * workers), executor, workers, scheduler))
 
 
 def _in_worker(function, *args):

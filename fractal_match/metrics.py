@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._scan import finite_stats
-from .geometry import Box, iou
 from ._methods import best_match, score_map
-from .peaks import peaks_of_score
+from ._scan import best_outside, scan_map
+from .geometry import Box, iou
+from .peaks import peaks_of_candidates
 
 #: IoU thresholds of the success curve (the template-matching papers' protocol).
 SUCCESS_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
@@ -112,17 +112,15 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
     One float32 score map is made and everything is read from it (same values as
     :func:`peak_to_sidelobe`, :func:`margin` and :func:`~fractal_match.peaks.find_peaks`).
     """
-    score = score_map(response, method, degenerate)
-    index = int(np.argmax(score))
-    if not np.isfinite(score.flat[index]):
+    score = score_map(response, method, degenerate, copy=False)  # read only: no copy unless it must change
+    best, count, total, total_sq, low, indices, values = scan_map(score, np.float32(-np.inf))
+    if best < 0:
         best_match(response, method, degenerate)  # raises the DegenerateError that says why
-    y, x = divmod(index, score.shape[1])
-    best = float(response[y, x])
-    hit, error, overlap = is_hit(x, y, template_shape, truth)
-    peaks = peaks_of_score(score, template_shape, top_k, None, nms_overlap)
-    rank = next((i + 1 for i, (px, py, _) in enumerate(peaks) if is_hit(px, py, template_shape, truth)[0]), 0)
-    count, total, total_sq, low = finite_stats(score)
+    y, x = divmod(int(best), score.shape[1])
     peak = float(score[y, x])
+    hit, error, overlap = is_hit(x, y, template_shape, truth)
+    peaks = peaks_of_candidates(indices, values, score.shape[1], template_shape, top_k, nms_overlap)
+    rank = next((i + 1 for i, (px, py, _) in enumerate(peaks) if is_hit(px, py, template_shape, truth)[0]), 0)
     # PSR: the sidelobe is every defined position outside the 11x11 window around the peak
     window = score[max(0, y - PSR_EXCLUDE): y + PSR_EXCLUDE + 1, max(0, x - PSR_EXCLUDE): x + PSR_EXCLUDE + 1]
     window = window[np.isfinite(window)].astype(np.float64)
@@ -141,15 +139,15 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
     result_margin = float("nan")
     if region.any() and region.sum() < count and peak > low:
         inside = float(local[region].max())
-        saved = local[region].copy()
-        local[region] = -np.inf  # score is this function's own copy
-        outside = float(score.max())
-        local[region] = saved
+        peak_inside = rows.start <= y < rows.stop and cols.start <= x < cols.stop and region[y - rows.start, x - cols.start]
+        # the best outside is the peak itself, unless the peak is in the region: then one more pass
+        outside = best_outside(score, rows.start, cols.start, region) if peak_inside else peak
         if np.isfinite(outside):
             result_margin = (inside - outside) / (peak - low)
     return {
-        "x": x, "y": y, "score": best, "center_error": error, "iou": overlap, "hit": int(hit), "psr": psr,
-        "margin": result_margin, "rank": rank, "degenerate": 0 if degenerate is None else int(np.count_nonzero(degenerate)),
+        "x": x, "y": y, "score": float(response[y, x]), "center_error": error, "iou": overlap, "hit": int(hit),
+        "psr": psr, "margin": result_margin, "rank": rank,
+        "degenerate": 0 if degenerate is None else int(np.count_nonzero(degenerate)),
     }
 
 

@@ -1,0 +1,121 @@
+"""The package's shape: imports point one way, modules stay small, the public API is whole."""
+
+import ast
+from pathlib import Path
+
+import fractal_match
+
+PACKAGE = Path(fractal_match.__file__).parent
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports, anywhere in its body (function-level imports
+    count too: a cycle through a late import is still a tangle)."""
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                targets = [f"{module}.{alias.name}" for alias in node.names] + [module]
+            else:
+                continue
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    found.add(target)
+                    break
+        graph[name] = found
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in graph[node]:
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    assert "fractal_match._masked" in graph["fractal_match.matching"]  # the walk sees imports
+    assert cycles(graph) == []
+
+
+def test_single_image_path_does_not_reach_into_batch_runs():
+    graph = import_graph()
+    batch = {"fractal_match.experiment", "fractal_match.runs", "fractal_match.executors", "fractal_match.store"}
+    for module in ("fractal_match.workflows", "fractal_match.detect", "fractal_match.matching"):
+        seen, todo = set(), [module]
+        while todo:
+            for other in graph[todo.pop()] - seen:
+                seen.add(other)
+                todo.append(other)
+        assert not seen & batch, (module, seen & batch)
+
+
+def test_lower_layers_import_neither_matplotlib_nor_typer():
+    for name, path in _modules().items():
+        if name.startswith("fractal_match.report") or name in ("fractal_match.cli", "fractal_match.bench"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
+        assert not imported & {"matplotlib", "typer"}, name
+
+
+def test_no_module_is_over_about_400_lines():
+    long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > 420}
+    assert not long
+
+
+def test_the_public_api():
+    for name in ("fractalize", "FAMILIES", "Template", "load_config", "run_experiment", "match_all", "match_many",
+                 "find_peaks", "load_kernel", "KernelSource", "Family", "Param", "DATA_DIR"):
+        assert name in fractal_match.__all__ and hasattr(fractal_match, name), name
+    assert set(fractal_match.__all__) <= set(dir(fractal_match))
