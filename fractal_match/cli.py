@@ -138,7 +138,11 @@ def families():
     from .fractal import FAMILIES
 
     console = Console(width=max(Console().width, 120))
-    for spec in FAMILIES.values():
+    try:
+        specs = list(FAMILIES.values())
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    for spec in specs:
         table = Table(title=f"{spec.name} ({spec.kind}): {spec.help}", title_justify="left", show_lines=False)
         for column in ("parameter", "default", "allowed", "help"):
             table.add_column(column, overflow="fold")
@@ -156,7 +160,10 @@ def kernels(
     """List the named kernels: procedural bank, learned from the bundled faces, annotated crops."""
     from .kernels import BANK, bank_parameters, kernel_names
 
-    names = kernel_names()
+    try:
+        names = kernel_names()
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
     for name in names:
         typer.echo(name)
     params = bank_parameters()
@@ -315,8 +322,13 @@ def bench(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="fractal-match")
+    """Console-script entry point. Commands turn their own errors into one line; this catches
+    what reaches it anyway (a broken plug-in met while a command starts), the same way."""
+    try:
+        app(prog_name="fractal-match")
+    except FractalMatchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -94,8 +94,10 @@ def test_bad_input_gives_one_line_and_no_output(scene, args, message):
 
 
 def test_demo_runs_on_bundled_data(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
-    assert result.exit_code == 0, result.output
+    # as a newcomer runs it (its own process, workers too), with every Python warning an error
+    from test_warnings import strict
+
+    strict("demo", "--out", str(tmp_path / "demo"))
     rows = list(csv.DictReader((tmp_path / "demo" / "matches.csv").open()))
     assert {r["variant"] for r in rows} == {"mean face", "orbit-trap", "shrunk-pad", "scrambled"}
     assert len(rows) == 4 * 6 * 3
@@ -177,6 +179,9 @@ def test_bench_sweep_quick_does_the_same_work_as_the_original_loop(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(out.read_text())["summary"]
     assert summary["template_matches"] == 102  # 3 groups x 2 kernels x (4 plain + 12 bank + 1 oracle)
-    assert set(summary["matches_per_second"]) == {"ours_1_worker", "ours_2_workers", "original_loop"}
+    assert set(summary["matches_per_second"]) == {"ours_1_worker", "ours_2_workers", "ours_in_process",
+                                                  "original_loop", "correlation_floor"}
+    assert summary["ours_1_worker_over_floor"] > 1  # the floor is a part of what ours does
+    assert all(p["threads"] == 1 for report in summary["worker_pools"] for p in report["pools"])
     assert summary["memory"]["10"]["groups"] == 10 * summary["memory"]["1"]["groups"]
     assert 0 < summary["memory"]["1"]["peak_process_mib"] <= summary["memory"]["1"]["peak_tree_mib"]

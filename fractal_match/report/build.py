@@ -18,7 +18,8 @@ from ..images import write_atomic
 from .figures import detection_grid, gallery, save_figure
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
 from .tables import (
-    COMPARISON_COLUMNS, FRACTALS, SUMMARY_COLUMNS, Run, comparison_rows, load_run, success_curves, summary_rows, to_csv,
+    COMPARISON_COLUMNS, SUMMARY_COLUMNS, Run, comparison_rows, family_kind, load_run, success_curves, summary_rows,
+    to_csv,
 )
 
 SIGNIFICANCE = 0.05
@@ -65,7 +66,7 @@ def _detection_figures(run: Run, config, runner, out: Path) -> list[tuple[str, s
     from ..images import on_target_scale
     from ..geometry import transform_target
 
-    fractal = next((v.name for v in config.variants if v.family in FRACTALS), None)
+    fractal = next((v.name for v in config.variants if family_kind(v.family) == "fractal"), None)
     baseline = next((v.name for v in config.variants if v.family == "none"), None)
     if fractal is None:
         return []

@@ -27,7 +27,8 @@ def hit_rate_heatmap(rows: list[dict], methods: Sequence[str], variants: Sequenc
     """Hit rate per method (rows) x variant (columns); `marks[(method, variant)]` adds a symbol."""
     pooled = {(r["method"], r["variant"]): r for r in _pooled(rows)}
     grid = np.array([[pooled.get((m, v), {}).get("hit_rate", np.nan) for v in variants] for m in methods])
-    fig = Figure(figsize=(1.0 + 0.95 * len(variants), 1.2 + 0.55 * len(methods)), layout="constrained")
+    # wide enough for the title and the colorbar even with one variant
+    fig = Figure(figsize=(max(5.5, 1.0 + 0.95 * len(variants)), 1.2 + 0.55 * len(methods)), layout="constrained")
     ax = fig.subplots()
     shown = ax.imshow(grid, cmap="magma", vmin=0, vmax=1, aspect="auto")
     fig.colorbar(shown, ax=ax, label="hit rate")

@@ -12,11 +12,18 @@ import numpy as np
 
 from .._errors import FractalMatchError
 from ..experiment import ROW_COLUMNS
+from ..fractal import FAMILIES, SPECIAL_VARIANTS
 from ..metrics import SUCCESS_THRESHOLDS, success_auc, success_curve
 from ..stats import compare, holm, wilson_interval
 
-FRACTALS = ("orbit-trap", "ifs", "droste")
-CONTROLS = ("scale-sum", "rot-sym", "harmonic", "blur", "shrunk-pad", "scrambled", "flip")
+
+
+def family_kind(family: str) -> str | None:
+    """"fractal", "control", "identity", "bank" or "oracle"; None for a family this install does not
+    know (a plug-in that is not installed here: it is still compared with the plain kernel)."""
+    if family in SPECIAL_VARIANTS:
+        return family
+    return FAMILIES[family].kind if family in FAMILIES else None
 
 
 class ReportError(FractalMatchError):
@@ -155,8 +162,9 @@ def comparison_pairs(variants: list[str], families: dict[str, str]) -> list[tupl
     """Every variant against `none`; every fractal variant against every control and the bank."""
     baseline = next((v for v in variants if families.get(v) == "none"), None)
     pairs = [(v, baseline) for v in variants if baseline is not None and v != baseline]
-    fractals = [v for v in variants if families.get(v) in FRACTALS]
-    others = [v for v in variants if families.get(v) in CONTROLS + ("bank",)]
+    kinds = {v: family_kind(families.get(v, "")) for v in variants}
+    fractals = [v for v in variants if kinds[v] == "fractal"]
+    others = [v for v in variants if kinds[v] in ("control", "bank")]
     pairs += [(f, o) for f in fractals for o in others]
     return pairs
 
