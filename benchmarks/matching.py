@@ -1,8 +1,7 @@
-"""Matching benchmark: `python benchmarks/matching.py [OUT.json]` (same as `fractal-match bench matching`)."""
+"""The matching benchmark: `python benchmarks/matching.py [--out FILE.json] [--repeats N] [--quick]`,
+the same as `fractal-match bench matching` (`--help` lists the options)."""
 
-import sys
-
-from fractal_match.bench import run_benchmark
+from fractal_match.cli import bench_script
 
 if __name__ == "__main__":
-    run_benchmark("matching", out=sys.argv[1] if len(sys.argv) > 1 else None)
+    bench_script("matching")

@@ -29,12 +29,15 @@ def shipped_configs() -> list[str]:
 
 
 def config_path(name) -> Path:
-    """A config file: `name` itself when it exists, else the shipped config of that bare name."""
+    """A config file: `name` itself when it is a file, else the shipped config of that bare name
+    (a folder named like a shipped config, e.g. a run folder `quick`, does not hide it)."""
     path = Path(name)
-    if path.exists() or path.suffix or len(path.parts) > 1:
+    if path.is_file() or path.suffix or len(path.parts) > 1:
         return path
     shipped = DATA_DIR / "experiments" / f"{path.name}.toml"
     if shipped.is_file():
         return shipped
+    if path.exists():
+        return path  # a folder: the config loader says what it is
     raise ConfigError(f"{name}: no such file, and no shipped config of that name "
                       f"(shipped: {', '.join(shipped_configs())})")

@@ -32,6 +32,7 @@ class Registry(Mapping):
         self._entries: dict = {}
         self._plugins: dict[str, str] = {}  # name -> entry point that gave it
         self._loaded = False
+        self._error: ParameterError | None = None  # the first broken plug-in, raised on every use
 
     def add(self, entry, source: str = "built-in") -> None:
         """Register `entry`; a name that is taken (or reserved) is an error naming both sources."""
@@ -48,19 +49,38 @@ class Registry(Mapping):
             self._plugins[name] = source
 
     def _load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True  # once, even if a plug-in fails: the error is raised, not retried
-        for point in sorted(entry_points(group=self.group), key=lambda p: p.name):
-            source = f"plug-in {point.name!r} ({point.value}, entry point group {self.group})"
-            try:
-                found = point.load()
-                if callable(found) and not isinstance(found, self.kind):
-                    found = found()
-            except Exception as exc:  # a broken plug-in: say which, never a traceback
-                raise ParameterError(f"{source}: cannot be loaded ({type(exc).__name__}: {exc})") from None
-            for entry in found if isinstance(found, (list, tuple)) else (found,):
-                self.add(entry, source)
+        """Load every plug-in once. A broken one does not hide the others: all are tried, and
+        the first failure is raised on this and every later use (never a partial registry)."""
+        if not self._loaded:
+            self._loaded = True
+            for point in sorted(entry_points(group=self.group), key=lambda p: p.name):
+                source = f"plug-in {point.name!r} ({point.value}, entry point group {self.group})"
+                try:
+                    found = point.load()
+                    if callable(found) and not isinstance(found, self.kind):
+                        found = found()
+                    for entry in found if isinstance(found, (list, tuple)) else (found,):
+                        self.add(entry, source)
+                except ParameterError as exc:
+                    self._error = self._error or exc
+                except Exception as exc:  # a broken plug-in: say which, never a traceback
+                    self._error = self._error or ParameterError(
+                        f"{source}: cannot be loaded ({type(exc).__name__}: {exc})")
+        if self._error is not None:
+            raise self._error
+
+    def call(self, name: str, what: str, function: Callable, *args, **kwargs):
+        """Call a plug-in entry's `function`; anything it raises becomes one line naming the plug-in
+        (a built-in's errors pass through unchanged)."""
+        source = self.plugin_source(name)
+        if source is None:
+            return function(*args, **kwargs)
+        try:
+            return function(*args, **kwargs)
+        except ParameterError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - plug-in code: any failure is one line
+            raise ParameterError(f"{source}: {what} failed ({type(exc).__name__}: {exc})") from None
 
     def plugin_source(self, name: str) -> str | None:
         """The entry point that gave `name`, or None for a built-in."""

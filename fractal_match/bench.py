@@ -20,6 +20,7 @@ from ._errors import FractalMatchError
 from .images import write_atomic
 from ._methods import METHOD_INFO, METHODS
 from .matching import match_all, match_many
+from .progress import Progress, ensure
 
 
 def environment() -> dict:
@@ -29,9 +30,11 @@ def environment() -> dict:
     return {**base(), "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "opencv_threads": cv2.getNumThreads()}
 
 
-def _interleaved(contenders: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, dict]:
+def _interleaved(contenders: dict[str, Callable[[], object]], repeats: int, warmup: int = 2,
+                 on_run: Callable[[], None] | None = None) -> dict[str, dict]:
     """Time each contender `repeats` times, rotating the order every round; medians and ranges in ms.
-    Each first runs `warmup` times untimed (numba compilation, caches, allocator)."""
+    Each first runs `warmup` times untimed (numba compilation, caches, allocator). `on_run()` is
+    called after each timed run (progress)."""
     for run in contenders.values():
         for _ in range(warmup):
             run()
@@ -42,11 +45,14 @@ def _interleaved(contenders: dict[str, Callable[[], object]], repeats: int, warm
             start = time.perf_counter()
             contenders[name]()
             samples[name].append((time.perf_counter() - start) * 1e3)
+            if on_run is not None:
+                on_run()
     return {name: {"median_ms": float(np.median(v)), "min_ms": float(np.min(v)), "max_ms": float(np.max(v))}
             for name, v in samples.items()}
 
 
-def bench_matching(repeats: int = 15, quick: bool = False, echo: Callable[[str], None] = print) -> dict:
+def bench_matching(repeats: int = 15, quick: bool = False, echo: Callable[[str], None] = print,
+                   progress: Progress | None = None) -> dict:
     """match_all (all six maps) vs six cv2.matchTemplate calls vs one TM_CCORR call.
 
     Target 1024x768 (256x192 with `quick`), templates 16/32/64/128 px, gray and colour.
@@ -58,6 +64,8 @@ def bench_matching(repeats: int = 15, quick: bool = False, echo: Callable[[str],
     # A smooth random scene (not white noise) so the timing reflects photographs.
     base = cv2.GaussianBlur(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), (0, 0), 2)
     rows = []
+    many_counts = (1, 2) if quick else (1, 4, 9)
+    task = ensure(progress).start("bench matching: table rows", 2 * len(sizes) + 2 * len(many_counts))
     echo(f"{'image':>6} {'tpl':>4} {'ours ms':>9} {'1 CCORR':>9} {'6 calls':>9} {'ours/CCORR':>11} {'6calls/ours':>12}")
     for channels in (1, 3):
         target = cv2.cvtColor(base, cv2.COLOR_RGB2GRAY) if channels == 1 else base
@@ -74,6 +82,7 @@ def bench_matching(repeats: int = 15, quick: bool = False, echo: Callable[[str],
             rows.append(row)
             label = "gray" if channels == 1 else "colour"
             echo(f"{label:>6} {size:>4} {ours:9.2f} {ccorr:9.2f} {six:9.2f} {ours / ccorr:11.2f} {six / ours:12.2f}")
+            task.advance()
     geo = lambda key: float(np.exp(np.mean([np.log(r[key]) for r in rows])))  # noqa: E731
     worst = max(rows, key=lambda r: r["ours_over_ccorr"])
     summary = {"geomean_ours_over_ccorr": geo("ours_over_ccorr"), "geomean_six_calls_over_ours": geo("six_calls_over_ours"),
@@ -82,11 +91,12 @@ def bench_matching(repeats: int = 15, quick: bool = False, echo: Callable[[str],
     echo(_verdict("all six maps / one TM_CCORR call (time, geometric mean over the table)",
                   summary["geomean_ours_over_ccorr"], "<=", 1.5) + f"; worst {worst['ours_over_ccorr']:.2f}")
     echo(_verdict("six cv2 calls / all six maps (time, geometric mean)", summary["geomean_six_calls_over_ours"], ">=", 6.0))
-    many = _bench_many(base, 32 if quick else 64, (1, 2) if quick else (1, 4, 9), 3 if quick else repeats, echo)
+    many = _bench_many(base, 32 if quick else 64, many_counts, 3 if quick else repeats, echo, task)
+    task.close()
     return {"benchmark": "matching", "repeats": repeats, "quick": quick, "rows": rows, "summary": summary, "many_kernels": many}
 
 
-def _bench_many(base: np.ndarray, size: int, counts, repeats: int, echo) -> list[dict]:
+def _bench_many(base: np.ndarray, size: int, counts, repeats: int, echo, task) -> list[dict]:
     """Per-kernel time when several same-size kernels meet one target (the experiment's normal
     kernel and its variants): match_many shares the target's window sums among them."""
     height, width = base.shape[:2]
@@ -110,10 +120,12 @@ def _bench_many(base: np.ndarray, size: int, counts, repeats: int, echo) -> list
                          "ccorr_per_kernel_ms": ccorr, "six_calls_per_kernel_ms": six})
             label = "gray" if channels == 1 else "colour"
             echo(f"{label:>6} {count:>8} {ours:8.2f} {ccorr:9.2f} {six:9.2f} {ours / ccorr:11.2f} {six / ours:12.2f}")
+            task.advance()
     return rows
 
 
-def bench_fractal(repeats: int = 15, quick: bool = False, echo: Callable[[str], None] = print) -> dict:
+def bench_fractal(repeats: int = 15, quick: bool = False, echo: Callable[[str], None] = print,
+                  progress: Progress | None = None) -> dict:
     """Every generator family at its defaults on the learned mean face, at 256 and 512 px.
 
     Target: orbit trap at malinc's defaults, 512 px, <= 150 ms median.
@@ -126,11 +138,14 @@ def bench_fractal(repeats: int = 15, quick: bool = False, echo: Callable[[str], 
     sizes = (64, 128) if quick else (256, 512)
     rows = []
     echo(f"{'family':>11} " + " ".join(f"{f'{s} px ms':>10}" for s in sizes))
+    task = ensure(progress).start("bench fractal: families", len(FAMILIES))
     for name in FAMILIES:
         timing = _interleaved({str(size): (lambda size=size: fractalize(kernel, name, size=size)) for size in sizes},
                               2 if quick else repeats)
         rows.append({"family": name, **{f"size_{size}": timing[str(size)] for size in sizes}})
         echo(f"{name:>11} " + " ".join(f"{timing[str(s)]['median_ms']:10.1f}" for s in sizes))
+        task.advance()
+    task.close()
     orbit = next(r for r in rows if r["family"] == "orbit-trap")[f"size_{sizes[-1]}"]["median_ms"]
     summary = {"orbit_trap_largest_ms": orbit, "target_orbit_trap_512_ms_at_most": 150.0}
     echo(_verdict(f"orbit trap at malinc defaults, {sizes[-1]} px, median ms", orbit, "<=", 150.0))
@@ -262,7 +277,8 @@ def _floor(cases) -> Callable[[], None]:
     return run
 
 
-def bench_sweep(repeats: int = 3, quick: bool = False, echo: Callable[[str], None] = print) -> dict:
+def bench_sweep(repeats: int = 3, quick: bool = False, echo: Callable[[str], None] = print,
+                progress: Progress | None = None) -> dict:
     """Sweep throughput and memory.
 
     Throughput: the 36 groups of quick.toml (3 with `quick`) run as a whole `run` with 1
@@ -312,7 +328,8 @@ def bench_sweep(repeats: int = 3, quick: bool = False, echo: Callable[[str], Non
 
         contenders = {"ours_1_worker": ours(1), "ours_2_workers": ours(2), "ours_in_process": in_process,
                       "original_loop": lambda: _original_loop(cases), "correlation_floor": _floor(cases)}
-        timing = _interleaved(contenders, repeats, warmup=0)  # each sweep starts its own processes
+        task = ensure(progress).start("bench sweep: timed sweeps, then 2 memory runs", len(contenders) * repeats + 2)
+        timing = _interleaved(contenders, repeats, warmup=0, on_run=task.advance)  # each sweep starts its own processes
         names = list(contenders)
         seconds = {name: timing[name]["median_ms"] / 1e3 for name in names}
         rate = {name: matches / s for name, s in seconds.items()}
@@ -342,6 +359,8 @@ def bench_sweep(repeats: int = 3, quick: bool = False, echo: Callable[[str], Non
             groups_count = len(expand(load_config(path)))
             memory[factor] = {"groups": groups_count, **_peak_rss(
                 [sys.executable, "-m", "fractal_match", "run", str(path), "--out", str(scratch / f"memory-{factor}"), "--workers", "2"])}
+            task.advance()
+        task.close()
         growth = memory[10]["peak_tree_mib"] / memory[1]["peak_tree_mib"] - 1
         echo(f"memory: {memory[1]['groups']} groups peak {memory[1]['peak_tree_mib']:.0f} MiB (largest process "
              f"{memory[1]['peak_process_mib']:.0f}); {memory[10]['groups']} groups peak {memory[10]['peak_tree_mib']:.0f} MiB "
@@ -361,11 +380,11 @@ BENCHMARKS = {"matching": bench_matching, "fractal": bench_fractal, "sweep": ben
 
 
 def run_benchmark(which: str, repeats: int | None = None, quick: bool = False, out=None,
-                  echo: Callable[[str], None] = print) -> dict:
+                  echo: Callable[[str], None] = print, progress: Progress | None = None) -> dict:
     """Run one benchmark by name (or "all"), add the environment, and write JSON to `out` if given.
     `repeats` None uses each benchmark's own default (15 for matching and fractal, 3 for sweep)."""
     names = list(BENCHMARKS) if which == "all" else [which]
-    options = {"quick": quick, "echo": echo, **({} if repeats is None else {"repeats": repeats})}
+    options = {"quick": quick, "echo": echo, "progress": progress, **({} if repeats is None else {"repeats": repeats})}
     results = {name: BENCHMARKS[name](**options) for name in names}
     report = {"environment": environment(), **(results[which] if which != "all" else {"benchmarks": results})}
     if out is not None:

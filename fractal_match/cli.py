@@ -10,9 +10,29 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperArgument, TyperOption
 
-from ._version import __version__
 from ._errors import FractalMatchError
+from ._terminal import configure_logging, progress_display
+from .progress import run_progress
+from ._version import __version__
+
+def _option_label(option, ctx) -> str | None:
+    """What the help shows after an option: nothing for a flag, else NAME (NAME... if repeatable),
+    instead of typer's Python-type labels (<bool>, <list[str]>, <path>)."""
+    if option.is_flag:
+        return None
+    label = option.metavar or option.name.strip("_").upper()
+    return f"{label}..." if option.multiple else label
+
+
+# Arguments already show their NAME; options show NAME or nothing. This process's only typer app
+# is this command line (and the benchmark scripts built from it).
+TyperOption.display_type_rich = _option_label
+TyperArgument.display_type_rich = lambda argument, ctx: None
+if hasattr(TyperArgument, "_usage_display_name"):  # usage line: NAME, [NAME] if optional (not {NAME})
+    TyperArgument._usage_display_name = lambda argument: (
+        argument.display_name_raw if argument.required else f"[{argument.display_name_raw}]")
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -43,17 +63,18 @@ def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
 ):
     """Template-matching experiments: kernels, fractal variants, all six OpenCV methods."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(verbose)
 
 
-def _print_best(detection, seconds: float) -> None:
+def _print_best(detection) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from .detect import best_table
     from ._methods import METHOD_INFO
 
-    table = Table(title=f"best match per method ({seconds:.2f} s)")
+    seconds = detection.seconds
+    table = Table(title=f"best match per method (matching took {seconds:.2f} s)")
     for column in ("variant", "method", "better", "x", "y", "score", "degenerate"):
         table.add_column(column, justify="right" if column in ("x", "y", "score", "degenerate") else "left",
                          overflow="fold")
@@ -68,46 +89,47 @@ def _echo_written(paths) -> None:
 
 
 def _run_and_report(work) -> tuple:
-    """Run a detection workflow, turn user errors into exit code 1, print its table and files."""
-    started = time.perf_counter()
+    """Run a detection workflow with progress, turn user errors into exit code 1, print its table
+    and files. `work(progress)` returns (detection, written, ...)."""
     try:
-        detection, written, *rest = work()
+        with progress_display() as progress:
+            detection, written, *rest = work(progress)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
-    _print_best(detection, time.perf_counter() - started)
+    _print_best(detection)
     _echo_written(written)
     return tuple(rest)
 
 
 @app.command()
 def match(
-    target: Annotated[Path, typer.Argument(help="Target image file.")],
-    kernel: Annotated[str, typer.Argument(help="Kernel: an image file, crop:IMAGE/LABEL or learned:mean-face.")],
+    target: Annotated[Path, typer.Argument(metavar="TARGET", help="Target image file.")],
+    kernel: Annotated[str, typer.Argument(metavar="KERNEL", help="Kernel: an image file, crop:IMAGE/LABEL or learned:mean-face.")],
     method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help=f"Method (repeatable; default all): {METHOD_HELP}.")] = None,
     color: Annotated[bool, typer.Option("--color", help="Match in colour (RGB) instead of gray.")] = False,
     mask: Annotated[Optional[Path], typer.Option("--mask", help="Template-sized mask image (non-zero = use).")] = None,
-    size: Annotated[Optional[int], typer.Option("--size", help="Resize the kernel so its longer side is SIZE px.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Peaks to keep per method (NMS).")] = 1,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("results/match"),
+    size: Annotated[Optional[int], typer.Option("--size", metavar="PX", help="Resize the kernel so its longer side is SIZE px.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", metavar="K", help="Peaks to keep per method (NMS).")] = 1,
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Output folder.")] = Path("results/match"),
     family: Annotated[Optional[list[str]], typer.Option("--family", "-f", help="Also match this generator family's template (repeatable); see `fractal-match families`.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Family parameter key=value (every chosen family with that key) or family.key=value (repeatable).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Family parameter key=value (every chosen family with that key) or family.key=value (repeatable).")] = None,
     template_masks: Annotated[bool, typer.Option("--template-masks", help="Match generated templates with their masks (default: as plain pictures, like the original experiment).")] = False,
 ):
     """Match KERNEL (and its --family variants) against TARGET with every method; write the
     detection grid (normal vs each variant side by side) and matches.csv."""
     from .workflows import run_match
 
-    _run_and_report(lambda: run_match(target, kernel, method or None, color, mask, size, top_k, out,
-                                      family or (), set_ or (), template_masks))
+    _run_and_report(lambda progress: run_match(target, kernel, method or None, color, mask, size, top_k, out,
+                                               family or (), set_ or (), template_masks, progress))
 
 
 @app.command()
 def fractalize(
-    kernel: Annotated[str, typer.Argument(help="Kernel: an image file, crop:IMAGE/LABEL, bank:NAME[?k=v&...] or learned:NAME.")],
+    kernel: Annotated[str, typer.Argument(metavar="KERNEL", help="Kernel: an image file, crop:IMAGE/LABEL, bank:NAME[?k=v&...] or learned:NAME.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output PNG (the template; its mask as alpha; parameters as text).")],
     family: Annotated[Optional[str], typer.Option("--family", "-f", help="Generator family (see `fractal-match families`).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Parameter key=value (repeatable).")] = None,
-    size: Annotated[Optional[int], typer.Option("--size", help="Output side in pixels (default: the kernel's longer side; gallery 128).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Parameter key=value (repeatable).")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", metavar="PX", help="Output side in pixels (default: the kernel's longer side; gallery 128).")] = None,
     color: Annotated[bool, typer.Option("--color", help="Keep the kernel in colour.")] = False,
     gallery: Annotated[bool, typer.Option("--gallery", help="Write a contact sheet of every family at its defaults instead.")] = False,
 ):
@@ -182,22 +204,24 @@ def kernels(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("results/demo"),
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A new or empty output folder (default: results/demo-<UTC time>).")] = None,
 ):
     """Run the original experiment on bundled data: the learned mean face, its orbit-trap fractal and
-    two controls, all six methods, against the astronaut; plus the gallery of every family."""
-    from .demo import run_demo
+    two controls, all six methods, against the astronaut; the gallery of every family; then the
+    small batch run quick.toml and its report. Every demo runs afresh into a new folder."""
+    from .demo import default_out, run_demo
 
-    typer.echo("running the original experiment, then the small batch run data/experiments/quick.toml ...")
-    (summary,) = _run_and_report(lambda: run_demo(out))
+    folder = out or default_out()
+    typer.echo(f"the original experiment, then the small batch run quick.toml, into {folder}/ ...")
+    (summary,) = _run_and_report(lambda progress: run_demo(folder, progress=progress))
     if summary is not None:
-        typer.echo(f"batch run {summary['folder']}: {summary['ran']} group(s) run now, {summary['done_before']} done before")
+        typer.echo(f"batch run {summary['folder']}: {summary['ran']} group(s) run")
         typer.echo(f"report: {summary['folder']}/report/index.html")
 
 
 @app.command()
 def validate(
-    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
 ):
     """Check an experiment config and say how many cases and matches it expands to."""
     from .config import load_config
@@ -217,7 +241,7 @@ def validate(
 
 @app.command()
 def run(
-    config: Annotated[Path, typer.Argument(help="Experiment config (TOML).")],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: results/<name>-<UTC time>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out, skipping finished cases.")] = False,
     executor: Annotated[str, typer.Option("--executor", "-e", help="serial, processes (default) or dask.")] = "processes",
@@ -227,8 +251,6 @@ def run(
 ):
     """Run an experiment: every case of CONFIG, results appended to a run folder as they finish."""
     from datetime import datetime, timezone
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .config import load_config
     from .executors import EXECUTORS
@@ -245,29 +267,14 @@ def run(
             raise _fail(f"--limit {limit} is out of range (allowed: 1 or more)")
         if resume and out is None:
             raise _fail("--resume needs --out RUN_FOLDER (the run to continue)")
+        if scheduler is not None and executor != "dask":
+            raise _fail("--scheduler needs --executor dask")
         folder = out or Path("results") / f"{loaded.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
         cases, matches = count_cases(loaded)
-        per_row = matches / max(1, cases * len(loaded.methods))  # template matches behind one result row
         started = time.perf_counter()
-        counters = {"rows": 0}
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
-        task = bar.add_task(f"{loaded.name}: cases", total=None, rate="")
-        cases_per_group = len(loaded.kernels) * len(loaded.variants)
-
-        def progress(done, total, rows):
-            if not bar.live.is_started:  # only once the run folder is open: errors print alone
-                bar.start()
-            counters["rows"] += len(rows)
-            elapsed = max(time.perf_counter() - started, 1e-9)
-            bar.update(task, completed=done * cases_per_group, total=total * cases_per_group,
-                       rate=f"{counters['rows'] * per_row / elapsed:,.0f} matches/s")
-
-        try:
-            summary = run_experiment(loaded, folder, resume, executor, workers, scheduler, limit, progress)
-        finally:
-            if bar.live.is_started:
-                bar.stop()
+        with progress_display() as display:
+            summary = run_experiment(loaded, folder, resume, executor, workers, scheduler, limit,
+                                     progress=run_progress(display, loaded, cases, matches))
     except KeyboardInterrupt:
         where = out or "the run folder printed above"
         typer.echo(f"interrupted: finished cases are saved; continue with: fractal-match run {config} --out {where} --resume",
@@ -285,40 +292,67 @@ def run(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder made by `fractal-match run`.")],
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder made by `fractal-match run`.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: RUN_DIR/report).")] = None,
 ):
     """Summaries, paired statistics, figures and an HTML page for a run, from its folder alone."""
     from .report import make_report
 
     try:
-        folder = make_report(run_dir, out)
+        with progress_display() as progress:
+            folder = make_report(run_dir, out, progress=progress)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"wrote {folder}/index.html (and summary.csv, comparisons.csv, figures)")
 
 
-@app.command()
-def bench(
-    which: Annotated[str, typer.Argument(help="Benchmark to run: matching, fractal, sweep or all.")] = "all",
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the results as JSON here.")] = None,
-    repeats: Annotated[Optional[int], typer.Option(
-        "--repeats", "-r", help="Timed repetitions per contender, medians reported (default: 15; 3 for sweep).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="A small target and few repeats (a smoke run, not a measurement).")] = False,
-):
-    """Time the matcher, the generators and whole sweeps against the plain OpenCV loop; print
-    tables and optionally write JSON (machine, versions, medians, ratios)."""
+BenchOut = Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the results as JSON here.")]
+BenchRepeats = Annotated[Optional[int], typer.Option(
+    "--repeats", "-r", min=1, max=10000, help="Timed repetitions per contender, medians reported (default: 15; 3 for sweep).")]
+BenchQuick = Annotated[bool, typer.Option("--quick", help="A small target and few repeats (a smoke run, not a measurement).")]
+
+
+def _bench(which: str, out: Optional[Path], repeats: Optional[int], quick: bool) -> dict:
     from .bench import BENCHMARKS, run_benchmark
 
     if which not in BENCHMARKS and which != "all":
         raise _fail(f"unknown benchmark {which!r} (allowed: {', '.join(BENCHMARKS)}, all)")
     try:
-        report = run_benchmark(which, repeats=repeats, quick=quick, out=out, echo=typer.echo)
+        with progress_display() as progress:
+            report = run_benchmark(which, repeats=repeats, quick=quick, out=out, echo=typer.echo, progress=progress)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     if out is not None:
         typer.echo(f"wrote {out}")
     return report
+
+
+@app.command()
+def bench(
+    which: Annotated[str, typer.Argument(metavar="WHICH", help="Benchmark to run: matching, fractal, sweep or all.")] = "all",
+    out: BenchOut = None,
+    repeats: BenchRepeats = None,
+    quick: BenchQuick = False,
+):
+    """Time the matcher, the generators and whole sweeps against the plain OpenCV loop; print
+    tables and optionally write JSON (machine, versions, medians, ratios)."""
+    return _bench(which, out, repeats, quick)
+
+
+def bench_script(which: str) -> None:
+    """`python benchmarks/WHICH.py [--out FILE] [--repeats N] [--quick]`: the same as
+    `fractal-match bench WHICH`, with the same checks and --help."""
+    script = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+
+    @script.command(help=f"The {which} benchmark (the same as `fractal-match bench {which}`).")
+    def one(out: BenchOut = None, repeats: BenchRepeats = None, quick: BenchQuick = False):
+        _bench(which, out, repeats, quick)
+
+    try:
+        script(prog_name=f"benchmarks/{which}.py")
+    except FractalMatchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._checks import check_output_dir
+from ._errors import FractalMatchError
 from ._data import DATA_DIR
 from ._methods import METHODS
 from ._version import __version__
@@ -14,6 +15,7 @@ from .detect import Detection, detect
 from .fractal import fractalize
 from .images import load_image, on_target_scale
 from .kernels import load_kernel
+from .progress import Progress, ensure, run_progress
 from .runs import run_experiment
 from .workflows import run_gallery, write_detection
 
@@ -27,12 +29,22 @@ DEMO_KERNEL_SIZE = 64
 DEMO_VARIANTS = (("orbit-trap", {}), ("shrunk-pad", {"like": "orbit-trap"}), ("scrambled", {"through": "orbit-trap"}))
 
 
-def run_demo(out="results/demo", batch: bool = True) -> tuple[Detection, list[Path], dict | None]:
+def default_out() -> Path:
+    """A new folder for each demo: results/demo-<UTC time> (the committed example is results/demo)."""
+    from datetime import datetime, timezone
+
+    return Path("results") / f"demo-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+
+
+def run_demo(out=None, batch: bool = True, progress: Progress | None = None) -> tuple[Detection, list[Path], dict | None]:
     """The original experiment done properly on bundled data: the mean face, its orbit-trap
     fractal (malinc's defaults) and two controls, all six methods, against the astronaut; then
-    (with `batch`) the small batch run data/experiments/quick.toml into `out`/quick (resumed,
-    so a finished run is not repeated)."""
-    check_output_dir(Path(out))
+    (with `batch`) the small batch run data/experiments/quick.toml into `out`/quick and its
+    report. `out` must be new or empty (default: :func:`default_out`): the demo always runs."""
+    out = check_output_dir(Path(out) if out is not None else default_out())
+    if out.exists() and any(out.iterdir()):
+        raise FractalMatchError(f"{out}: already holds files; the demo writes a new folder (choose a new or empty --out)")
+    progress = ensure(progress)
     target_path = DATA_DIR / "images" / DEMO_TARGET
     target = load_image(target_path, "gray")
     kernel = load_kernel(DEMO_KERNEL)
@@ -40,19 +52,23 @@ def run_demo(out="results/demo", batch: bool = True) -> tuple[Detection, list[Pa
     templates = [fractalize(kernel, "none", size=DEMO_KERNEL_SIZE)]
     templates += [fractalize(kernel, name, size=DEMO_KERNEL_SIZE, **params) for name, params in DEMO_VARIANTS]
     entries = [("mean face" if t.family == "none" else t.family, on_target_scale(t.image, target), None) for t in templates]
-    detection = detect(target, entries, METHODS, top_k=3)
+    detection = detect(target, entries, METHODS, top_k=3, progress=progress)
     metadata = {"command": "demo", "version": __version__, "target": f"data/images/{DEMO_TARGET}",
                 "kernel": DEMO_KERNEL, "size": DEMO_KERNEL_SIZE, "truth": list(truth),
                 "variants": [{"family": t.family, "params": t.metadata()["params"]} for t in templates]}
     title = "learned mean face vs astronaut: normal, orbit trap (malinc defaults) and two controls (dashed blue: true face)"
-    written = write_detection(detection, out, title, metadata, truth=truth)
-    written += run_gallery(DEMO_KERNEL, size=128, out=Path(out) / "gallery.png")
+    written = write_detection(detection, out, title, metadata, truth=truth, progress=progress)
+    with progress.step("drawing the gallery", total=1) as task:
+        written += run_gallery(DEMO_KERNEL, size=128, out=out / "gallery.png")
+        task.advance()
     summary = None
     if batch:
-        folder = Path(out) / "quick"
-        summary = run_experiment(load_config(DATA_DIR / "experiments" / "quick.toml"), folder,
-                                 resume=(folder / "manifest.json").exists())
+        from .experiment import count_cases
         from .report import make_report
 
-        written += [folder / "results.csv", make_report(folder) / "index.html"]
+        folder = out / "quick"
+        config = load_config("quick")
+        cases, matches = count_cases(config)
+        summary = run_experiment(config, folder, progress=run_progress(progress, config, cases, matches))
+        written += [folder / "results.csv", make_report(folder, progress=progress) / "index.html"]
     return detection, written, summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -13,6 +14,7 @@ from ._checks import check_positive_int
 from ._methods import METHODS, Match, check_methods
 from .matching import match_all
 from .peaks import find_peaks
+from .progress import Progress, ensure
 
 MATCH_COLUMNS = ("variant", "method", "rank", "x", "y", "w", "h", "score", "degenerate")
 
@@ -36,6 +38,7 @@ class Detection:
     variants: list[Variant] = field(default_factory=list)
     peaks: dict = field(default_factory=dict)  # (variant, method) -> list[Match]
     degenerate: dict = field(default_factory=dict)  # (variant, method) -> count
+    seconds: float = 0.0  # time spent matching (not loading, making templates or drawing)
 
     def rows(self) -> list[dict]:
         """One row per (variant, method, rank), the columns of :data:`MATCH_COLUMNS`."""
@@ -51,22 +54,32 @@ class Detection:
 
 
 def detect(target: np.ndarray, templates: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
-           methods: Sequence[str] = METHODS, top_k: int = 1) -> Detection:
+           methods: Sequence[str] = METHODS, top_k: int = 1, progress: Progress | None = None) -> Detection:
     """Match each (name, template, mask) against `target` with all `methods` in one pass each."""
     methods = check_methods(methods)
     top_k = check_positive_int(top_k, "top-k", 1, 1000)
     detection = Detection(target, methods)
-    for name, template, mask in templates:
-        responses = match_all(target, template, methods, mask=mask)
-        best = {}
-        for method in methods:
-            degenerate = responses.degenerate.get(method)
-            best[method] = responses.best(method)
-            detection.peaks[name, method] = find_peaks(responses[method], method, template.shape, k=top_k,
-                                                       degenerate=degenerate) or [best[method]]
-            detection.degenerate[name, method] = responses.degenerate_count(method)
-        detection.variants.append(Variant(name, template, responses, best))
+    started = time.perf_counter()
+    with ensure(progress).step("matching", total=len(templates)) as task:
+        for name, template, mask in templates:
+            _detect_one(detection, target, name, template, mask, top_k)
+            task.advance()
+    detection.seconds = time.perf_counter() - started
     return detection
+
+
+def _detect_one(detection: Detection, target, name: str, template, mask, top_k: int) -> None:
+    """Match one template with every method of `detection`; add its peaks and best matches."""
+    methods = detection.methods
+    responses = match_all(target, template, methods, mask=mask)
+    best = {}
+    for method in methods:
+        degenerate = responses.degenerate.get(method)
+        best[method] = responses.best(method)
+        detection.peaks[name, method] = find_peaks(responses[method], method, template.shape, k=top_k,
+                                                   degenerate=degenerate) or [best[method]]
+        detection.degenerate[name, method] = responses.degenerate_count(method)
+    detection.variants.append(Variant(name, template, responses, best))
 
 
 def matches_csv(detection: Detection) -> bytes:

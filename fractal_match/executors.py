@@ -84,15 +84,21 @@ def worker_pools() -> dict:
     return {"pid": os.getpid(), "pools": pools}
 
 
-def _report_pools(batch) -> list[dict]:
+def _report_pools(hold: float) -> list[dict]:
+    if hold:
+        import time
+
+        time.sleep(hold)  # keeps this worker busy, so the next task goes to another one
     return [worker_pools()]
 
 
-def pools_in_workers(executor: str = "processes", workers: int | None = None, scheduler: str | None = None) -> list[dict]:
+def pools_in_workers(executor: str = "processes", workers: int | None = None, scheduler: str | None = None,
+                     hold: float = 0.0) -> list[dict]:
     """What the workers of `executor` report about their thread pools (:func:`worker_pools`),
-    asked through the same path that runs take, one report per task (several per worker)."""
+    asked through the same path that runs take, one report per task (several per worker). Each
+    task holds its worker `hold` seconds, so that every worker gets one."""
     workers = workers or os.cpu_count() or 1
-    return list(execute(_report_pools, range(3 * workers), executor, workers, scheduler))
+    return list(execute(_report_pools, [hold] * (3 * workers), executor, workers, scheduler))
 
 
 def _in_worker(function, *args):
@@ -163,14 +169,27 @@ def dask_client(workers: int, scheduler: str | None = None):
         from distributed import Client, LocalCluster
     except ImportError:
         raise ExecutorError("the dask executor needs dask.distributed: pip install -e \".[dask]\"") from None
-    try:
-        if scheduler:
+    if scheduler:
+        try:
             return Client(scheduler, timeout="20s"), None
+        except Exception as exc:  # noqa: BLE001 - whatever a wrong address answers is one line
+            # A peer that is not a Dask scheduler can make the handshake fail any way at all
+            # (garbage frame sizes give ValueError or MemoryError), not only OSError.
+            raise ExecutorError(f"cannot join the Dask scheduler {scheduler}: {_one_line(exc)} "
+                                "(expected tcp://HOST:PORT of a running dask scheduler)") from None
+    try:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, host="127.0.0.1")
         return Client(cluster), cluster
     except (OSError, TimeoutError) as exc:
-        raise ExecutorError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") from None
+        raise ExecutorError(f"cannot start a local Dask cluster: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception as one short line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    message = text[0][:200] if text else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _execute_dask(function, batches, workers, scheduler):

@@ -257,7 +257,8 @@ del _source
 def kernel_names() -> list[str]:
     """Every named kernel the tool knows (bank kernels at their defaults, learned ones, crops,
     and what plug-in sources list), sources in registry order."""
-    return [f"{prefix}:{name}" for prefix, source in KERNEL_SOURCES.items() for name in source.names()]
+    return [f"{prefix}:{name}" for prefix, source in KERNEL_SOURCES.items()
+            for name in KERNEL_SOURCES.call(prefix, "listing its kernel names", source.names)]
 
 
 def _in_mode(picture: np.ndarray, mode: str, name: str) -> np.ndarray:
@@ -281,7 +282,7 @@ def load_kernel(name: str, mode: str = "gray") -> Kernel:
     """Resolve a kernel name (see module docs) to a :class:`Kernel` in gray or colour."""
     prefix, sep, spec = name.partition(":")
     if sep and prefix in KERNEL_SOURCES:
-        found = KERNEL_SOURCES[prefix].load(spec, mode)
+        found = KERNEL_SOURCES.call(prefix, f"loading kernel {name}", KERNEL_SOURCES[prefix].load, spec, mode)
         if isinstance(found, Kernel):
             return Kernel(name, _in_mode(found.image, mode, name), found.mask)
         return Kernel(name, _in_mode(found, mode, name))

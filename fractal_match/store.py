@@ -83,6 +83,8 @@ class RunStore:
         self.manifest_path = self.folder / "manifest.json"
         self.repaired = 0  # torn bytes removed on resume
         self.dropped = 0  # rows of incomplete groups removed on resume
+        self.appended = 0  # groups appended by this process
+        self.created = not Path(folder).exists()  # removed again if the run fails before any result
         if self.folder.exists() and not self.folder.is_dir():
             raise RunError(f"{self.folder}: is an existing file (allowed: a run folder)")
         # A folder holds a run once its manifest exists. A run killed while starting leaves only
@@ -183,6 +185,7 @@ class RunStore:
         writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
         writer.writerows(rows)
         self._append_text(buffer.getvalue())
+        self.appended += 1
 
     def _write_manifest(self) -> None:
         write_atomic(self.manifest_path, (json.dumps(self.manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
@@ -200,5 +203,10 @@ class RunStore:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, value, traceback):
         self.close()
+        if kind is not None and self.created and self.appended == 0:
+            # It never started (an executor that cannot start, a scheduler that does not answer,
+            # an interrupt before the first result): leave nothing, so the same command can be
+            # repeated as it was, without --resume.
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -16,6 +16,7 @@ from .detect import Detection, detect, matches_csv
 from .fractal import FAMILIES, Template, fractalize, parse_assignments
 from .images import encode_image, load_image, on_target_scale, write_atomic
 from .kernels import Kernel, load_kernel, resize_kernel
+from .progress import Progress, ensure
 
 def family_settings(families: Sequence[str], assignments: Sequence[str]) -> dict[str, dict]:
     """Distribute ``--set`` items over the chosen families.
@@ -45,16 +46,21 @@ def family_settings(families: Sequence[str], assignments: Sequence[str]) -> dict
 
 
 def make_templates(kernel: Kernel, families: Sequence[str], assignments: Sequence[str] = (),
-                   size: int | None = None) -> list[Template]:
+                   size: int | None = None, progress: Progress | None = None) -> list[Template]:
     """The kernel itself (family "none") followed by one template per chosen family."""
     settings = family_settings(list(families), list(assignments))
-    return [fractalize(kernel, "none", size=size)] + [fractalize(kernel, name, size=size, **settings[name]) for name in families]
+    templates = [fractalize(kernel, "none", size=size)]
+    with ensure(progress).step("making templates", total=len(families)) as task:
+        for name in families:
+            templates.append(fractalize(kernel, name, size=size, **settings[name]))
+            task.advance()
+    return templates
 
 
 def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = None, color: bool = False,
               mask_path=None, size: int | None = None, top_k: int = 1, out="results/match",
               families: Sequence[str] = (), assignments: Sequence[str] = (),
-              template_masks: bool = False) -> tuple[Detection, list[Path]]:
+              template_masks: bool = False, progress: Progress | None = None) -> tuple[Detection, list[Path]]:
     """Load the target and kernel, make the chosen variants, match each with every method, and
     write the detection grid and matches table to `out`.
 
@@ -80,30 +86,32 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     if families:
         if mask_path is not None:
             raise ParameterError("--mask applies to the kernel alone; use it without --family")
-        templates = make_templates(kernel, families, assignments, size)
+        templates = make_templates(kernel, families, assignments, size, progress)
         entries = [(label, on_target_scale(templates[0].image, target), None)]
         for template in templates[1:]:
             entries.append((template.family, on_target_scale(template.image, target),
                             template.mask if template_masks else None))
     try:
-        detection = detect(target, entries, methods, top_k)
+        detection = detect(target, entries, methods, top_k, progress)
     except ParameterError as exc:
         raise type(exc)(f"{kernel_name} in {target_path}: {exc}") from None
     metadata = {"command": "match", "version": __version__, "target": str(target_path), "kernel": kernel_name,
                 "mode": mode, "mask": None if mask_path is None else str(mask_path), "size": size, "top_k": top_k,
                 "families": list(families), "set": list(assignments), "template_masks": template_masks}
-    written = write_detection(detection, out, f"{kernel_name} in {Path(target_path).name}", metadata)
+    written = write_detection(detection, out, f"{kernel_name} in {Path(target_path).name}", metadata, progress=progress)
     return detection, written
 
 
-def write_detection(detection: Detection, out, title: str, metadata: dict, truth=None) -> list[Path]:
+def write_detection(detection: Detection, out, title: str, metadata: dict, truth=None,
+                    progress: Progress | None = None) -> list[Path]:
     """Write detection_grid.png/.svg and matches.csv into `out` (atomically, file by file)."""
     from .report.figures import detection_grid, save_figure
 
     out = check_output_dir(Path(out))
     table = matches_csv(detection)  # computed before anything is written
-    figure = detection_grid(detection.target, detection.variants, detection.methods, truth=truth, title=title)
-    written = save_figure(figure, out / "detection_grid", metadata)
+    with ensure(progress).step("drawing the detection grid", total=2) as task:
+        figure = detection_grid(detection.target, detection.variants, detection.methods, truth=truth, title=title)
+        written = save_figure(figure, out / "detection_grid", metadata, on_saved=task.advance)
     written.append(write_atomic(out / "matches.csv", table))
     return written
 

@@ -97,19 +97,24 @@ def test_demo_runs_on_bundled_data(tmp_path):
     # as a newcomer runs it (its own process, workers too), with every Python warning an error
     from test_warnings import strict
 
-    strict("demo", "--out", str(tmp_path / "demo"))
-    rows = list(csv.DictReader((tmp_path / "demo" / "matches.csv").open()))
+    done = strict("demo", cwd=tmp_path)
+    (demo,) = (tmp_path / "results").glob("demo-*")  # a new folder of its own, under the current one
+    assert f"into {demo.relative_to(tmp_path)}/" in done.stdout and "36 group(s) run" in done.stdout
+    assert "matching took" in done.stdout
+    rows = list(csv.DictReader((demo / "matches.csv").open()))
     assert {r["variant"] for r in rows} == {"mean face", "orbit-trap", "shrunk-pad", "scrambled"}
     assert len(rows) == 4 * 6 * 3
-    metadata = read_png_metadata(tmp_path / "demo" / "detection_grid.png")
+    metadata = read_png_metadata(demo / "detection_grid.png")
     assert json.loads(metadata["truth"]) == [172, 52, 92, 112]
     assert [v["family"] for v in json.loads(metadata["variants"])] == ["none", "orbit-trap", "shrunk-pad", "scrambled"]
-    assert (tmp_path / "demo" / "gallery.png").exists()
-    batch = list(csv.DictReader((tmp_path / "demo" / "quick" / "results.csv").open()))
+    assert (demo / "gallery.png").exists()
+    batch = list(csv.DictReader((demo / "quick" / "results.csv").open()))
     assert len(batch) == 36 * 2 * 6 * 6 and {r["status"] for r in batch} == {"ok"}
-    # a second demo resumes the finished batch run instead of repeating or refusing it
-    again = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
-    assert again.exit_code == 0 and "0 group(s) run now, 36 done before" in again.stdout
+    # the demo always runs afresh: a folder that holds files is refused, and left as it was
+    before = sorted(p.name for p in demo.iterdir())
+    again = runner.invoke(app, ["demo", "--out", str(demo)])
+    assert again.exit_code == 1 and "already holds files" in again.stderr
+    assert sorted(p.name for p in demo.iterdir()) == before
 
 
 def test_fractalize_writes_template_with_mask_and_parameters(tmp_path):

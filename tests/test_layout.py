@@ -18,15 +18,20 @@ def _modules() -> dict[str, Path]:
     return modules
 
 
-def import_graph() -> dict[str, set[str]]:
+def import_graph(top_level_only: bool = False) -> dict[str, set[str]]:
     """Module -> the package modules it imports, anywhere in its body (function-level imports
-    count too: a cycle through a late import is still a tangle)."""
+    count too: a cycle through a late import is still a tangle), or at its top level only.
+
+    Every name of ``from . import a, b`` counts, and importing ``pkg.sub.mod`` also runs the
+    sub-package ``pkg.sub`` (the top package itself is left out: every import runs it)."""
     modules = _modules()
     graph = {}
     for name, path in modules.items():
         package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        nodes = tree.body if top_level_only else list(ast.walk(tree))
         found = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in nodes:
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -38,9 +43,12 @@ def import_graph() -> dict[str, set[str]]:
             for target in targets:
                 while target and target not in modules:
                     target = target.rpartition(".")[0]
-                if target and target != name:
-                    found.add(target)
-                    break
+                parts = target.split(".")
+                # the module and every sub-package on its way (fractal_match itself excluded)
+                for depth in range(2, len(parts) + 1):
+                    step = ".".join(parts[:depth])
+                    if step in modules and step != name and not name.startswith(step + "."):
+                        found.add(step)
         graph[name] = found
     return graph
 
@@ -87,8 +95,17 @@ def test_no_import_cycles():
     assert cycles(graph) == []
 
 
-def test_single_image_path_does_not_reach_into_batch_runs():
+def test_the_walk_sees_every_name_and_the_packages_on_the_way():
     graph = import_graph()
+    assert {"fractal_match.fractal.orbit_trap", "fractal_match.fractal.ifs", "fractal_match.fractal.droste"} <= graph["fractal_match.fractal"]
+    assert "fractal_match.report" in graph["fractal_match.workflows"]  # report.figures runs report/__init__
+
+
+def test_single_image_path_does_not_reach_into_batch_runs():
+    # What importing and using a module runs: its imports anywhere (functions run when called),
+    # but of a package's __init__ only the top level (its lazy names load only when asked for).
+    everywhere, top = import_graph(), import_graph(top_level_only=True)
+    graph = {name: top[name] if _modules()[name].name == "__init__.py" else edges for name, edges in everywhere.items()}
     batch = {"fractal_match.experiment", "fractal_match.runs", "fractal_match.executors", "fractal_match.store"}
     for module in ("fractal_match.workflows", "fractal_match.detect", "fractal_match.matching"):
         seen, todo = set(), [module]
@@ -100,13 +117,14 @@ def test_single_image_path_does_not_reach_into_batch_runs():
 
 
 def test_lower_layers_import_neither_matplotlib_nor_typer():
+    """matplotlib only in the report; typer and rich (the terminal) only in the command line."""
     for name, path in _modules().items():
-        if name.startswith("fractal_match.report") or name in ("fractal_match.cli", "fractal_match.bench"):
+        if name.startswith("fractal_match.report") or name in ("fractal_match.cli", "fractal_match._terminal"):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
-        assert not imported & {"matplotlib", "typer"}, name
+        assert not imported & {"matplotlib", "typer", "rich"}, name
 
 
 def test_no_module_is_over_about_400_lines():

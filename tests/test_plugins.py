@@ -170,3 +170,53 @@ def test_a_broken_plugin_is_one_clear_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "error: plug-in 'broken' (fm_broken_missing:FAMILY, entry point group fractal_match.families): cannot be "
         "loaded (ModuleNotFoundError: No module named 'fm_broken_missing')"]
+
+
+def _fake_site(root, entries: str, module: str):
+    """A plug-in 'installed' as a dist-info folder and a module: no build, no pip."""
+    info = root / "fm_fake-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fm-fake\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entries)
+    (root / "fm_fake.py").write_text(textwrap.dedent(module))
+    return {**os.environ, "PYTHONPATH": str(root)}
+
+
+FAKE = '''
+from fractal_match import Family, KernelSource, Param
+
+def explode(kernel, size, **params):
+    raise RuntimeError("the plug-in's own bug")
+
+def load(spec, mode):
+    raise ValueError(f"cannot read {spec}")
+
+GOOD = Family("good", "control", "a working plug-in family", (), lambda kernel, size: (kernel[:size, :size], None))
+BUGGY = Family("buggy", "control", "a family whose code raises", (), explode)
+SOURCE = KernelSource("oops", "a source whose code raises", load, lambda: ["x"])
+'''
+
+
+def test_a_plugin_whose_code_raises_is_one_line_naming_it(tmp_path):
+    env = _fake_site(tmp_path / "site", "[fractal_match.families]\ngood = fm_fake:GOOD\nbuggy = fm_fake:BUGGY\n"
+                     "[fractal_match.kernels]\noops = fm_fake:SOURCE\n", FAKE)
+    made = cli(env, "fractalize", "learned:mean-face", "--family", "buggy", "--out", str(tmp_path / "t.png"))
+    assert made.returncode == 1 and not (tmp_path / "t.png").exists()
+    assert made.stderr.strip().splitlines() == [
+        "error: plug-in 'buggy' (fm_fake:BUGGY, entry point group fractal_match.families): making a buggy template "
+        "failed (RuntimeError: the plug-in's own bug)"]
+    loaded = cli(env, "fractalize", "oops:x", "--family", "good", "--out", str(tmp_path / "t.png"))
+    assert loaded.returncode == 1 and len(loaded.stderr.strip().splitlines()) == 1
+    assert "plug-in 'oops'" in loaded.stderr and "ValueError: cannot read x" in loaded.stderr
+
+
+def test_a_broken_plugin_does_not_hide_the_others(tmp_path):
+    env = _fake_site(tmp_path / "site", "[fractal_match.families]\na_broken = fm_fake:MISSING\nb_good = fm_fake:GOOD\n", FAKE)
+    probe = ("from fractal_match import FAMILIES, ParameterError\n"
+             "for _ in range(2):\n"
+             "    try:\n        list(FAMILIES)\n        print('listed')\n"
+             "    except ParameterError as exc:\n        print('error', 'a_broken' in str(exc))\n"
+             "print('good' in FAMILIES._entries)\n")
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    # the failure is raised on every use, never a silently partial registry; the good one loaded
+    assert result.stdout.split() == ["error", "True", "error", "True", "True"], result.stderr

@@ -29,6 +29,8 @@ class Param:
         if self.kind is complex:
             return f"real and imaginary parts in [{self.low:g}, {self.high:g}]"
         if self.low is not None and self.high is not None:
+            if self.kind is int:  # every digit: 2147483647, not 2.14748e+09
+                return f"{int(self.low)} to {int(self.high)}"
             return f"{self.low:g} to {self.high:g}"
         return "any"
 

@@ -74,7 +74,7 @@ def fractalize(kernel, family: str, size: int | None = None, **params) -> Templa
         raise ParameterError(f"kernel shape {image.shape} is not an image (allowed: (H, W) or (H, W, 3))")
     size = max(image.shape[:2]) if size is None else check_positive_int(size, "size", 4, MAX_TEMPLATE_SIDE)
     size = max(size, 4)
-    result, mask = spec.function(image, size, **resolved)
+    result, mask = FAMILIES.call(family, f"making a {family} template", spec.function, image, size, **resolved)
     result = np.asarray(result, np.float32)
     if result.ndim not in (2, 3) or max(result.shape[:2]) != size or (
             mask is not None and np.shape(mask) != result.shape[:2]):

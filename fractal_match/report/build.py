@@ -15,6 +15,7 @@ import numpy as np
 
 from .._errors import FractalMatchError
 from ..images import write_atomic
+from ..progress import Progress, ensure
 from .figures import detection_grid, gallery, save_figure
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
 from .tables import (
@@ -59,14 +60,14 @@ def _chosen_cases(run: Run, variant: str) -> list[tuple[str, int]]:
     return [(label, int(index)) for label, index in chosen]
 
 
-def _detection_figures(run: Run, config, runner, out: Path) -> list[tuple[str, str]]:
+def _detection_figures(run: Run, config, runner, out: Path, task) -> list[tuple[str, str]]:
     """Redraw the original experiment's figure for a few chosen cases of the first fractal variant."""
     from ..detect import detect
     from ..experiment import expand
     from ..images import on_target_scale
     from ..geometry import transform_target
 
-    fractal = next((v.name for v in config.variants if family_kind(v.family) == "fractal"), None)
+    fractal = _first_fractal(config)
     baseline = next((v.name for v in config.variants if v.family == "none"), None)
     if fractal is None:
         return []
@@ -89,6 +90,7 @@ def _detection_figures(run: Run, config, runner, out: Path) -> list[tuple[str, s
         stem = f"detection_{label}"
         save_figure(detection_grid(target, detection.variants, detection.methods, truth=box, title=title),
                     out / stem, {"case_id": c["case_id"][index]})
+        task.advance()
         figures.append((f"{stem}.png", f"The original experiment's figure for the {label} case of {fractal} "
                         f"(by margin, {('TM_CCOEFF_NORMED' if 'TM_CCOEFF_NORMED' in run.methods else run.methods[0])}): "
                         f"{html.escape(c['case_id'][index])}. Dashed blue: the true box."))
@@ -109,28 +111,58 @@ def _gallery_figure(config, runner, out: Path) -> list[tuple[str, str]]:
              "(bank and oracle are the kernel itself at other poses).")]
 
 
-def make_report(run_dir, out=None) -> Path:
+def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
     """Write summary.csv, comparisons.csv, figures and index.html into RUN_DIR/report (or `out`)."""
-    run = load_run(run_dir)
+    progress = ensure(progress)
+    with progress.step("report: reading the run", total=1) as task:
+        run = load_run(run_dir)
+        task.advance()
     out = Path(out) if out is not None else run.folder / "report"
     if out.exists() and not out.is_dir():
         raise FractalMatchError(f"{out}: is an existing file (allowed: a folder)")
     out.mkdir(parents=True, exist_ok=True)
-    summary = summary_rows(run)
-    comparisons = comparison_rows(run, seed=int(run.manifest.get("seed", 0)))
+    with progress.step("report: tables and paired statistics", total=2) as task:
+        summary = summary_rows(run)
+        task.advance()
+        comparisons = comparison_rows(run, seed=int(run.manifest.get("seed", 0)))
+        task.advance()
     write_atomic(out / "summary.csv", to_csv(summary, SUMMARY_COLUMNS))
     write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS))
+    posed = any(r["scale"] != "all" for r in summary)
+    config = _config(run)
+    fractal = _first_fractal(config) if config is not None else None
+    drawn = (4 if posed else 2) + (config is not None) + (len(_chosen_cases(run, fractal)) if fractal else 0)
+    with progress.step("report: figures", total=drawn) as task:
+        figures = _figures(run, summary, comparisons, posed, out, task)
+        if config is not None:
+            from ..experiment import CaseRunner
+
+            runner = CaseRunner(config)  # one runner: templates made for the gallery serve the grids too
+            figures += _gallery_figure(config, runner, out)
+            task.advance()
+            figures += _detection_figures(run, config, runner, out, task)
+    write_atomic(out / "index.html", _page(run, summary, comparisons, figures).encode("utf-8"))
+    return out
+
+
+def _first_fractal(config) -> str | None:
+    return next((v.name for v in config.variants if family_kind(v.family) == "fractal"), None)
+
+
+def _figures(run: Run, summary, comparisons, posed: bool, out: Path, task) -> list[tuple[str, str]]:
+    """The figures drawn from the rows alone (no matching)."""
     methods, variants = run.methods, run.variants
     meta = {"run": run.folder.name, "config_hash": run.manifest.get("config_hash", "")}
     figures: list[tuple[str, str]] = []
     save_figure(hit_rate_heatmap(summary, methods, variants, _marks(comparisons)), out / "hit_rate", meta)
+    task.advance()
     figures.append(("hit_rate.png", "Hit rate per method and variant over every kernel, object and pose. "
                     "▲/▼: established above/below the plain kernel (Holm-adjusted exact McNemar p < 0.05 and "
                     "a cluster-bootstrap interval that excludes zero)."))
-    posed = any(r["scale"] != "all" for r in summary)
     if posed:
         for axis in ("rotation", "scale"):
             save_figure(hit_rate_curves(summary, methods, variants, axis), out / f"hit_rate_vs_{axis}", meta)
+            task.advance()
             figures.append((f"hit_rate_vs_{axis}.png", f"Hit rate against {axis}, one panel per method, Wilson 95% bands."))
         pooled = {r["variant"]: [] for r in summary if r["scale"] == "all"}
         for r in summary:
@@ -141,20 +173,14 @@ def make_report(run_dir, out=None) -> Path:
         best = max(candidates, key=lambda v: np.mean(pooled[v])) if candidates else None
         shown = [v for v in (best, "none") if v is not None and v in variants]
         save_figure(pose_heatmaps(summary, methods, shown), out / "pose_heatmaps", meta)
+        task.advance()
         figures.append(("pose_heatmaps.png", f"Hit rate over rotation x scale for the best variant ({html.escape(str(best))}, "
                         "by mean hit rate, oracle excluded) and for the plain kernel."))
     else:
         save_figure(success_curve_figure(success_curves(run), methods, variants), out / "success_curves", meta)
+        task.advance()
         figures.append(("success_curves.png", "Success rate over IoU thresholds (pairs protocol); AUC in the legend."))
-    config = _config(run)
-    if config is not None:
-        from ..experiment import CaseRunner
-
-        runner = CaseRunner(config)  # one runner: templates made for the gallery serve the grids too
-        figures += _gallery_figure(config, runner, out)
-        figures += _detection_figures(run, config, runner, out)
-    write_atomic(out / "index.html", _page(run, summary, comparisons, figures).encode("utf-8"))
-    return out
+    return figures
 
 
 def _fmt(value, digits: int = 3) -> str:

@@ -124,10 +124,12 @@ def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str
     return fig
 
 
-def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None, dpi: int = 100) -> list[Path]:
+def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None, dpi: int = 100,
+                on_saved=None) -> list[Path]:
     """Save `fig` as PNG (text metadata) and SVG next to each other, each written atomically.
 
-    `path` may carry a suffix or not; returns the two paths written.
+    `path` may carry a suffix or not; returns the two paths written. `on_saved()` is called
+    after each file (progress).
     """
     base = Path(path).with_suffix("")
     text = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in (metadata or {}).items()}
@@ -139,6 +141,8 @@ def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None,
         with matplotlib.rc_context({"svg.hashsalt": "fractal-match"}):
             fig.savefig(buffer, format=suffix[1:], dpi=dpi, metadata=meta)  # constrained layout already fits
         written.append(write_atomic(base.with_suffix(suffix), buffer.getvalue()))
+        if on_saved is not None:
+            on_saved()
     return written
 
 
