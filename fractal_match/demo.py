@@ -29,6 +29,16 @@ DEMO_KERNEL_SIZE = 64
 DEMO_VARIANTS = (("orbit-trap", {}), ("shrunk-pad", {"like": "orbit-trap"}), ("scrambled", {"through": "orbit-trap"}))
 
 
+def _compact_figure(detection: Detection, out: Path, metadata: dict, truth, task) -> list[Path]:
+    """The figure the README leads with: one row per method, the plain kernel and its orbit trap."""
+    from .report.figures import detection_grid, save_figure
+
+    shown = detection.variants[:2]
+    title = "mean face vs its orbit-trap fractal, astronaut photo (red: best match; dashed blue: true face)"
+    figure = detection_grid(detection.target, shown, detection.methods, truth=truth, title=title, panel=2.7)
+    return save_figure(figure, out / "detection_compact", metadata, on_saved=task.advance)
+
+
 def default_out() -> Path:
     """A new folder for each demo: results/demo-<UTC time> (the committed example is results/demo)."""
     from datetime import datetime, timezone
@@ -58,6 +68,8 @@ def run_demo(out=None, batch: bool = True, progress: Progress | None = None) -> 
                 "variants": [{"family": t.family, "params": t.metadata()["params"]} for t in templates]}
     title = "learned mean face vs astronaut: normal, orbit trap (malinc defaults) and two controls (dashed blue: true face)"
     written = write_detection(detection, out, title, metadata, truth=truth, progress=progress)
+    with progress.step("drawing the compact figure", total=2) as task:
+        written += _compact_figure(detection, out, metadata, truth, task)
     with progress.step("drawing the gallery", total=1) as task:
         written += run_gallery(DEMO_KERNEL, size=128, out=out / "gallery.png")
         task.advance()

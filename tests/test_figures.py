@@ -33,3 +33,51 @@ def test_saved_figures_are_byte_for_byte_reproducible(tmp_path):
     second = run_gallery("bank:ring", size=32, out=tmp_path / "b.png")
     for one, two in zip(first, second):
         assert one.read_bytes() == two.read_bytes()
+
+
+def _panel(response, method, match, degenerate=None):
+    from matplotlib.figure import Figure
+
+    from fractal_match.report.figures import plot_response
+
+    fig = Figure(figsize=(3, 3))
+    ax = fig.subplots()
+    plot_response(ax, response, method, match, degenerate)
+    fig.canvas.draw()
+    return fig, ax
+
+
+def test_a_flat_map_says_so_and_a_varied_one_does_not():
+    from fractal_match import Match
+
+    flat, ax = _panel(np.ones((20, 30), np.float32), "TM_SQDIFF_NORMED", Match(0, 0, 1.0))
+    assert any(t.get_text() == "flat: every position ties" for t in ax.texts)
+    ramp = np.linspace(0, 1, 600, dtype=np.float32).reshape(20, 30)
+    varied, ax = _panel(ramp, "TM_CCORR_NORMED", Match(29, 19, 1.0))
+    assert not ax.texts
+
+
+def test_colour_bars_show_the_scores_without_an_offset_and_markers_are_not_clipped():
+    from fractal_match import Match
+
+    values = (1 - np.linspace(0, 1.6e-7, 600)).astype(np.float32).reshape(20, 30)  # 0.99999984 .. 1
+    fig, ax = _panel(values, "TM_CCORR_NORMED", Match(29, 0, 1.0))  # best at the corner
+    bar = fig.axes[1]
+    assert bar.yaxis.get_offset_text().get_text() == ""
+    labels = [t.get_text() for t in bar.get_yticklabels() if t.get_text()]
+    assert labels and all(float(label.replace("−", "-")) > 0.9 for label in labels)
+    (marker,) = ax.lines
+    assert marker.get_clip_on() is False
+
+
+def test_gallery_columns_leave_the_fewest_empty_cells():
+    from types import SimpleNamespace
+
+    from fractal_match.report.figures import gallery
+
+    kernel = np.zeros((8, 8), np.float32)
+    for count, columns in ((7, 4), (8, 3), (11, 6), (12, 5)):  # count + 1 cells with the kernel
+        shown = [SimpleNamespace(image=kernel, mask=None, family=str(i)) for i in range(count)]
+        fig = gallery(kernel, shown)
+        grid = fig.axes[0].get_subplotspec().get_gridspec()
+        assert grid.ncols == columns, (count, grid.ncols)

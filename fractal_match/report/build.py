@@ -49,14 +49,19 @@ def _config(run: Run):
 
 
 def _chosen_cases(run: Run, variant: str) -> list[tuple[str, int]]:
-    """(label, row index): the best, a typical and the worst case of `variant` by margin."""
+    """(label, row index) of three cases of `variant`, by margin (the best score where a detection
+    would be a hit minus the best elsewhere, over the map's range): the best is the hit with the
+    largest margin (the largest margin of all if nothing hit), typical the median, worst the
+    smallest."""
     c = run.columns
     method = "TM_CCOEFF_NORMED" if "TM_CCOEFF_NORMED" in run.methods else run.methods[0]
     rows = np.flatnonzero(run.where(variant=variant, method=method) & ~np.isnan(c["margin"]))
     if rows.size == 0:
         return []
     order = rows[np.argsort(c["margin"][rows], kind="stable")]
-    chosen = [("best", order[-1]), ("typical", order[len(order) // 2]), ("worst", order[0])]
+    hits = [index for index in order if c["hit"][index]]
+    best = ("best", hits[-1]) if hits else ("best (no case hit)", order[-1])
+    chosen = [best, ("typical", order[len(order) // 2]), ("worst", order[0])]
     return [(label, int(index)) for label, index in chosen]
 
 
@@ -87,13 +92,16 @@ def _detection_figures(run: Run, config, runner, out: Path, task) -> list[tuple[
             entries.append((name, on_target_scale(template.image, target), None))
         detection = detect(target, entries, config.methods, top_k=1)
         title = f"{label} case for {fractal} (margin {c['margin'][index]:.3f}): {c['case_id'][index]}"
-        stem = f"detection_{label}"
+        stem = f"detection_{label.split()[0]}"
         save_figure(detection_grid(target, detection.variants, detection.methods, truth=box, title=title),
                     out / stem, {"case_id": c["case_id"][index]})
         task.advance()
+        method = "TM_CCOEFF_NORMED" if "TM_CCOEFF_NORMED" in run.methods else run.methods[0]
+        meaning = {"best": "the hit with the largest margin", "typical": "the median margin",
+                   "worst": "the smallest margin"}.get(label, "no case hit: the largest margin")
         figures.append((f"{stem}.png", f"The original experiment's figure for the {label} case of {fractal} "
-                        f"(by margin, {('TM_CCOEFF_NORMED' if 'TM_CCOEFF_NORMED' in run.methods else run.methods[0])}): "
-                        f"{html.escape(c['case_id'][index])}. Dashed blue: the true box."))
+                        f"({meaning} under {method}; margin: best score where a detection would hit minus best "
+                        f"elsewhere, over the map's range): {html.escape(c['case_id'][index])}. Dashed blue: the true box."))
     return figures
 
 
@@ -209,6 +217,11 @@ def _rate_table(run: Run, summary: list[dict], kernel: str, marks: dict) -> str:
     return f"<table><tr><th>method</th>{head}</tr>{body}</table>"
 
 
+def _anchor(figure_file: str) -> str:
+    """The page anchor of a figure: its file name without the suffix."""
+    return Path(figure_file).stem
+
+
 def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]]) -> str:
     marks = _marks(comparisons)
     kernels = [k for k in dict.fromkeys(r["kernel"] for r in summary) if k != "all"]
@@ -220,8 +233,13 @@ def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[
         f"<tr><td>{html.escape(r['method'])}</td><td>{html.escape(r['first'])}</td><td>{html.escape(r['second'])}</td>"
         f"<td>{r['n']}</td><td>{r['b']}</td><td>{r['c']}</td><td>{_fmt(r['difference'])}</td>"
         f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{r['p_holm']:.2g}</td></tr>" for r in significant)
-    figure_html = "".join(f"<figure><a href='{f}'><img src='{f}' alt='{html.escape(caption)}'></a>"
+    figure_html = "".join(f"<figure id='{_anchor(f)}'><a href='{f}'><img src='{f}' alt='{html.escape(caption)}'></a>"
                           f"<figcaption>{caption}</figcaption></figure>" for f, caption in figures)
+    sections = [("rates", "Hit rate per method and variant"), *([("per-kernel", "Hit rate per kernel")] if per_kernel else []),
+                ("differences", "Significant paired differences"), ("figures", "Figures"), ("run", "Run")]
+    toc = "".join(f"<li><a href='#{key}'>{title}</a>" + (
+        "<ul>" + "".join(f"<li><a href='#{_anchor(f)}'>{_anchor(f).replace('_', ' ')}</a></li>" for f, _ in figures) + "</ul>"
+        if key == "figures" else "") + "</li>" for key, title in sections)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</title>
 <style>
@@ -233,23 +251,26 @@ td.up {{ background: #e3f4e3; }} td.down {{ background: #f8e1e1; }}
 figure {{ margin: 2em 0; }} img {{ max-width: 100%; border: 1px solid #ddd; }}
 figcaption {{ font-size: 0.9em; color: #444; }}
 .manifest td {{ text-align: left; font-family: monospace; }}
+nav.toc {{ background: #f7f7f7; border: 1px solid #ddd; padding: 0.5em 1em; font-size: 0.9em; }}
+nav.toc ul {{ margin: 0.2em 0; }}
 </style></head><body>
 <h1>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</h1>
 <p>{len(run)} result rows ({len(run) // max(1, len(run.methods))} cases x {len(run.methods)} methods) from
 <code>{html.escape(run.folder.name)}</code>. Files: <a href="summary.csv">summary.csv</a>, <a href="comparisons.csv">comparisons.csv</a>.</p>
-<h2>Hit rate per method and variant</h2>
+<nav class="toc"><strong>Contents</strong><ul>{toc}</ul></nav>
+<h2 id="rates">Hit rate per method and variant</h2>
 <p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): established
 above/below the plain kernel (<code>none</code>): the exact McNemar test on the paired cases, Holm-adjusted over every
 comparison, gives p &lt; {SIGNIFICANCE} <em>and</em> the 95% cluster-bootstrap interval of the difference (resampling
 source objects) excludes zero.</p>
 {_rate_table(run, summary, "all", marks)}
-{"<h2>Hit rate per kernel</h2><p>The same, for each kernel alone (marks are for the pooled comparisons only).</p>" + per_kernel if per_kernel else ""}
-<h2>Significant paired differences</h2>
+{"<h2 id='per-kernel'>Hit rate per kernel</h2><p>The same, for each kernel alone (marks are for the pooled comparisons only).</p>" + per_kernel if per_kernel else ""}
+<h2 id="differences">Significant paired differences</h2>
 <p>Every comparison in <a href="comparisons.csv">comparisons.csv</a> whose difference is established (Holm-adjusted
 p &lt; {SIGNIFICANCE} and the bootstrap interval excludes zero: {len(significant)} of {len(comparisons)}). b: first hits where second misses; c: the reverse; difference: hit rate of first minus second with a
 95% cluster-bootstrap interval (clusters: source objects).</p>
 <table><tr><th>method</th><th>first</th><th>second</th><th>n</th><th>b</th><th>c</th><th>difference</th><th>95% CI</th><th>Holm p</th></tr>{comp_rows}</table>
-<h2>Figures</h2>{figure_html}
-<h2>Run</h2><table class="manifest">{manifest}</table>
+<h2 id="figures">Figures</h2>{figure_html}
+<h2 id="run">Run</h2><table class="manifest">{manifest}</table>
 </body></html>
 """

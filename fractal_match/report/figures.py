@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -49,21 +50,40 @@ def _display(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     return image, ("gray" if image.ndim == 2 else None)
 
 
+def _is_flat(values: np.ndarray, degenerate: np.ndarray | None) -> bool:
+    """Whether every defined position of a map has the same score (all tie)."""
+    defined = values if degenerate is None else values[~np.asarray(degenerate, bool)]
+    defined = defined[np.isfinite(defined)]
+    if defined.size == 0:
+        return True
+    low, high = float(defined.min()), float(defined.max())
+    return high - low <= 1e-6 * max(abs(low), abs(high), 1e-30)
+
+
 def plot_response(ax: Axes, response: np.ndarray, method: str, match: Match | None = None,
                   degenerate: np.ndarray | None = None):
     """Draw a raw response map with a colour bar and the best position marked; returns the image.
 
     Degenerate positions (see :mod:`fractal_match.matching`) are shown in light grey and left out
-    of the colour scale, so a few undefined windows do not flatten the picture.
+    of the colour scale, so a few undefined windows do not flatten the picture. A map whose
+    defined positions all tie says so on the panel. The marker is never clipped at the border.
     """
     info = METHOD_INFO[method]
     cmap = matplotlib.colormaps["viridis_r" if info.lower_is_better else "viridis"].with_extremes(bad="lightgrey")
     shown_values = np.ma.masked_array(response, mask=degenerate) if degenerate is not None else response
     shown_values, extent = _shrink(shown_values)
     shown = ax.imshow(shown_values, cmap=cmap, interpolation="nearest", extent=extent)
-    ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
+    bar = ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
+    formatter = bar.ax.yaxis.get_major_formatter()
+    if isinstance(formatter, matplotlib.ticker.ScalarFormatter):
+        formatter.set_useOffset(False)  # tick labels are the scores themselves, never "1e-7+1"
+    bar.ax.tick_params(labelsize=7)
+    if _is_flat(np.asarray(response), degenerate):
+        ax.text(0.5, 0.5, "flat: every position ties", transform=ax.transAxes, ha="center", va="center",
+                fontsize=9, color="black", bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 2})
     if match is not None:
-        ax.plot([match.x], [match.y], marker="+", color="red", markersize=14, markeredgewidth=2)
+        ax.plot([match.x], [match.y], marker="+", color="red", markersize=14, markeredgewidth=2, clip_on=False,
+                zorder=5)
     ax.set_xticks([])
     ax.set_yticks([])
     return shown
@@ -88,15 +108,16 @@ def plot_detection(ax: Axes, target: np.ndarray, box, score: float | None = None
 
 
 def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str],
-                   truth=None, title: str | None = None) -> Figure:
+                   truth=None, title: str | None = None, panel: float = 3.6) -> Figure:
     """The experiment's central figure: one row per method, two panels per template variant.
 
     A header row shows each variant's template. Then for each method and variant: the raw
     response map (colour bar, best position marked) and the target with the detected box.
+    `panel` is a panel's width in inches.
     """
     columns = 2 * len(variants)
     rows = 1 + len(methods)
-    fig = Figure(figsize=(3.6 * columns, 3.1 * rows), layout="constrained")
+    fig = Figure(figsize=(panel * columns, panel * 0.86 * rows), layout="constrained")
     grid = fig.add_gridspec(rows, columns, height_ratios=[0.8] + [1.0] * len(methods))
     for v, variant in enumerate(variants):
         ax = fig.add_subplot(grid[0, 2 * v])
@@ -147,10 +168,10 @@ def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None,
 
 
 def plot_template(ax: Axes, image: np.ndarray, mask: np.ndarray | None = None):
-    """Draw a template; pixels its mask leaves out are shown over a mid-grey background."""
+    """Draw a template; pixels its mask leaves out are shown over black."""
     # templates are float in [0, 1] already: show them on that scale, unstretched
     shown, cmap = (image, "gray" if image.ndim == 2 else None) if image.dtype.kind == "f" else _display(image)
-    ax.set_facecolor("0.5")
+    ax.set_facecolor("black")  # as the detection grids show templates
     if mask is not None:
         rgb = np.repeat(shown[:, :, None], 3, axis=2) if shown.ndim == 2 else shown
         rgb = rgb.astype(np.float64) / (255.0 if rgb.dtype == np.uint8 else 1.0)
@@ -161,9 +182,12 @@ def plot_template(ax: Axes, image: np.ndarray, mask: np.ndarray | None = None):
     ax.set_yticks([])
 
 
-def gallery(kernel_image: np.ndarray, templates: Sequence, title: str | None = None, columns: int = 4) -> Figure:
-    """A contact sheet: the kernel, then every template (anything with .image, .mask, .family)."""
+def gallery(kernel_image: np.ndarray, templates: Sequence, title: str | None = None, columns: int | None = None) -> Figure:
+    """A contact sheet: the kernel, then every template (anything with .image, .mask, .family).
+    Without `columns`, 3 to 6 columns, whichever leaves the fewest empty cells."""
     count = 1 + len(templates)
+    if columns is None:
+        columns = min(range(6, 2, -1), key=lambda c: (-(-count // c) * c - count, -c)) if count > 3 else count
     rows = -(-count // columns)
     fig = Figure(figsize=(3.0 * columns, 3.2 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()

@@ -13,6 +13,17 @@ from ..metrics import SUCCESS_THRESHOLDS
 
 _PALETTE = matplotlib.colormaps["tab20"]
 
+#: Okabe and Ito's colour-blind-safe colours; with distinct markers and, past eight, a dashed
+#: line, so that no two variants look alike even in gray.
+_SAFE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
+
+
+def _style(index: int) -> dict:
+    """Colour, marker and line style of the `index`-th variant."""
+    return {"color": _SAFE[index % len(_SAFE)], "marker": _MARKERS[index % len(_MARKERS)],
+            "linestyle": "-" if (index // len(_SAFE)) % 2 == 0 else "--"}
+
 
 def _short(method: str) -> str:
     return method.replace("TM_", "")
@@ -47,15 +58,19 @@ def hit_rate_heatmap(rows: list[dict], methods: Sequence[str], variants: Sequenc
 
 def hit_rate_curves(rows: list[dict], methods: Sequence[str], variants: Sequence[str], axis: str) -> Figure:
     """Hit rate against `axis` ("rotation" or "scale"), pooled over the other; one panel per
-    method, one line per variant with its Wilson 95% band."""
+    method (small multiples), one line per variant with its Wilson 95% band. Each variant keeps
+    its colour, marker and line style in every panel; the y axis is fitted to the data and every
+    pose on the x axis is ticked."""
     from ..stats import wilson_interval
 
     cells = [r for r in rows if r["scale"] != "all"]
     other = "scale" if axis == "rotation" else "rotation"
     columns = min(3, len(methods))
     panels = -(-len(methods) // columns)
-    fig = Figure(figsize=(5.0 * columns, 3.6 * panels + 0.8), layout="constrained")
-    axes = fig.subplots(panels, columns, squeeze=False).ravel()
+    fig = Figure(figsize=(5.2 * columns, 3.9 * panels + 0.4 + 0.3 * -(-len(variants) // 5)), layout="constrained")
+    axes = fig.subplots(panels, columns, squeeze=False, sharey=True).ravel()
+    top = 0.0
+    ticks: set[float] = set()
     for ax, method in zip(axes, methods):
         for index, variant in enumerate(variants):
             pooled: dict[float, list[int]] = {}
@@ -67,49 +82,74 @@ def hit_rate_curves(rows: list[dict], methods: Sequence[str], variants: Sequence
             if not pooled:
                 continue
             xs = sorted(pooled)
+            ticks.update(xs)
             rates = np.array([pooled[x][0] / pooled[x][1] for x in xs])
             bands = np.array([wilson_interval(*pooled[x]) for x in xs])
-            colour = _PALETTE(index % 20)
-            ax.plot(xs, rates, marker="o", markersize=3, color=colour, label=variant, linewidth=1.4)
-            ax.fill_between(xs, bands[:, 0], bands[:, 1], color=colour, alpha=0.12, linewidth=0)
-        ax.set_title(f"{_short(method)}: hit rate vs {axis} (pooled over {other})", fontsize=10)
-        ax.set_xlabel(axis + (" (degrees)" if axis == "rotation" else ""))
-        ax.set_ylabel("hit rate")
-        ax.set_ylim(-0.02, 1.02)
+            top = max(top, float(bands[:, 1].max()))
+            style = _style(index)
+            ax.plot(xs, rates, markersize=5, label=variant, linewidth=1.5, **style)
+            ax.fill_between(xs, bands[:, 0], bands[:, 1], color=style["color"], alpha=0.08, linewidth=0)
+        ax.set_title(_short(method), fontsize=11)
+        ax.set_xlabel(axis + (" (degrees)" if axis == "rotation" else " (object size / original)"), fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes[: len(methods)]:
         if axis == "scale":
             ax.set_xscale("log", base=2)
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.grid(alpha=0.3)
+        ax.set_xticks(sorted(ticks), [f"{x:g}" for x in sorted(ticks)], fontsize=8)
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.tick_params(axis="y", labelsize=8)
+    for ax in axes[::columns]:
+        ax.set_ylabel("hit rate", fontsize=9)
+    axes[0].set_ylim(-0.01, min(1.0, top * 1.08 + 0.02))  # shared: fitted to the highest band
     for ax in axes[len(methods):]:
         ax.axis("off")
+    fig.suptitle(f"hit rate against {axis}, pooled over {other} (bands: Wilson 95%)", fontsize=12)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(7, len(labels)), fontsize=8)
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(5, len(labels)), fontsize=10,
+               markerscale=1.3, handlelength=3.0, frameon=False)
     return fig
 
 
+def _cell(value: float) -> str:
+    """A hit rate short enough for a heatmap cell: 0, .04, .33, 1."""
+    text = f"{value:.2f}"
+    return {"0.00": "0", "1.00": "1"}.get(text, text[1:])
+
+
 def pose_heatmaps(rows: list[dict], methods: Sequence[str], shown_variants: Sequence[str]) -> Figure:
-    """Rotation x scale hit-rate heatmaps: one row per shown variant, one column per method."""
+    """Rotation x scale hit-rate heatmaps: one row per shown variant, one column per method, each
+    cell labelled with its hit rate."""
     cells = [r for r in rows if r["scale"] != "all"]
     scales = sorted({float(r["scale"]) for r in cells})
     rotations = sorted({float(r["rotation"]) for r in cells})
-    fig = Figure(figsize=(2.6 * len(methods) + 1.0, 2.6 * len(shown_variants) + 0.6), layout="constrained")
-    axes = fig.subplots(len(shown_variants), len(methods), squeeze=False)
+    columns = min(3, len(methods))
+    per_variant = -(-len(methods) // columns)  # panel rows per shown variant
+    width = max(3.2, 0.5 * len(rotations) + 1.0)
+    height = 0.42 * len(scales) + 1.2
+    fig = Figure(figsize=(width * columns + 1.0, height * per_variant * len(shown_variants) + 0.4), layout="constrained")
+    axes = fig.subplots(per_variant * len(shown_variants), columns, squeeze=False)
     shown = None
+    step = 1 if len(rotations) <= 10 else 2  # every rotation labelled while the labels fit
     for i, variant in enumerate(shown_variants):
         for j, method in enumerate(methods):
             grid = np.full((len(scales), len(rotations)), np.nan)
             for r in cells:
                 if r["method"] == method and r["variant"] == variant:
                     grid[scales.index(float(r["scale"])), rotations.index(float(r["rotation"]))] = r["hit_rate"]
-            ax = axes[i, j]
+            ax = axes[i * per_variant + j // columns, j % columns]
             shown = ax.imshow(grid, cmap="magma", vmin=0, vmax=1, aspect="auto", origin="lower")
-            ax.set_xticks(range(len(rotations)), [f"{v:g}" for v in rotations], fontsize=6, rotation=90)
-            ax.set_yticks(range(len(scales)), [f"{v:g}" for v in scales], fontsize=6)
-            ax.set_title(f"{variant}\n{_short(method)}", fontsize=8)
-            if j == 0:
-                ax.set_ylabel("scale")
-            if i == len(shown_variants) - 1:
-                ax.set_xlabel("rotation")
+            for (y, x), value in np.ndenumerate(grid):
+                if not np.isnan(value):
+                    ax.text(x, y, _cell(value), ha="center", va="center", fontsize=8,
+                            color="white" if value < 0.6 else "black")
+            ax.set_xticks(range(0, len(rotations), step), [f"{v:g}" for v in rotations[::step]], fontsize=9)
+            ax.set_yticks(range(len(scales)), [f"{v:g}" for v in scales], fontsize=9)
+            ax.set_title(f"{variant}: {_short(method)}", fontsize=10)
+            if j % columns == 0:
+                ax.set_ylabel("scale", fontsize=9)
+            ax.set_xlabel("rotation (degrees)", fontsize=9)
+        for j in range(len(methods), per_variant * columns):
+            axes[i * per_variant + j // columns, j % columns].axis("off")
     if shown is not None:
         fig.colorbar(shown, ax=axes, label="hit rate", shrink=0.6)
     return fig
