@@ -104,7 +104,7 @@ def _run_and_report(work) -> tuple:
 @app.command()
 def match(
     target: Annotated[Path, typer.Argument(metavar="TARGET", help="Target image file.")],
-    kernel: Annotated[str, typer.Argument(metavar="KERNEL", help="Kernel: an image file, crop:IMAGE/LABEL or learned:mean-face.")],
+    kernel: Annotated[str, typer.Argument(metavar="KERNEL", help="Kernel: an image file, crop:IMAGE/LABEL, bank:NAME[?key=value&...] or learned:NAME (`fractal-match kernels` lists them).")],
     method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help=f"Method (repeatable; default all): {METHOD_HELP}.")] = None,
     color: Annotated[bool, typer.Option("--color", help="Match in colour (RGB) instead of gray.")] = False,
     mask: Annotated[Optional[Path], typer.Option("--mask", help="Template-sized mask image (non-zero = use).")] = None,
@@ -125,7 +125,7 @@ def match(
 
 @app.command()
 def fractalize(
-    kernel: Annotated[str, typer.Argument(metavar="KERNEL", help="Kernel: an image file, crop:IMAGE/LABEL, bank:NAME[?k=v&...] or learned:NAME.")],
+    kernel: Annotated[str, typer.Argument(metavar="KERNEL", help="Kernel: an image file, crop:IMAGE/LABEL, bank:NAME[?key=value&...] or learned:NAME (`fractal-match kernels` lists them).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output PNG (the template; its mask as alpha; parameters as text).")],
     family: Annotated[Optional[str], typer.Option("--family", "-f", help="Generator family (see `fractal-match families`).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Parameter key=value (repeatable).")] = None,

@@ -110,8 +110,9 @@ def match_all(
     >>> import numpy as np
     >>> target = np.random.default_rng(0).integers(0, 256, (40, 50), dtype=np.uint8)
     >>> responses = match_all(target, target[10:20, 5:17])
-    >>> responses.best("TM_CCOEFF_NORMED")
-    Match(x=5, y=10, score=1.0)
+    >>> best = responses.best("TM_CCOEFF_NORMED")  # a perfect match scores 1 (to float32 rounding)
+    >>> best.x, best.y, round(best.score, 5)
+    (5, 10, 1.0)
     """
     return match_many(target, [template], methods, None if mask is None else [mask])[0]
 

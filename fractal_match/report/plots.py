@@ -56,6 +56,21 @@ def hit_rate_heatmap(rows: list[dict], methods: Sequence[str], variants: Sequenc
     return fig
 
 
+def _spread(values: list[float], log: bool = False, parts: int = 12) -> set[float]:
+    """The values to label on an axis: the first, then each at least 1/`parts` of the axis
+    (in log space for a log axis) past the last one labelled."""
+    if not values:
+        return set()
+    position = np.log2(values) if log else np.asarray(values, float)
+    gap = (position[-1] - position[0]) / parts
+    chosen, last = {values[0]}, position[0]
+    for value, where in zip(values[1:], position[1:]):
+        if where - last >= gap:
+            chosen.add(value)
+            last = where
+    return chosen
+
+
 def hit_rate_curves(rows: list[dict], methods: Sequence[str], variants: Sequence[str], axis: str) -> Figure:
     """Hit rate against `axis` ("rotation" or "scale"), pooled over the other; one panel per
     method (small multiples), one line per variant with its Wilson 95% band. Each variant keeps
@@ -92,10 +107,12 @@ def hit_rate_curves(rows: list[dict], methods: Sequence[str], variants: Sequence
         ax.set_title(_short(method), fontsize=11)
         ax.set_xlabel(axis + (" (degrees)" if axis == "rotation" else " (object size / original)"), fontsize=9)
         ax.grid(alpha=0.3)
+    labelled = _spread(sorted(ticks), log=axis == "scale")
     for ax in axes[: len(methods)]:
         if axis == "scale":
             ax.set_xscale("log", base=2)
-        ax.set_xticks(sorted(ticks), [f"{x:g}" for x in sorted(ticks)], fontsize=8)
+        # every pose gets a tick; labels only where they do not run into each other
+        ax.set_xticks(sorted(ticks), [f"{x:g}" if x in labelled else "" for x in sorted(ticks)], fontsize=8)
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.tick_params(axis="y", labelsize=8)
     for ax in axes[::columns]:
