@@ -83,11 +83,12 @@ def expand(config: Config) -> list[Group]:
 
 
 def count_cases(config: Config, groups: list[Group] | None = None) -> tuple[int, int]:
-    """(cases, matches): matches counts every template matched, bank members included."""
+    """(cases, template matches). A template match is the unit of throughput everywhere: one
+    template against one target, giving every method's map; bank members count one each."""
     groups = expand(config) if groups is None else groups
     per_group = len(config.kernels) * len(config.variants)
     templates = sum(len(v.rotations) * len(v.scales) if v.family == "bank" else 1 for v in config.variants)
-    return len(groups) * per_group, len(groups) * len(config.kernels) * templates * len(config.methods)
+    return len(groups) * per_group, len(groups) * len(config.kernels) * templates
 
 
 # --- loading targets -----------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_valid_config_expands_to_cases(tmp_path):
     assert config.variants[1].params["degree"] == 3 and config.variants[1].params["c"] == complex(0.616, -0.04)
     groups = expand(config)
     assert len(groups) == 4
-    assert count_cases(config) == (4 * 2 * 3, 4 * 2 * (1 + 1 + 2) * 2)
+    assert count_cases(config) == (4 * 2 * 3, 4 * 2 * (1 + 1 + 2))  # template matches: all methods at once
     # the hash is of the content, not of comments or layout
     again = load_config(write(tmp_path, "# a comment\n" + GOOD, "d.toml"))
     assert again.digest == config.digest
