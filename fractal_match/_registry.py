@@ -72,14 +72,14 @@ class Registry(Mapping):
     def call(self, name: str, what: str, function: Callable, *args, **kwargs):
         """Call a plug-in entry's `function`; anything it raises becomes one line naming the plug-in
         (a built-in's errors pass through unchanged)."""
-        source = self.plugin_source(name)
-        if source is None:
-            return function(*args, **kwargs)
         try:
             return function(*args, **kwargs)
         except ParameterError:
             raise
         except Exception as exc:  # noqa: BLE001 - plug-in code: any failure is one line
+            source = self.plugin_source(name)
+            if source is None:
+                raise
             raise ParameterError(f"{source}: {what} failed ({type(exc).__name__}: {exc})") from None
 
     def plugin_source(self, name: str) -> str | None:

@@ -3,7 +3,6 @@ user mistakes become one line on stderr and a non-zero exit code, never a traceb
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from pathlib import Path
@@ -14,7 +13,6 @@ from typer.core import TyperArgument, TyperOption
 
 from ._errors import FractalMatchError
 from ._terminal import configure_logging, progress_display
-from .progress import run_progress
 from ._version import __version__
 
 def _option_label(option, ctx) -> str | None:
@@ -255,7 +253,7 @@ def run(
     from .config import load_config
     from .executors import EXECUTORS
     from .experiment import count_cases
-    from .runs import run_experiment
+    from .runs import run_experiment, run_progress
 
     try:
         loaded = load_config(config)
@@ -274,7 +272,7 @@ def run(
         started = time.perf_counter()
         with progress_display() as display:
             summary = run_experiment(loaded, folder, resume, executor, workers, scheduler, limit,
-                                     progress=run_progress(display, loaded, cases, matches))
+                                     progress=run_progress(display, loaded))
     except KeyboardInterrupt:
         where = out or "the run folder printed above"
         typer.echo(f"interrupted: finished cases are saved; continue with: fractal-match run {config} --out {where} --resume",

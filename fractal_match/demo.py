@@ -15,8 +15,8 @@ from .detect import Detection, detect
 from .fractal import fractalize
 from .images import load_image, on_target_scale
 from .kernels import load_kernel
-from .progress import Progress, ensure, run_progress
-from .runs import run_experiment
+from .progress import Progress, ensure
+from .runs import run_experiment, run_progress
 from .workflows import run_gallery, write_detection
 
 #: The demo: the learned mean face, scaled to about the size of a face in the astronaut photo,
@@ -75,12 +75,10 @@ def run_demo(out=None, batch: bool = True, progress: Progress | None = None) -> 
         task.advance()
     summary = None
     if batch:
-        from .experiment import count_cases
         from .report import make_report
 
         folder = out / "quick"
         config = load_config("quick")
-        cases, matches = count_cases(config)
-        summary = run_experiment(config, folder, progress=run_progress(progress, config, cases, matches))
+        summary = run_experiment(config, folder, progress=run_progress(progress, config))
         written += [folder / "results.csv", make_report(folder, progress=progress) / "index.html"]
     return detection, written, summary

@@ -90,23 +90,3 @@ def ensure(progress: Progress | None) -> Progress:
     """`progress`, or a logging-only one."""
     return progress if progress is not None else Progress()
 
-
-def run_progress(progress: Progress, config, cases: int, matches: int):
-    """A run's progress callback (see :func:`fractal_match.runs.run_experiment`): a step over
-    the run's groups, noting template matches per second (the unit of throughput everywhere:
-    one template against one target, all six maps). The step opens at the first call, once the
-    run folder is open, so that an error before it prints alone."""
-    per_row = matches / max(1, cases * len(config.methods))  # template matches behind one result row
-    state: dict = {}
-
-    def report(done: int, total: int, rows: list) -> None:
-        if "task" not in state:
-            state.update(task=progress.start(f"{config.name}: groups", total), started=time.perf_counter(), rows=0)
-        state["rows"] += len(rows)
-        elapsed = max(time.perf_counter() - state["started"], 1e-9)
-        note = f"{state['rows'] * per_row / elapsed:,.0f} template matches/s" if state["rows"] else ""
-        state["task"].update(completed=done, total=total, note=note)
-        if done == total:
-            state["task"].close()
-
-    return report

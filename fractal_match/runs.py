@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from functools import partial
 
 from .config import Config
 from .executors import execute
 from .experiment import ROW_COLUMNS, count_cases, expand, group_row_count, run_groups
+from .progress import Progress
 from .store import RunStore
 
 
@@ -40,3 +42,25 @@ def run_experiment(config: Config, out, resume: bool = False, executor: str = "p
             store.finish(cases=count_cases(config, groups)[0], groups=len(groups))
         return {"folder": str(store.folder), "groups": len(groups), "done_before": done_before, "ran": finished - done_before,
                 "complete": complete, "repaired_bytes": store.repaired, "dropped_rows": store.dropped}
+
+
+def run_progress(progress: Progress, config: Config):
+    """A run's progress callback (see :func:`fractal_match.runs.run_experiment`): a step over
+    the run's groups, noting template matches per second (the unit of throughput everywhere:
+    one template against one target, all six maps). The step opens at the first call, once the
+    run folder is open, so that an error before it prints alone."""
+    cases, matches = count_cases(config)
+    per_row = matches / max(1, cases * len(config.methods))  # template matches behind one result row
+    state: dict = {}
+
+    def report(done: int, total: int, rows: list) -> None:
+        if "task" not in state:
+            state.update(task=progress.start(f"{config.name}: groups", total), started=time.perf_counter(), rows=0)
+        state["rows"] += len(rows)
+        elapsed = max(time.perf_counter() - state["started"], 1e-9)
+        note = f"{state['rows'] * per_row / elapsed:,.0f} template matches/s" if state["rows"] else ""
+        state["task"].update(completed=done, total=total, note=note)
+        if done == total:
+            state["task"].close()
+
+    return report

@@ -84,7 +84,7 @@ class RunStore:
         self.repaired = 0  # torn bytes removed on resume
         self.dropped = 0  # rows of incomplete groups removed on resume
         self.appended = 0  # groups appended by this process
-        self.created = not Path(folder).exists()  # removed again if the run fails before any result
+        self.created = not self.folder.exists()  # removed again if the run fails before any result
         if self.folder.exists() and not self.folder.is_dir():
             raise RunError(f"{self.folder}: is an existing file (allowed: a run folder)")
         # A folder holds a run once its manifest exists. A run killed while starting leaves only

@@ -48,38 +48,41 @@ def _config(run: Run):
         return None
 
 
-def _chosen_cases(run: Run, variant: str) -> list[tuple[str, int]]:
-    """(label, row index) of three cases of `variant`, by margin (the best score where a detection
-    would be a hit minus the best elsewhere, over the map's range): the best is the hit with the
-    largest margin (the largest margin of all if nothing hit), typical the median, worst the
-    smallest."""
+def _shown_method(run: Run) -> str:
+    """The method the chosen cases are ranked and drawn by."""
+    return "TM_CCOEFF_NORMED" if "TM_CCOEFF_NORMED" in run.methods else run.methods[0]
+
+
+def _chosen_cases(run: Run, variant: str) -> list[tuple[str, int, str]]:
+    """(label, row index, what it means) of three cases of `variant`, by margin (the best score
+    where a detection would be a hit minus the best elsewhere, over the map's range): the hit
+    with the largest margin (the largest margin of all if nothing hit), the median, the smallest."""
     c = run.columns
-    method = "TM_CCOEFF_NORMED" if "TM_CCOEFF_NORMED" in run.methods else run.methods[0]
-    rows = np.flatnonzero(run.where(variant=variant, method=method) & ~np.isnan(c["margin"]))
+    rows = np.flatnonzero(run.where(variant=variant, method=_shown_method(run)) & ~np.isnan(c["margin"]))
     if rows.size == 0:
         return []
     order = rows[np.argsort(c["margin"][rows], kind="stable")]
     hits = [index for index in order if c["hit"][index]]
-    best = ("best", hits[-1]) if hits else ("best (no case hit)", order[-1])
-    chosen = [best, ("typical", order[len(order) // 2]), ("worst", order[0])]
-    return [(label, int(index)) for label, index in chosen]
+    best = (("best", hits[-1], "the hit with the largest margin") if hits
+            else ("best (no case hit)", order[-1], "no case hit: the largest margin"))
+    chosen = [best, ("typical", order[len(order) // 2], "the median margin"), ("worst", order[0], "the smallest margin")]
+    return [(label, int(index), meaning) for label, index, meaning in chosen]
 
 
-def _detection_figures(run: Run, config, runner, out: Path, task) -> list[tuple[str, str]]:
-    """Redraw the original experiment's figure for a few chosen cases of the first fractal variant."""
+def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen, task) -> list[tuple[str, str]]:
+    """Redraw the original experiment's figure for the `chosen` cases of the variant `fractal`."""
     from ..detect import detect
     from ..experiment import expand
     from ..images import on_target_scale
     from ..geometry import transform_target
 
-    fractal = _first_fractal(config)
-    baseline = next((v.name for v in config.variants if v.family == "none"), None)
-    if fractal is None:
+    if not chosen:
         return []
+    baseline = next((v.name for v in config.variants if v.family == "none"), None)
     groups = {g.id: g for g in expand(config)}
     figures = []
     c = run.columns
-    for label, index in _chosen_cases(run, fractal):
+    for label, index, meaning in chosen:
         group = groups.get(c["group_id"][index])
         if group is None:
             continue
@@ -96,11 +99,8 @@ def _detection_figures(run: Run, config, runner, out: Path, task) -> list[tuple[
         save_figure(detection_grid(target, detection.variants, detection.methods, truth=box, title=title),
                     out / stem, {"case_id": c["case_id"][index]})
         task.advance()
-        method = "TM_CCOEFF_NORMED" if "TM_CCOEFF_NORMED" in run.methods else run.methods[0]
-        meaning = {"best": "the hit with the largest margin", "typical": "the median margin",
-                   "worst": "the smallest margin"}.get(label, "no case hit: the largest margin")
         figures.append((f"{stem}.png", f"The original experiment's figure for the {label} case of {fractal} "
-                        f"({meaning} under {method}; margin: best score where a detection would hit minus best "
+                        f"({meaning} under {_shown_method(run)}; margin: best score where a detection would hit minus best "
                         f"elsewhere, over the map's range): {html.escape(c['case_id'][index])}. Dashed blue: the true box."))
     return figures
 
@@ -139,7 +139,8 @@ def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
     posed = any(r["scale"] != "all" for r in summary)
     config = _config(run)
     fractal = _first_fractal(config) if config is not None else None
-    drawn = (4 if posed else 2) + (config is not None) + (len(_chosen_cases(run, fractal)) if fractal else 0)
+    chosen = _chosen_cases(run, fractal) if fractal else []
+    drawn = (4 if posed else 2) + (config is not None) + len(chosen)
     with progress.step("report: figures", total=drawn) as task:
         figures = _figures(run, summary, comparisons, posed, out, task)
         if config is not None:
@@ -148,7 +149,7 @@ def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
             runner = CaseRunner(config)  # one runner: templates made for the gallery serve the grids too
             figures += _gallery_figure(config, runner, out)
             task.advance()
-            figures += _detection_figures(run, config, runner, out, task)
+            figures += _detection_figures(run, config, runner, out, fractal, chosen, task)
     write_atomic(out / "index.html", _page(run, summary, comparisons, figures).encode("utf-8"))
     return out
 

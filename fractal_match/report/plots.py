@@ -11,8 +11,6 @@ from matplotlib.figure import Figure
 
 from ..metrics import SUCCESS_THRESHOLDS
 
-_PALETTE = matplotlib.colormaps["tab20"]
-
 #: Okabe and Ito's colour-blind-safe colours; with distinct markers and, past eight, a dashed
 #: line, so that no two variants look alike even in gray.
 _SAFE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
@@ -183,7 +181,8 @@ def success_curve_figure(curves: dict, methods: Sequence[str], variants: Sequenc
             curve = curves.get((method, variant))
             if curve is None:
                 continue
-            ax.plot(SUCCESS_THRESHOLDS, curve, color=_PALETTE(index % 20), label=f"{variant} (AUC {curve[:-1].mean():.2f})")
+            style = {**_style(index), "marker": None}  # the curves are dense: colour and dashes only
+            ax.plot(SUCCESS_THRESHOLDS, curve, label=f"{variant} (AUC {curve[:-1].mean():.2f})", **style)
         ax.set_title(_short(method), fontsize=10)
         ax.set_xlabel("IoU threshold")
         ax.set_ylabel("success rate")
