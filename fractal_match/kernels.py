@@ -10,6 +10,9 @@ A kernel is named by a string usable from the CLI and configs:
   from the bundled face / non-face crops (data/faces): the mean face, the principal components,
   and the weight image of a linear face-vs-non-face classifier. Real visualised learned
   features, the offline stand-in for a CNN neuron's picture;
+* ``cnn:UNIT[?steps=&seed=&size=]`` — the feature visualization of a unit of a trained face
+  detector (MTCNN): ``cnn:onet/face``, ``cnn:rnet/face``, ``cnn:onet/conv3:17``... (see
+  :mod:`fractal_match.cnn`); shipped pictures need no extra, new ones need ``fractal-match[cnn]``;
 * ``PREFIX:SPEC`` of any kernel source another package registers in the entry-point group
   ``fractal_match.kernels`` (a :class:`KernelSource`).
 
@@ -30,6 +33,7 @@ from ._checks import MAX_SIDE, check_positive_int
 from ._data import DATA_DIR
 from ._errors import ParameterError
 from ._registry import Registry
+from .cnn.pictures import shipped_units, unit_picture
 from .datasets import find_annotation, load_annotations
 from .fractal._params import Param
 from .geometry import crop
@@ -247,6 +251,8 @@ for _source in (
                  lambda: list(BANK)),
     KernelSource("learned", "learned from the bundled face / non-face crops", lambda spec, mode: _learned(spec),
                  lambda: list(LEARNED)),
+    KernelSource("cnn", "a visualized unit of the MTCNN face detector: cnn:NET/face or "
+                 "cnn:NET/LAYER:CHANNEL[?steps=&seed=&size=]", lambda spec, mode: unit_picture(spec), shipped_units),
     KernelSource("crop", "the ground-truth crop of an annotated object: crop:IMAGE/LABEL", _load_crop,
                  lambda: [a.name for a in load_annotations()]),
 ):
