@@ -201,6 +201,49 @@ def kernels(
 
 
 @app.command()
+def visualize(
+    unit: Annotated[Optional[str], typer.Argument(metavar="UNIT", help="onet/face, rnet/face or NET/LAYER:CHANNEL[@mean] (e.g. onet/conv3:17).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="The picture (PNG, every parameter in its metadata).")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", metavar="PX", help="Picture side (default: the network's input side).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", help="Optimisation steps (default 512).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", metavar="N", help="Random seed (default 0).")] = None,
+    sheet: Annotated[Optional[Path], typer.Option("--sheet", metavar="FILE", help="Instead: a sheet of each layer's most face-selective channels (PNG + SVG).")] = None,
+    net: Annotated[str, typer.Option("--net", help="Network of the --sheet: pnet, rnet or onet.")] = "onet",
+    per_layer: Annotated[int, typer.Option("--per-layer", metavar="K", min=1, max=64, help="Channels per layer on the --sheet.")] = 6,
+):
+    """The feature visualization of one unit of the MTCNN face detector (needs the cnn extra):
+    the picture that excites it most, by Distill's recipe."""
+    from .workflows import run_unit_sheet, run_visualize
+
+    try:
+        if sheet is not None:
+            with progress_display() as progress:
+                _echo_written(run_unit_sheet(sheet, net, per_layer, steps, progress))
+            return
+        if unit is None or out is None:
+            raise _fail("give UNIT and --out FILE.png (or --sheet FILE.png)")
+        result, path = run_visualize(unit, out, size, steps, seed)
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{result.unit}: value {result.value:.3f} after {result.steps} steps (seed {result.seed})")
+    _echo_written([path])
+
+
+@app.command("import-mtcnn")
+def import_mtcnn(
+    wheel: Annotated[Path, typer.Argument(metavar="WHEEL", help="facenet_pytorch-2.6.0-py3-none-any.whl (pip download facenet-pytorch==2.6.0 --no-deps).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="Where to write the weights (default: the bundled data/cnn/mtcnn.npz).")] = None,
+):
+    """Read MTCNN's weights from the facenet-pytorch wheel (hash-checked, no torch, no pickle code)."""
+    from .cnn.weights import import_wheel
+
+    try:
+        _echo_written([import_wheel(wheel, out)])
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
 def demo(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A new or empty output folder (default: results/demo-<UTC time>).")] = None,
 ):

@@ -158,3 +158,55 @@ def run_kernel_sheet(out, names: Sequence[str]) -> list[Path]:
     kernels = [load_kernel(name) for name in names]
     shown = [SimpleNamespace(image=k.image, mask=None, family=k.name) for k in kernels[1:]]
     return save_figure(gallery(kernels[0].image, shown, columns=7), out, {"kernels": list(names)})
+
+
+def run_visualize(unit: str, out, size: int | None = None, steps: int | None = None, seed: int | None = None):
+    """Visualize one unit (needs the cnn extra) into the PNG `out`, every parameter in its
+    metadata. Returns (Visualization, path)."""
+    from .cnn.pictures import STEPS, SEED, SIZE, Request, make_picture
+    from .cnn.units import parse_unit
+
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise ParameterError(f"--out {out}: the picture is written as PNG (allowed: a path ending in .png)")
+    request = Request(parse_unit(unit),
+                      STEPS.check(steps if steps is not None else STEPS.default, "visualize --steps"),
+                      SEED.check(seed if seed is not None else SEED.default, "visualize --seed"),
+                      SIZE.check(size, "visualize --size") if size is not None else 0)
+    return make_picture(request, out), out
+
+
+def run_unit_sheet(out, net: str = "onet", per_layer: int = 6, steps: int | None = None,
+                   progress: Progress | None = None) -> list[Path]:
+    """The `per_layer` most face-selective channels of each layer of `net` (d' on the bundled faces
+    against the non-faces), visualized (shipped, cached or made) and drawn as one sheet."""
+    from .cnn.analysis import selectivity
+    from .cnn.pictures import STEPS
+    from .cnn.units import FACE_NETS, NETWORKS
+    from .kernels import load_kernel
+    from .report.figures import save_figure
+    from .report.units import unit_sheet
+
+    if net not in NETWORKS:
+        raise ParameterError(f"--net {net!r} is not a network (allowed: {', '.join(NETWORKS)})")
+    steps = STEPS.check(steps if steps is not None else STEPS.default, "visualize --steps")
+    found = selectivity(net)
+    chosen = [(layer, rows[:per_layer]) for layer, rows in found.items()]
+    faces = [f"{net}/face"] if net in FACE_NETS else []
+    rows = []
+    with ensure(progress).step("visualizing units", total=sum(len(r) for _, r in chosen) + len(faces)) as task:
+        for layer, units in chosen:
+            shown = []
+            for row in units:
+                picture = load_kernel(f"cnn:{row.unit.name}?steps={steps}", "color").image
+                shown.append((picture, f"{row.unit.channel}: d'={row.d_prime:.2f}"))
+                task.advance()
+            rows.append((layer, shown))
+        for face in faces:
+            rows.append(("face logit", [(load_kernel(f"cnn:{face}?steps={steps}", "color").image, face)]))
+            task.advance()
+    title = (f"{net}: the {per_layer} most face-selective channels of each layer, visualized ({steps} steps, seed 0)\n"
+             "selectivity d' of the centre neuron on 100 LFW faces vs 100 non-faces")
+    fig = unit_sheet(rows, title)
+    meta = {"net": net, "per_layer": per_layer, "steps": steps, "tool": f"fractal-match {__version__}"}
+    return save_figure(fig, Path(out), meta)

@@ -59,9 +59,11 @@ class Request:
         return f"{self.unit.name}?steps={self.steps}&seed={self.seed}&size={self.side}"
 
     def metadata(self, value: float) -> dict:
+        from importlib.metadata import version
+
         from .._version import __version__
 
-        return {"unit": self.unit.name, "steps": self.steps, "seed": self.seed, "size": self.side,
+        return {"jax": version("jax"), "optax": version("optax"), "unit": self.unit.name, "steps": self.steps, "seed": self.seed, "size": self.side,
                 "recipe": RECIPE, "value": round(float(value), 4), "tool": f"fractal-match {__version__}",
                 "command": f"fractal-match visualize {self.unit.name} --steps {self.steps} --seed {self.seed} "
                            f"--size {self.side} --out {self.filename}"}
