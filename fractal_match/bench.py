@@ -376,7 +376,17 @@ def _verdict(what: str, value: float, relation: str, target: float) -> str:
     return f"{what}: {value:.2f} (target {relation} {target:g}: {'met' if met else 'not met'})"
 
 
-BENCHMARKS = {"matching": bench_matching, "fractal": bench_fractal, "sweep": bench_sweep}
+def bench_visualize(**options) -> dict:
+    """The feature-visualization benchmark (needs the cnn extra): see :mod:`fractal_match.cnn.benchmark`."""
+    try:
+        from .cnn.benchmark import bench_visualize as run
+    except ImportError as error:
+        raise FractalMatchError(f"bench visualize needs jax and optax ({error.name} is missing): "
+                                "pip install 'fractal-match[cnn]'") from None
+    return run(**options)
+
+
+BENCHMARKS = {"matching": bench_matching, "fractal": bench_fractal, "sweep": bench_sweep, "visualize": bench_visualize}
 
 
 def run_benchmark(which: str, repeats: int | None = None, quick: bool = False, out=None,

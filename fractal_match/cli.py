@@ -247,7 +247,7 @@ def import_mtcnn(
 def demo(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A new or empty output folder (default: results/demo-<UTC time>).")] = None,
 ):
-    """Run the original experiment on bundled data: the learned mean face, its orbit-trap fractal and
+    """Run the original experiment on bundled data: the visualized ONet face unit, its orbit-trap fractal and
     two controls, all six methods, against the astronaut; the gallery of every family; then the
     small batch run quick.toml and its report. Every demo runs afresh into a new folder."""
     from .demo import default_out, run_demo
@@ -370,7 +370,7 @@ def _bench(which: str, out: Optional[Path], repeats: Optional[int], quick: bool)
 
 @app.command()
 def bench(
-    which: Annotated[str, typer.Argument(metavar="WHICH", help="Benchmark to run: matching, fractal, sweep or all.")] = "all",
+    which: Annotated[str, typer.Argument(metavar="WHICH", help="Benchmark to run: matching, fractal, sweep, visualize (needs the cnn extra) or all.")] = "all",
     out: BenchOut = None,
     repeats: BenchRepeats = None,
     quick: BenchQuick = False,

@@ -19,13 +19,16 @@ from .progress import Progress, ensure
 from .runs import run_experiment, run_progress
 from .workflows import run_gallery, write_detection
 
-#: The demo: the learned mean face, scaled to about the size of a face in the astronaut photo,
-#: as itself, as an orbit-trap fractal at malinc's defaults, and as two controls that share the
-#: fractal's confounds (a shrunk copy on the same background; the same trap geometry without
-#: the face's content).
+#: The demo: the original experiment's kernel made real, the feature visualization of the face
+#: unit of a trained face detector (MTCNN's ONet, shipped as a picture), scaled to about the size
+#: of the face in the astronaut photo (ONet sees a whole face box in its 48 px), as itself, as an
+#: orbit-trap fractal at malinc's defaults, and as two controls that share the fractal's
+#: confounds (a shrunk copy on the same background; the same trap geometry without the face's
+#: content). Gray, as in the OpenCV tutorial loop the original ran.
 DEMO_TARGET = "astronaut.png"
-DEMO_KERNEL = "learned:mean-face"
-DEMO_KERNEL_SIZE = 64
+DEMO_KERNEL = "cnn:onet/face"
+DEMO_KERNEL_LABEL = "ONet face unit"
+DEMO_KERNEL_SIZE = 96
 DEMO_VARIANTS = (("orbit-trap", {}), ("shrunk-pad", {"like": "orbit-trap"}), ("scrambled", {"through": "orbit-trap"}))
 
 
@@ -34,7 +37,7 @@ def _compact_figure(detection: Detection, out: Path, metadata: dict, truth, task
     from .report.figures import detection_grid, save_figure
 
     shown = detection.variants[:2]
-    title = "mean face vs its orbit-trap fractal, astronaut photo (red: best match; dashed blue: true face)"
+    title = "visualized ONet face unit vs its orbit-trap fractal, astronaut photo (red: best match; dashed blue: true face)"
     figure = detection_grid(detection.target, shown, detection.methods, truth=truth, title=title, panel=2.7)
     return save_figure(figure, out / "detection_compact", metadata, on_saved=task.advance)
 
@@ -47,7 +50,7 @@ def default_out() -> Path:
 
 
 def run_demo(out=None, batch: bool = True, progress: Progress | None = None) -> tuple[Detection, list[Path], dict | None]:
-    """The original experiment done properly on bundled data: the mean face, its orbit-trap
+    """The original experiment done properly on bundled data: the visualized ONet face unit, its orbit-trap
     fractal (malinc's defaults) and two controls, all six methods, against the astronaut; then
     (with `batch`) the small batch run data/experiments/quick.toml into `out`/quick and its
     report. `out` must be new or empty (default: :func:`default_out`): the demo always runs."""
@@ -61,12 +64,13 @@ def run_demo(out=None, batch: bool = True, progress: Progress | None = None) -> 
     truth = find_annotation("astronaut/face").box
     templates = [fractalize(kernel, "none", size=DEMO_KERNEL_SIZE)]
     templates += [fractalize(kernel, name, size=DEMO_KERNEL_SIZE, **params) for name, params in DEMO_VARIANTS]
-    entries = [("mean face" if t.family == "none" else t.family, on_target_scale(t.image, target), None) for t in templates]
+    entries = [(DEMO_KERNEL_LABEL if t.family == "none" else t.family, on_target_scale(t.image, target), None) for t in templates]
     detection = detect(target, entries, METHODS, top_k=3, progress=progress)
     metadata = {"command": "demo", "version": __version__, "target": f"data/images/{DEMO_TARGET}",
                 "kernel": DEMO_KERNEL, "size": DEMO_KERNEL_SIZE, "truth": list(truth),
                 "variants": [{"family": t.family, "params": t.metadata()["params"]} for t in templates]}
-    title = "learned mean face vs astronaut: normal, orbit trap (malinc defaults) and two controls (dashed blue: true face)"
+    title = (f"visualized ONet face unit ({DEMO_KERNEL}) vs astronaut: normal, orbit trap (malinc defaults) "
+             "and two controls (dashed blue: true face)")
     written = write_detection(detection, out, title, metadata, truth=truth, progress=progress)
     with progress.step("drawing the compact figure", total=2) as task:
         written += _compact_figure(detection, out, metadata, truth, task)

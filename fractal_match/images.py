@@ -212,6 +212,14 @@ def read_png_metadata(path) -> dict[str, str]:
         return dict(getattr(img, "text", {}) or {})
 
 
+def resize_square(picture: np.ndarray, size: int) -> np.ndarray:
+    """A square picture at `size` px: cubic when enlarging, area averaging when shrinking."""
+    if picture.shape[0] == size:
+        return picture
+    interpolation = cv2.INTER_CUBIC if size > picture.shape[0] else cv2.INTER_AREA
+    return cv2.resize(picture, (size, size), interpolation=interpolation)
+
+
 def as_unit_float(image) -> np.ndarray:
     """A kernel picture as float32 in [0, 1] (uint8 / 255, uint16 / 65535, floats clipped)."""
     image = np.asarray(getattr(image, "image", image))

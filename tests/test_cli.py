@@ -102,7 +102,7 @@ def test_demo_runs_on_bundled_data(tmp_path):
     assert f"into {demo.relative_to(tmp_path)}/" in done.stdout and "36 group(s) run" in done.stdout
     assert "matching took" in done.stdout
     rows = list(csv.DictReader((demo / "matches.csv").open()))
-    assert {r["variant"] for r in rows} == {"mean face", "orbit-trap", "shrunk-pad", "scrambled"}
+    assert {r["variant"] for r in rows} == {"ONet face unit", "orbit-trap", "shrunk-pad", "scrambled"}
     assert len(rows) == 4 * 6 * 3
     metadata = read_png_metadata(demo / "detection_grid.png")
     assert json.loads(metadata["truth"]) == [179, 76, 88, 102]

@@ -127,6 +127,23 @@ def test_lower_layers_import_neither_matplotlib_nor_typer():
         assert not imported & {"matplotlib", "typer", "rich"}, name
 
 
+def test_only_the_cnn_modules_that_need_it_import_jax():
+    """A plain install (no cnn extra) imports everything else, shipped cnn: kernels included."""
+    allowed = {"fractal_match.cnn.nets", "fractal_match.cnn.visualize", "fractal_match.cnn.analysis"}
+    users = set()
+    for name, path in _modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and not node.level}
+        if imported & {"jax", "optax"}:
+            users.add(name)
+    assert users == allowed
+    top = import_graph(top_level_only=True)
+    for name in top:
+        if name not in allowed:
+            assert not top[name] & allowed, (name, top[name] & allowed)
+
+
 def test_no_module_is_over_about_400_lines():
     long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > 420}
     assert not long

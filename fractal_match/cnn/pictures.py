@@ -18,7 +18,7 @@ import numpy as np
 from .._data import DATA_DIR
 from .._errors import ParameterError
 from ..fractal._params import Param
-from ..images import load_image, read_png_metadata, save_image
+from ..images import load_image, read_png_metadata, resize_square, save_image
 from .units import Unit, parse_unit
 
 #: Bumped whenever the optimisation changes what a picture looks like (invalidates caches).
@@ -58,7 +58,7 @@ class Request:
     def spec(self) -> str:
         return f"{self.unit.name}?steps={self.steps}&seed={self.seed}&size={self.side}"
 
-    def metadata(self, value: float) -> dict:
+    def metadata(self, value: float, out_name: str) -> dict:
         from importlib.metadata import version
 
         from .._version import __version__
@@ -66,7 +66,7 @@ class Request:
         return {"jax": version("jax"), "optax": version("optax"), "unit": self.unit.name, "steps": self.steps, "seed": self.seed, "size": self.side,
                 "recipe": RECIPE, "value": round(float(value), 4), "tool": f"fractal-match {__version__}",
                 "command": f"fractal-match visualize {self.unit.name} --steps {self.steps} --seed {self.seed} "
-                           f"--size {self.side} --out {self.filename}"}
+                           f"--size {self.side} --out {out_name}"}
 
 
 def parse_request(spec: str) -> Request:
@@ -112,16 +112,6 @@ def find_picture(request: Request) -> Path | None:
     return None
 
 
-def resize_picture(picture: np.ndarray, size: int) -> np.ndarray:
-    """A square picture at `size` px: cubic when enlarging, area averaging when shrinking."""
-    import cv2
-
-    if picture.shape[0] == size:
-        return picture
-    interpolation = cv2.INTER_CUBIC if size > picture.shape[0] else cv2.INTER_AREA
-    return cv2.resize(picture, (size, size), interpolation=interpolation)
-
-
 def make_picture(request: Request, out: Path | None = None):
     """Run the visualization (needs jax) and write the picture with its metadata to `out` (default:
     the cache, at the native side). Returns the
@@ -134,7 +124,7 @@ def make_picture(request: Request, out: Path | None = None):
     if out is None:
         request, out = request.native, cache_dir() / request.native.filename
     result = visualize(request.unit, size=request.side, steps=request.steps, seed=request.seed)
-    save_image(out, result.picture, request.metadata(result.value))
+    save_image(out, result.picture, request.metadata(result.value, Path(out).name))
     return result
 
 
@@ -146,7 +136,7 @@ def unit_picture(spec: str) -> np.ndarray:
     if path is None:
         make_picture(native)
         path = cache_dir() / native.filename
-    return resize_picture(load_image(path, "color"), request.side)
+    return resize_square(load_image(path, "color"), request.side)
 
 
 def shipped_units() -> list[str]:

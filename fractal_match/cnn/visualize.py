@@ -27,8 +27,8 @@ import numpy as np
 import optax
 
 from .._data import DATA_DIR
+from ..images import resize_square
 from . import nets
-from .pictures import resize_picture
 from .units import Unit, parse_unit
 
 #: Views per step, and their random ranges (fractions of the input side for the jitter).
@@ -212,5 +212,5 @@ def visualize(unit, size: int | None = None, steps: int = 512, seed: int = 0,
     native = np.clip(np.rint(np.asarray(picture)), 0, 255).astype(np.uint8)
     value = float(unit_response(unit, native[None])[0])
     size = int(size or unit.side)
-    return Visualization(unit.name, resize_picture(native, size), value, np.asarray(history), int(steps),
+    return Visualization(unit.name, resize_square(native, size), value, np.asarray(history), int(steps),
                          int(seed), size)

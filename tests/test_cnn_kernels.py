@@ -1,0 +1,95 @@
+"""Visualized units as kernels: shipped pictures that regenerate, a cache keyed by every
+parameter, a plain install without jax, and one clear line for every bad name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fractal_match import DATA_DIR
+from fractal_match.cnn import pictures
+from fractal_match.cnn.pictures import SHIPPED_DIR, parse_request, shipped_units
+from fractal_match.images import load_image, read_png_metadata
+from fractal_match.kernels import kernel_names, load_kernel
+
+SHIPPED = ["onet/face", "rnet/face", "onet/conv4:115", "onet/conv4:7", "onet/conv4:40", "onet/conv3:41"]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRACTAL_MATCH_CACHE", str(tmp_path / "cache"))
+
+
+def test_the_units_the_demo_and_configs_use_ship_with_their_recipe():
+    assert sorted(spec.split("?")[0] for spec in shipped_units()) == sorted(SHIPPED)
+    for spec in shipped_units():
+        request = parse_request(spec)
+        meta = read_png_metadata(SHIPPED_DIR / request.filename)
+        assert meta["command"].startswith(f"fractal-match visualize {request.unit.name} --steps 512 --seed 0")
+        assert {"jax", "optax", "recipe", "value", "tool"} <= set(meta)
+    assert {f"cnn:{spec}" for spec in shipped_units()} <= set(kernel_names())
+
+
+def test_a_shipped_picture_is_what_the_command_makes_now(tmp_path):
+    pytest.importorskip("jax")
+    out = tmp_path / "rnet-face.png"
+    result = subprocess.run([sys.executable, "-m", "fractal_match", "visualize", "rnet/face", "--out", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    shipped = load_image(SHIPPED_DIR / parse_request("rnet/face").filename, "color").astype(int)
+    made = load_image(out, "color").astype(int)
+    assert np.abs(made - shipped).max() <= 2
+    assert read_png_metadata(out)["command"].endswith("--size 24 --out rnet-face.png")
+
+
+def test_shipped_units_load_without_jax_and_a_new_unit_names_the_extra(tmp_path):
+    code = (
+        "import sys; sys.modules['jax'] = None; sys.modules['optax'] = None\n"
+        "from fractal_match.kernels import load_kernel\n"
+        "k = load_kernel('cnn:onet/face?size=64', 'color'); print(k.image.shape)\n"
+        "from fractal_match import FractalMatchError\n"
+        "try:\n    load_kernel('cnn:onet/conv2:3')\nexcept FractalMatchError as e:\n    print(e)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    shape, message = result.stdout.splitlines()
+    assert shape == "(64, 64, 3)"
+    assert "not shipped and not cached" in message and "pip install 'fractal-match[cnn]'" in message
+
+
+def test_a_made_picture_is_cached_under_every_parameter(tmp_path, monkeypatch):
+    pytest.importorskip("jax")
+    first = load_kernel("cnn:pnet/conv3:5?steps=32&seed=3", "color").image
+    cached = list((tmp_path / "cache" / "cnn").iterdir())
+    assert [p.name for p in cached] == ["pnet-conv3-5_steps32_seed3_size12_r1.png"]
+    assert read_png_metadata(cached[0])["seed"] == "3"
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("made again instead of read from the cache")
+
+    monkeypatch.setattr(pictures, "make_picture", refuse)
+    np.testing.assert_array_equal(load_kernel("cnn:pnet/conv3:5?steps=32&seed=3", "color").image, first)
+    assert load_kernel("cnn:pnet/conv3:5?steps=32&seed=3&size=60", "color").image.shape == (60, 60, 3)
+    with pytest.raises(AssertionError, match="made again"):
+        load_kernel("cnn:pnet/conv3:5?steps=32&seed=4")  # another seed is another picture
+
+
+@pytest.mark.parametrize("args, message", [
+    (["visualize", "xnet/face", "--out", "v.png"], "unknown network 'xnet' (allowed: pnet, rnet, onet)"),
+    (["visualize", "onet/conv9:1", "--out", "v.png"], "conv3 (channels 0-63), conv4 (channels 0-127)"),
+    (["visualize", "onet/conv3:64", "--out", "v.png"], "onet/conv3 has channels 0-63"),
+    (["visualize", "pnet/face", "--out", "v.png"], "pnet has no face unit"),
+    (["visualize", "onet/face", "--out", "v.png", "--steps", "0"], "steps = 0 is out of range (allowed: 1 to 20000)"),
+    (["visualize", "onet/face", "--out", "v.png", "--size", "2"], "size = 2 is out of range (allowed: 4 to 4096)"),
+    (["visualize", "onet/face", "--out", "v.jpg"], "allowed: a path ending in .png"),
+    (["visualize", "--sheet", "s.png", "--net", "xnet"], "--net 'xnet' is not a network"),
+    (["match", str(DATA_DIR / "images" / "camera.png"), "cnn:onet/face?steps=abc"], "steps = 'abc' is not a int"),
+])
+def test_bad_units_and_options_are_one_line(tmp_path, args, message):
+    result = subprocess.run([sys.executable, "-m", "fractal_match", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not any(tmp_path.glob("*.png"))
