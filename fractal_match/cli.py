@@ -210,10 +210,11 @@ def visualize(
     sheet: Annotated[Optional[Path], typer.Option("--sheet", metavar="FILE", help="Instead: a sheet of each layer's most face-selective channels (PNG + SVG).")] = None,
     net: Annotated[str, typer.Option("--net", help="Network of the --sheet: pnet, rnet or onet.")] = "onet",
     per_layer: Annotated[int, typer.Option("--per-layer", metavar="K", min=1, max=64, help="Channels per layer on the --sheet.")] = 6,
+    recipe: Annotated[bool, typer.Option("--recipe", help="Instead: UNIT with the whole recipe and with each part turned off, side by side (PNG + SVG).")] = False,
 ):
     """The feature visualization of one unit of the MTCNN face detector (needs the cnn extra):
     the picture that excites it most, by Distill's recipe."""
-    from .workflows import run_unit_sheet, run_visualize
+    from .workflows import run_recipe_sheet, run_unit_sheet, run_visualize
 
     try:
         if sheet is not None:
@@ -222,6 +223,8 @@ def visualize(
             return
         if unit is None or out is None:
             raise _fail("give UNIT and --out FILE.png (or --sheet FILE.png)")
+        if recipe:
+            return _echo_written(run_recipe_sheet(unit, out, steps, seed))
         result, path = run_visualize(unit, out, size, steps, seed)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None

@@ -210,3 +210,35 @@ def run_unit_sheet(out, net: str = "onet", per_layer: int = 6, steps: int | None
     fig = unit_sheet(rows, title)
     meta = {"net": net, "per_layer": per_layer, "steps": steps, "tool": f"fractal-match {__version__}"}
     return save_figure(fig, Path(out), meta)
+
+
+def run_recipe_sheet(unit: str, out, steps: int | None = None, seed: int | None = None) -> list[Path]:
+    """One unit visualized with the whole recipe and with each of its three parts turned off
+    (Fourier 1/f parametrisation, colour decorrelation, transformation robustness), each with the
+    unit's value on its picture (and, for a face unit, the network's face probability)."""
+    from dataclasses import replace
+
+    from .cnn.pictures import SEED, STEPS
+    from .cnn.units import parse_unit
+    from .cnn.visualize import Settings, visualize
+    from .cnn.nets import face_probability
+    from .report.figures import save_figure
+    from .report.units import unit_sheet
+
+    parsed = parse_unit(unit)
+    steps = STEPS.check(steps if steps is not None else STEPS.default, "visualize --steps")
+    seed = SEED.check(seed if seed is not None else SEED.default, "visualize --seed")
+    full = Settings()
+    cases = [("whole recipe", full), ("pixels, not 1/f Fourier", replace(full, fourier=False)),
+             ("colour not decorrelated", replace(full, decorrelate=False)),
+             ("no jitter/scale/rotation", replace(full, robust=False))]
+    shown = []
+    for label, settings in cases:
+        result = visualize(parsed, steps=steps, seed=seed, settings=settings)
+        caption = f"{label}\nvalue {result.value:.1f}"
+        if parsed.layer == "face":
+            caption += f", p(face) {face_probability(result.picture[None], parsed.net)[0]:.3f}"
+        shown.append((result.picture, caption))
+    fig = unit_sheet([(parsed.name, shown)], f"{parsed.name}: what each part of the recipe does ({steps} steps, seed {seed})")
+    return save_figure(fig, Path(out), {"unit": parsed.name, "steps": steps, "seed": seed,
+                                        "tool": f"fractal-match {__version__}"})
