@@ -17,6 +17,7 @@ import numpy as np
 
 from ._checks import check_positive_int
 from ._errors import FractalMatchError
+from ._verdict import verdict
 from .images import write_atomic
 from ._methods import METHOD_INFO, METHODS
 from .matching import match_all, match_many
@@ -88,9 +89,9 @@ def bench_matching(repeats: int = 15, quick: bool = False, echo: Callable[[str],
     summary = {"geomean_ours_over_ccorr": geo("ours_over_ccorr"), "geomean_six_calls_over_ours": geo("six_calls_over_ours"),
                "max_ours_over_ccorr": worst["ours_over_ccorr"],
                "target_ours_over_ccorr_at_most": 1.5, "target_six_calls_over_ours_at_least": 6.0}
-    echo(_verdict("all six maps / one TM_CCORR call (time, geometric mean over the table)",
+    echo(verdict("all six maps / one TM_CCORR call (time, geometric mean over the table)",
                   summary["geomean_ours_over_ccorr"], "<=", 1.5) + f"; worst {worst['ours_over_ccorr']:.2f}")
-    echo(_verdict("six cv2 calls / all six maps (time, geometric mean)", summary["geomean_six_calls_over_ours"], ">=", 6.0))
+    echo(verdict("six cv2 calls / all six maps (time, geometric mean)", summary["geomean_six_calls_over_ours"], ">=", 6.0))
     many = _bench_many(base, 32 if quick else 64, many_counts, 3 if quick else repeats, echo, task)
     task.close()
     return {"benchmark": "matching", "repeats": repeats, "quick": quick, "rows": rows, "summary": summary, "many_kernels": many}
@@ -148,7 +149,7 @@ def bench_fractal(repeats: int = 15, quick: bool = False, echo: Callable[[str], 
     task.close()
     orbit = next(r for r in rows if r["family"] == "orbit-trap")[f"size_{sizes[-1]}"]["median_ms"]
     summary = {"orbit_trap_largest_ms": orbit, "target_orbit_trap_512_ms_at_most": 150.0}
-    echo(_verdict(f"orbit trap at malinc defaults, {sizes[-1]} px, median ms", orbit, "<=", 150.0))
+    echo(verdict(f"orbit trap at malinc defaults, {sizes[-1]} px, median ms", orbit, "<=", 150.0))
     return {"benchmark": "fractal", "repeats": repeats, "quick": quick, "rows": rows, "summary": summary}
 
 
@@ -344,9 +345,9 @@ def bench_sweep(repeats: int = 3, quick: bool = False, echo: Callable[[str], Non
                    "ours_in_process_over_floor": seconds["ours_in_process"] / seconds["correlation_floor"],
                    "target_parallel_efficiency_at_least": 0.85, "target_over_original_at_least": 5.0,
                    "target_over_floor_at_most": 1.6, "target_memory_growth_below": 0.2}
-        echo(_verdict("parallel efficiency (2 workers / 2 x 1 worker)", efficiency, ">=", 0.85))
-        echo(_verdict("2 workers / original loop (matches per second)", summary["ours_2_workers_over_original"], ">=", 5.0))
-        echo(_verdict("1 worker / correlation floor (time)", summary["ours_1_worker_over_floor"], "<=", 1.6))
+        echo(verdict("parallel efficiency (2 workers / 2 x 1 worker)", efficiency, ">=", 0.85))
+        echo(verdict("2 workers / original loop (matches per second)", summary["ours_2_workers_over_original"], ">=", 5.0))
+        echo(verdict("1 worker / correlation floor (time)", summary["ours_1_worker_over_floor"], "<=", 1.6))
         echo(f"  (in this process, no process start: {summary['ours_in_process_over_floor']:.2f}x the floor)")
         summary["worker_pools"] = pools_in_workers("processes", 2)[:2]
 
@@ -365,24 +366,17 @@ def bench_sweep(repeats: int = 3, quick: bool = False, echo: Callable[[str], Non
         echo(f"memory: {memory[1]['groups']} groups peak {memory[1]['peak_tree_mib']:.0f} MiB (largest process "
              f"{memory[1]['peak_process_mib']:.0f}); {memory[10]['groups']} groups peak {memory[10]['peak_tree_mib']:.0f} MiB "
              f"(largest {memory[10]['peak_process_mib']:.0f})")
-        echo(_verdict("memory growth for 10x the cases", growth, "<", 0.2))
+        echo(verdict("memory growth for 10x the cases", growth, "<", 0.2))
     summary.update({"memory": {str(k): v for k, v in memory.items()}, "memory_growth_10x": growth})
     return {"benchmark": "sweep", "repeats": repeats, "quick": quick, "timing": timing, "summary": summary}
 
 
-def _verdict(what: str, value: float, relation: str, target: float) -> str:
-    """One line: a measured ratio, its target, and whether it is met."""
-    met = {">=": value >= target, "<=": value <= target, "<": value < target}[relation]
-    return f"{what}: {value:.2f} (target {relation} {target:g}: {'met' if met else 'not met'})"
-
-
 def bench_visualize(**options) -> dict:
     """The feature-visualization benchmark (needs the cnn extra): see :mod:`fractal_match.cnn.benchmark`."""
-    try:
-        from .cnn.benchmark import bench_visualize as run
-    except ImportError as error:
-        raise FractalMatchError(f"bench visualize needs jax and optax ({error.name} is missing): "
-                                "pip install 'fractal-match[cnn]'") from None
+    from .cnn.benchmark import bench_visualize as run
+    from .cnn.units import require_jax
+
+    require_jax("bench visualize")
     return run(**options)
 
 

@@ -214,16 +214,19 @@ def visualize(
 ):
     """The feature visualization of one unit of the MTCNN face detector (needs the cnn extra):
     the picture that excites it most, by Distill's recipe."""
-    from .workflows import run_recipe_sheet, run_unit_sheet, run_visualize
+    from .unit_commands import run_recipe_sheet, run_unit_sheet, run_visualize
 
     try:
         if sheet is not None:
+            if unit is not None or out is not None or size is not None or seed is not None or recipe:
+                raise _fail("--sheet draws many units: it takes --net, --per-layer and --steps only")
             with progress_display() as progress:
-                _echo_written(run_unit_sheet(sheet, net, per_layer, steps, progress))
-            return
+                return _echo_written(run_unit_sheet(sheet, net, per_layer, steps, progress))
         if unit is None or out is None:
             raise _fail("give UNIT and --out FILE.png (or --sheet FILE.png)")
         if recipe:
+            if size is not None:
+                raise _fail("--recipe draws each picture at the network's input side: it takes no --size")
             return _echo_written(run_recipe_sheet(unit, out, steps, seed))
         result, path = run_visualize(unit, out, size, steps, seed)
     except FractalMatchError as exc:

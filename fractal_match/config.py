@@ -29,6 +29,8 @@ Every error names the file, the field and what is allowed. A minimal config::
     scales = [0.8, 1.0, 1.25]
     [[variants]]
     family = "oracle"                # the kernel warped to the true pose (an upper bound)
+    [[variants]]
+    family = "pnet-detector"         # reference: MTCNN's PNet over a pyramid (cnn extra), no kernel
 
     [matching]
     methods = ["TM_CCOEFF_NORMED", "TM_SQDIFF"]   # default: all six
@@ -53,12 +55,13 @@ from pathlib import Path
 
 
 from ._checks import read_toml
-from ._data import config_path
+from ._data import DATA_DIR, config_path
 from ._errors import ConfigError, FractalMatchError
 from ._methods import METHODS
 from .datasets import load_annotations
 from .fractal import FAMILIES, SPECIAL_VARIANTS
-from .kernels import KERNEL_SOURCES, load_kernel
+from .cnn.units import require_jax
+from .kernels import KERNEL_SOURCES, expand_kernel_names, load_kernel
 
 
 TEXTURES = ("brick", "grass", "gravel")
@@ -211,9 +214,14 @@ def _variants(path: Path, raw) -> tuple[Variant, ...]:
             scales = reader.numbers("scales", [1.0], low=0.0, high=8.0, exclusive_low=True)
             if params:
                 raise reader.error("params", "is not used by the bank variant (use rotations and scales)")
-        elif family == "oracle":
+        elif family in ("oracle", "pnet-detector"):
             if params:
-                raise reader.error("params", "is not used by the oracle variant")
+                raise reader.error("params", f"is not used by the {family} variant")
+            if family == "pnet-detector":
+                try:
+                    require_jax("the pnet-detector variant (it runs the MTCNN network)")
+                except FractalMatchError as exc:
+                    raise reader.error("family", str(exc)) from None
         else:
             try:
                 params = FAMILIES[family].resolve(params)
@@ -280,10 +288,15 @@ def _targets(path: Path, raw) -> Targets:
         if not 1 <= count <= 10000:
             raise inner.error("count", f"= {count} is out of range (allowed: 1 to 10000)")
         textures = inner.strings("textures", list(TEXTURES))
+        backgrounds = TEXTURES + tuple(sorted(p.stem for p in (DATA_DIR / "images").iterdir() if p.suffix in (".png", ".jpg")))
         for texture in textures:
-            if texture not in TEXTURES:
-                raise inner.error("textures", f"names unknown texture {texture!r} (allowed: {', '.join(TEXTURES)})")
-        objects = _kernels(path, inner.strings("objects", ["learned:mean-face"]))
+            if texture not in backgrounds:
+                raise inner.error("textures", f"names unknown background {texture!r} (allowed: {', '.join(backgrounds)})")
+        try:
+            patterns = [name for pattern in inner.strings("objects", ["learned:mean-face"]) for name in expand_kernel_names(pattern)]
+        except FractalMatchError as exc:
+            raise inner.error("objects", str(exc)) from None
+        objects = _kernels(path, tuple(patterns))
         if "crop" in objects:
             raise inner.error("objects", "cannot be 'crop' (objects are pictures to paste: learned:, bank: or files)")
         object_size = inner.get("object_size", int, 64)

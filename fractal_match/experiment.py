@@ -19,7 +19,7 @@ import numpy as np
 from ._errors import DegenerateError
 from .config import Config
 from .datasets import Pair, find_annotation, load_manifest, load_pairs
-from .fractal import fractalize
+from .fractal import SPECIAL_VARIANTS, fractalize
 from .geometry import Box, Pose, crop, transform_target
 from .images import load_image, on_target_scale
 from .kernels import load_kernel
@@ -141,6 +141,7 @@ class CaseRunner:
         # by every pose of it (bank and oracle warp the cached picture).
         self.kernel_picture = lru_cache(maxsize=256)(self._kernel_picture)
         self.template = lru_cache(maxsize=512)(self._template)
+        self._detected: tuple = (None, None, 0.0)  # (group id, measures, seconds) of the detector
 
     def target(self, ref: TargetRef) -> LoadedTarget:
         if ref.id not in self.targets:
@@ -188,8 +189,12 @@ class CaseRunner:
                     "kernel": kernel, "variant": variant.name, "family": variant.family,
                     "scale": _format_pose(group.pose.scale), "rotation": _format_pose(group.pose.rotation),
                 }
-                results = plain[variant.name] if variant.name in plain else self._measure(
-                    self._search(group, kernel, variant, target), truth)
+                if variant.name in plain:
+                    results = plain[variant.name]
+                elif variant.family == "pnet-detector":
+                    results = self._detector(group, target, truth)
+                else:
+                    results = self._measure(self._search(group, kernel, variant, target), truth)
                 rows += [{**base, **result} for result in results]
         return rows
 
@@ -198,7 +203,7 @@ class CaseRunner:
         together so they share the target's window sums, a slice at a time so that memory stays
         bounded; each slice's maps are measured and dropped before the next is made."""
         masks = self.config.template_masks
-        plain = [v for v in self.config.variants if v.family not in ("bank", "oracle")]
+        plain = [v for v in self.config.variants if v.family not in SPECIAL_VARIANTS]
         templates = [self.template(group.target, kernel, v.name) for v in plain]
         images = [on_target_scale(t.image, target) for t in templates]
         found = {}
@@ -224,6 +229,19 @@ class CaseRunner:
         found = search(target, picture, rotations, scales, self.config.methods, self.config.template_masks)
         winners = {m: (r.response, r.degenerate, r.template_shape) for m, r in found.results.items()}
         return winners, dict(found.problems), found.templates, time.perf_counter() - started
+
+    def _detector(self, group: Group, target: np.ndarray, truth: Truth) -> list[dict]:
+        """The face detector's rows (the same for every kernel and method): detected once per group."""
+        if self._detected[0] != group.id:
+            from .cnn.detector import detector_measures
+
+            started = time.perf_counter()
+            evaluation = self.config.evaluation
+            measures = {k: _cell(v) for k, v in detector_measures(target, truth, evaluation.top_k, evaluation.nms_overlap).items()}
+            self._detected = (group.id, measures, time.perf_counter() - started)
+        _, measures, seconds = self._detected
+        return [{"method": method, **measures, "templates": "0", "seconds": f"{seconds:.6f}", "status": "ok"}
+                for method in self.config.methods]
 
     def _measure(self, matched: tuple, truth: Truth) -> list[dict]:
         """One row per method: the measures of its winning map, or why it has none."""

@@ -10,6 +10,8 @@ A kernel is named by a string usable from the CLI and configs:
   from the bundled face / non-face crops (data/faces): the mean face, the principal components,
   and the weight image of a linear face-vs-non-face classifier. Real visualised learned
   features, the offline stand-in for a CNN neuron's picture;
+* ``lfw:face-K``, ``lfw:non-face-K`` (K = 0..99) — one of the bundled 25x25 crops, e.g. as an
+  object to paste into synthetic scenes;
 * ``cnn:UNIT[?steps=&seed=&size=]`` — the feature visualization of a unit of a trained face
   detector (MTCNN): ``cnn:onet/face``, ``cnn:rnet/face``, ``cnn:onet/conv3:17``... (see
   :mod:`fractal_match.cnn`); shipped pictures need no extra, new ones need ``fractal-match[cnn]``;
@@ -102,6 +104,19 @@ def classifier_weights() -> tuple[np.ndarray, float, float]:
             best = (inverse @ samples.T @ labels, ridge, accuracy)
     weights, ridge, accuracy = best
     return weights.reshape(faces.shape[1:]), ridge, accuracy
+
+
+def _lfw(spec: str) -> np.ndarray:
+    """``face-K`` or ``non-face-K`` (K = 0..99): one bundled 25x25 crop as a uint8 picture."""
+    kind, _, index = spec.rpartition("-")
+    if kind not in ("face", "non-face") or not index.isdigit() or int(index) > 99:
+        raise ParameterError(f"unknown lfw crop {spec!r} (allowed: face-0 ... face-99, non-face-0 ... non-face-99)")
+    faces, non_faces = load_faces()
+    crop_ = (faces if kind == "face" else non_faces)[int(index)]
+    return np.clip(np.rint(crop_ * 255.0), 0, 255).astype(np.uint8)
+
+
+LFW = tuple(f"{kind}-{k}" for kind in ("face", "non-face") for k in range(100))
 
 
 def _learned(which: str) -> np.ndarray:
@@ -229,13 +244,15 @@ class KernelSource:
     uint8 on the photos' 0-255 scale (or float in [0, 1]), or a :class:`Kernel`; it raises
     :class:`~fractal_match.ParameterError` for a spec it does not know. `mode` is "gray" or
     "color"; a source may ignore it (the picture is converted). `names()` lists the kernels worth
-    showing in ``fractal-match kernels``.
+    showing in ``fractal-match kernels``; `every()`, if given, lists all of them, for patterns
+    such as ``lfw:face-*`` in configs (default: `names()`).
     """
 
     prefix: str
     help: str
     load: Callable[[str, str], object] = field(repr=False)
     names: Callable[[], list[str]] = field(default=lambda: [], repr=False)
+    every: Callable[[], list[str]] | None = field(default=None, repr=False)
 
 
 def _load_crop(spec: str, mode: str) -> np.ndarray:
@@ -253,6 +270,8 @@ for _source in (
                  lambda: list(LEARNED)),
     KernelSource("cnn", "a visualized unit of the MTCNN face detector: cnn:NET/face or "
                  "cnn:NET/LAYER:CHANNEL[?steps=&seed=&size=]", lambda spec, mode: unit_picture(spec), shipped_units),
+    KernelSource("lfw", "one bundled 25x25 crop: lfw:face-K or lfw:non-face-K (K = 0..99)",
+                 lambda spec, mode: _lfw(spec), lambda: ["face-0", "non-face-0"], lambda: list(LFW)),
     KernelSource("crop", "the ground-truth crop of an annotated object: crop:IMAGE/LABEL", _load_crop,
                  lambda: [a.name for a in load_annotations()]),
 ):
@@ -265,6 +284,22 @@ def kernel_names() -> list[str]:
     and what plug-in sources list), sources in registry order."""
     return [f"{prefix}:{name}" for prefix, source in KERNEL_SOURCES.items()
             for name in KERNEL_SOURCES.call(prefix, "listing its kernel names", source.names)]
+
+
+def expand_kernel_names(pattern: str) -> list[str]:
+    """``PREFIX:GLOB`` (``lfw:face-*``) -> every name of that source that matches, in its order;
+    a name without ``*`` or ``?`` is returned as it is."""
+    from fnmatch import fnmatchcase
+
+    prefix, sep, spec = pattern.partition(":")
+    if not sep or not any(c in spec for c in "*?") or prefix not in KERNEL_SOURCES:
+        return [pattern]
+    source = KERNEL_SOURCES[prefix]
+    names = KERNEL_SOURCES.call(prefix, "listing its kernel names", source.every or source.names)
+    found = [f"{prefix}:{name}" for name in names if fnmatchcase(name, spec)]
+    if not found:
+        raise ParameterError(f"{pattern}: matches no {prefix}: kernel (some: {', '.join(names[:4])})")
+    return found
 
 
 def _in_mode(picture: np.ndarray, mode: str, name: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Synthetic scenes: a kernel picture pasted at a seeded place on a bundled texture."""
+"""Synthetic scenes: a kernel picture pasted at a seeded place on a bundled texture or photo."""
 
 from __future__ import annotations
 
@@ -11,14 +11,24 @@ from .images import load_image
 from .kernels import load_kernel, resize_kernel
 
 
+def _background_path(name: str):
+    """A bundled texture (data/textures) or photo (data/images) by its stem."""
+    texture = DATA_DIR / "textures" / f"{name}.png"
+    if texture.exists():
+        return texture
+    return next(p for p in (DATA_DIR / "images").iterdir() if p.stem == name)
+
+
 def synthetic_scene(index: int, seed: int, textures, objects, object_size: int, scene_size: int, color: bool = False):
-    """Scene `index`: a texture crop with one kernel picture pasted at a seeded place.
+    """Scene `index`: a crop of a texture or photo (background `index` modulo their count) with
+    one kernel picture (object `index` modulo theirs) pasted at a seeded place, resized so that
+    its longer side is `object_size`.
 
     Returns (scene, box, object picture). Deterministic in (seed, index).
     """
     rng = np.random.default_rng([seed, index])
     mode = "color" if color else "gray"
-    texture = load_image(DATA_DIR / "textures" / f"{textures[index % len(textures)]}.png", mode)
+    texture = load_image(_background_path(textures[index % len(textures)]), mode)
     if min(texture.shape[:2]) < scene_size:
         factor = scene_size / min(texture.shape[:2])
         texture = cv2.resize(texture, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)

@@ -78,6 +78,44 @@ def test_a_file_naming_any_other_global_is_refused_before_anything_runs(tmp_path
     assert not marker.exists()
 
 
+def _view_file(offset: int, shape, stride, count: int = 4) -> bytes:
+    """A one-entry legacy file whose tensor is the given view of a storage of `count` elements."""
+    body = legacy_file({"w": np.arange(count, dtype=np.float32)})
+    old = _int(0) + _tuple((count,)) + _tuple((1,))
+    assert body.count(old) == 1
+    return body.replace(old, _int(offset) + _tuple(shape) + _tuple(stride))
+
+
+@pytest.mark.parametrize("offset, shape, stride", [
+    (0, (4,), (-1,)),            # walks backwards out of the storage
+    (-4, (4,), (1,)),            # starts before it
+    (0, (100000, 100000), (0, 0)),  # 10^10 elements from 4: refused before any allocation
+    (2, (4,), (1,)),             # runs past its end
+    (0, (-1,), (1,)),
+])
+def test_a_view_outside_its_storage_is_refused(offset, shape, stride):
+    with pytest.raises(WeightsError, match="impossible view|reaches past its storage"):
+        read_legacy_state_dict(_view_file(offset, shape, stride), "view.pt")
+
+
+def test_a_legal_strided_view_reads_the_right_elements():
+    read = read_legacy_state_dict(_view_file(1, (2, 2), (1, 2), count=6), "view.pt")
+    np.testing.assert_array_equal(read["w"], [[1, 3], [2, 4]])
+
+
+def test_a_file_that_rewrites_the_readers_objects_is_refused():
+    # BUILD on the storage stand-in: the pickle tries to change its element count
+    payload = legacy_file({"w": np.zeros(2)}).replace(b"NtQ", b"NtQ}" + _unicode("count") + _int(10**9) + b"sb", 1)
+    with pytest.raises(WeightsError, match="tries to change an object it did not make"):
+        read_legacy_state_dict(payload, "build.pt")
+
+
+def test_a_persistent_id_that_is_not_a_float_storage_is_refused():
+    payload = legacy_file({"w": np.zeros(2)}).replace(_unicode("storage"), _unicode("module"), 1)
+    with pytest.raises(WeightsError, match="unexpected persistent id"):
+        read_legacy_state_dict(payload, "pid.pt")
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda b: b[:-3], "ends inside storage"),
     (lambda b: b + b"x", "unexpected bytes after the last storage"),
@@ -114,7 +152,7 @@ def test_the_committed_weights_are_what_the_wheel_holds(tmp_path):
 
 def test_the_committed_weights_have_every_layer_in_its_shape():
     weights = load_weights()
-    assert set(MEMBER_SHA256) == {"pnet", "rnet", "onet"}
+    assert len(weights) == 50 and set(MEMBER_SHA256) == {"pnet", "rnet", "onet"}
     assert weights["pnet/conv1.weight"].shape == (10, 3, 3, 3)
     assert weights["rnet/dense4.weight"].shape == (128, 576)
     assert weights["onet/dense5.weight"].shape == (256, 1152)

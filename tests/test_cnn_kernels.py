@@ -33,7 +33,19 @@ def test_the_units_the_demo_and_configs_use_ship_with_their_recipe():
     assert {f"cnn:{spec}" for spec in shipped_units()} <= set(kernel_names())
 
 
-def test_a_shipped_picture_is_what_the_command_makes_now(tmp_path):
+@pytest.mark.parametrize("spec", shipped_units())
+def test_every_shipped_picture_is_what_the_recipe_makes_now(spec):
+    pytest.importorskip("jax")
+    from fractal_match.cnn.visualize import visualize
+
+    request = parse_request(spec)
+    shipped = load_image(SHIPPED_DIR / request.filename, "color").astype(int)
+    made = visualize(request.unit, size=request.side, steps=request.steps, seed=request.seed)
+    assert np.abs(made.picture.astype(int) - shipped).max() <= 2
+    assert abs(made.value - float(read_png_metadata(SHIPPED_DIR / request.filename)["value"])) < 0.05
+
+
+def test_the_command_writes_the_shipped_picture_and_its_recipe(tmp_path):
     pytest.importorskip("jax")
     out = tmp_path / "rnet-face.png"
     result = subprocess.run([sys.executable, "-m", "fractal_match", "visualize", "rnet/face", "--out", str(out)],
@@ -45,10 +57,39 @@ def test_a_shipped_picture_is_what_the_command_makes_now(tmp_path):
     assert read_png_metadata(out)["command"].endswith("--size 24 --out rnet-face.png")
 
 
+NO_JAX = "import sys; sys.modules['jax'] = None; sys.modules['optax'] = None\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["visualize", "onet/face", "--out", "r.png", "--recipe"],
+    ["visualize", "--sheet", "s.png"],
+    ["bench", "visualize", "--quick"],
+    ["run", "det.toml"],
+])
+def test_without_jax_every_cnn_command_is_one_line_naming_the_extra(tmp_path, args):
+    (tmp_path / "det.toml").write_text(
+        'name = "det"\nkernels = ["crop"]\n[targets]\nannotations = ["astronaut/face"]\n'
+        '[[variants]]\nfamily = "pnet-detector"\n')
+    code = NO_JAX + f"import sys; sys.argv = ['fractal-match'] + {args!r}\nfrom fractal_match.cli import main\nmain()\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and "pip install 'fractal-match[cnn]'" in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["det.toml"]
+
+
+def test_a_damaged_cached_picture_is_made_again(tmp_path):
+    pytest.importorskip("jax")
+    request = parse_request("pnet/conv3:5?steps=8")
+    broken = tmp_path / "cache" / "cnn" / request.filename
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not a png")
+    assert load_kernel("cnn:pnet/conv3:5?steps=8", "color").image.shape == (12, 12, 3)
+    assert read_png_metadata(broken)["steps"] == "8"
+
+
 def test_shipped_units_load_without_jax_and_a_new_unit_names_the_extra(tmp_path):
     code = (
-        "import sys; sys.modules['jax'] = None; sys.modules['optax'] = None\n"
-        "from fractal_match.kernels import load_kernel\n"
+        NO_JAX + "from fractal_match.kernels import load_kernel\n"
         "k = load_kernel('cnn:onet/face?size=64', 'color'); print(k.image.shape)\n"
         "from fractal_match import FractalMatchError\n"
         "try:\n    load_kernel('cnn:onet/conv2:3')\nexcept FractalMatchError as e:\n    print(e)\n"
@@ -86,6 +127,10 @@ def test_a_made_picture_is_cached_under_every_parameter(tmp_path, monkeypatch):
     (["visualize", "onet/face", "--out", "v.png", "--size", "2"], "size = 2 is out of range (allowed: 4 to 4096)"),
     (["visualize", "onet/face", "--out", "v.jpg"], "allowed: a path ending in .png"),
     (["visualize", "--sheet", "s.png", "--net", "xnet"], "--net 'xnet' is not a network"),
+    (["visualize", "--sheet", "s.png", "--seed", "3"], "--sheet draws many units: it takes --net, --per-layer and --steps only"),
+    (["visualize", "onet/face", "--out", "r.png", "--recipe", "--size", "64"], "it takes no --size"),
+    (["visualize", "onet/face", "--out", "r.jpg", "--recipe"], "allowed: a path ending in .png"),
+    (["visualize", "onet/conv3:1@", "--out", "v.png"], "unknown reduction ''"),
     (["match", str(DATA_DIR / "images" / "camera.png"), "cnn:onet/face?steps=abc"], "steps = 'abc' is not a int"),
 ])
 def test_bad_units_and_options_are_one_line(tmp_path, args, message):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-import jax
 import numpy as np
 
 from ..kernels import load_faces
@@ -13,25 +11,11 @@ from . import nets
 from .units import CHANNELS, NET_LAYERS, Unit
 
 
-def _centre(activation: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> the centre neuron (N, C); dense (N, C) as it is."""
-    if activation.ndim == 2:
-        return activation
-    return activation[:, :, activation.shape[2] // 2, activation.shape[3] // 2]
-
-
-@lru_cache(maxsize=None)
-def _all_layers_fn(net: str):
-    return jax.jit(lambda weights, x: nets.forward(weights, net, x))
-
-
 def layer_values(net: str, pictures) -> dict[str, np.ndarray]:
     """Each layer's units for each picture (0-255, gray or RGB, resized to the input side):
     layer -> (N, channels), conv layers by their centre neuron; plus ``face`` (the face logit)."""
-    side = nets.NET_INPUT[net]
-    batch = nets.preprocess(np.stack([nets.resize_rgb(p, side) for p in np.asarray(pictures)]))
-    out = _all_layers_fn(net)(nets.params(net), batch)
-    values = {layer: _centre(np.asarray(out[layer])) for layer in NET_LAYERS[net]}
+    out = nets.forward_fn(net)(nets.params(net), nets.batch_at(net, pictures))
+    values = {layer: np.asarray(nets.centre(out[layer])) for layer in NET_LAYERS[net]}
     values["face"] = np.asarray(out["logit"])[:, None]
     return values
 
@@ -66,9 +50,3 @@ def selectivity(net: str = "onet") -> dict[str, list[Selectivity]]:
                 for c in range(CHANNELS[net][layer])]
         found[layer] = sorted(rows, key=lambda row: -row.d_prime)
     return found
-
-
-def most_selective(net: str = "onet", count: int = 4, layers=None) -> list[Selectivity]:
-    """The `count` most face-selective channels over the given conv/dense layers (default: all)."""
-    rows = [row for layer, found in selectivity(net).items() if layers is None or layer in layers for row in found]
-    return sorted(rows, key=lambda row: -row.d_prime)[:count]

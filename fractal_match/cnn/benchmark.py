@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from .._errors import FractalMatchError
+from .._verdict import verdict
 from ..progress import Progress, ensure
 
 _FRESH = """
@@ -35,7 +37,6 @@ def bench_visualize(repeats: int = 3, quick: bool = False, echo: Callable[[str],
                     progress: Progress | None = None) -> dict:
     from .analysis import lfw_crops
     from .nets import face_probability
-    from ..bench import _verdict
 
     steps = 64 if quick else 512
     repeats = 1 if quick else repeats
@@ -43,7 +44,10 @@ def bench_visualize(repeats: int = 3, quick: bool = False, echo: Callable[[str],
     with ensure(progress).step("visualizing onet/face in fresh processes", total=repeats) as task:
         for _ in range(repeats):
             out = subprocess.run([sys.executable, "-c", _FRESH.format(unit="onet/face", steps=steps)],
-                                 capture_output=True, text=True, check=True)
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                lines = out.stderr.strip().splitlines()
+                raise FractalMatchError(f"bench visualize: the visualizing process failed: {lines[-1] if lines else out.returncode}")
             fresh.append(json.loads(out.stdout.strip().splitlines()[-1]))
             task.advance()
     faces, non_faces = lfw_crops()
@@ -66,8 +70,8 @@ def bench_visualize(repeats: int = 3, quick: bool = False, echo: Callable[[str],
          f"{summary['visualize_s']:.2f} s (importing jax and the networks: {summary['jax_import_s']:.2f} s more)")
     echo(f"ONet on the 200 LFW crops (median of {len(classify)}): {summary['classify_200_s'] * 1e3:.1f} ms")
     summary["verdicts"] = [
-        _verdict("visualization seconds", summary["visualize_s"], "<=", TARGET_VISUALIZE_S),
-        _verdict("classification seconds", summary["classify_200_s"], "<=", TARGET_CLASSIFY_S),
+        verdict("visualization seconds", summary["visualize_s"], "<=", TARGET_VISUALIZE_S),
+        verdict("classification seconds", summary["classify_200_s"], "<=", TARGET_CLASSIFY_S),
     ]
     if not quick:
         for line in summary["verdicts"]:

@@ -107,35 +107,42 @@ def forward(weights: dict, net: str, x) -> dict:
 
 
 @lru_cache(maxsize=None)
-def _face_probability_fn(net: str):
-    return jax.jit(lambda weights, x: forward(weights, net, x)["probability"])
+def forward_fn(net: str):
+    """:func:`forward` compiled for `net`: (weights, preprocessed batch) -> every output."""
+    return jax.jit(lambda weights, x: forward(weights, net, x))
+
+
+def centre(activation):
+    """A conv layer's map (N, C, H, W) -> its centre neuron (N, C); a dense layer (N, C) as it is."""
+    if activation.ndim == 2:
+        return activation
+    return activation[:, :, activation.shape[2] // 2, activation.shape[3] // 2]
+
+
+def _rgb(picture) -> np.ndarray:
+    picture = np.asarray(picture, dtype=np.float32)
+    return np.repeat(picture[:, :, None], 3, axis=2) if picture.ndim == 2 else picture
+
+
+def batch_at(net: str, pictures) -> jnp.ndarray:
+    """Gray or RGB pictures on 0-255 as `net`'s preprocessed input batch, each resized to the
+    network's input side (area averaging when shrinking, cubic when enlarging)."""
+    import cv2
+
+    side = NET_INPUT[net]
+    resized = []
+    for picture in pictures:
+        picture = _rgb(picture)
+        if picture.shape[:2] != (side, side):
+            interpolation = cv2.INTER_AREA if side < min(picture.shape[:2]) else cv2.INTER_CUBIC
+            picture = cv2.resize(picture, (side, side), interpolation=interpolation)
+        resized.append(picture)
+    return preprocess(np.stack(resized))
 
 
 def face_probability(pictures, net: str = "onet") -> np.ndarray:
-    """Face probability of RNet or ONet for RGB pictures (N, H, W, 3) on 0-255, resized to the
-    network's input side (area averaging when shrinking, cubic when enlarging)."""
-    side = NET_INPUT[net]
-    batch = np.stack([resize_rgb(picture, side) for picture in np.asarray(pictures)])
-    return np.asarray(_face_probability_fn(net)(params(net), preprocess(batch)))
-
-
-def resize_rgb(picture, side: int) -> np.ndarray:
-    """A gray (H, W) or RGB (H, W, 3) picture as float32 RGB side x side on 0-255."""
-    import cv2
-
-    picture = np.asarray(picture, dtype=np.float32)
-    if picture.ndim == 2:
-        picture = np.repeat(picture[:, :, None], 3, axis=2)
-    h, w = picture.shape[:2]
-    if (h, w) != (side, side):
-        interpolation = cv2.INTER_AREA if side < min(h, w) else cv2.INTER_CUBIC
-        picture = cv2.resize(picture, (side, side), interpolation=interpolation)
-    return picture
-
-
-@lru_cache(maxsize=None)
-def _pnet_fn():
-    return jax.jit(lambda weights, x: forward(weights, "pnet", x))
+    """Face probability of RNet or ONet for gray or RGB pictures on 0-255 (see :func:`batch_at`)."""
+    return np.asarray(forward_fn(net)(params(net), batch_at(net, pictures))["probability"])
 
 
 def pnet_pyramid(image, min_face: int = 20, factor: float = 0.709, max_face: int | None = None) -> np.ndarray:
@@ -149,9 +156,7 @@ def pnet_pyramid(image, min_face: int = 20, factor: float = 0.709, max_face: int
     """
     import cv2
 
-    picture = np.asarray(image, dtype=np.float32)
-    if picture.ndim == 2:
-        picture = np.repeat(picture[:, :, None], 3, axis=2)
+    picture = _rgb(image)
     h, w = picture.shape[:2]
     max_face = max_face or min(h, w)
     rows = []
@@ -159,9 +164,14 @@ def pnet_pyramid(image, min_face: int = 20, factor: float = 0.709, max_face: int
     while 12.0 / scale <= max_face:
         size = (max(12, int(w * scale + 1)), max(12, int(h * scale + 1)))
         level = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
-        out = _pnet_fn()(params("pnet"), preprocess(level))
-        logit = np.asarray(out["logit"][0])
-        box = np.asarray(out["box"][0])
+        # Padded (mid-grey, 0 after scaling) up to a multiple of 32 px, so that levels of images
+        # of many sizes share a few compiled shapes; windows that reach into the padding are dropped.
+        padded = np.full((-(-size[1] // 32) * 32, -(-size[0] // 32) * 32, 3), 127.5, np.float32)
+        padded[:size[1], :size[0]] = level
+        out = forward_fn("pnet")(params("pnet"), preprocess(padded))
+        rows_in, cols_in = (size[1] - 12) // 2 + 1, (size[0] - 12) // 2 + 1
+        logit = np.asarray(out["logit"][0])[:rows_in, :cols_in]
+        box = np.asarray(out["box"][0])[:, :rows_in, :cols_in]
         ys, xs = np.mgrid[0:logit.shape[0], 0:logit.shape[1]]
         x0, y0 = 2 * xs / scale, 2 * ys / scale
         side = 12.0 / scale

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .._data import DATA_DIR
-from .._errors import ParameterError
+from .._errors import FractalMatchError, ParameterError
 from ..fractal._params import Param
 from ..images import load_image, read_png_metadata, resize_square, save_image
-from .units import Unit, parse_unit
+from .units import Unit, parse_unit, require_jax
 
 #: Bumped whenever the optimisation changes what a picture looks like (invalidates caches).
 RECIPE = 1
@@ -96,9 +96,13 @@ def cache_dir() -> Path:
 
 
 def _matches(path: Path, request: Request) -> bool:
+    """Whether `path` is this request's picture (an unreadable file is not: it is made again)."""
     if not path.is_file():
         return False
-    meta = read_png_metadata(path)
+    try:
+        meta = read_png_metadata(path)
+    except (OSError, ValueError, FractalMatchError):  # pillow's "cannot identify" is an OSError
+        return False
     return (meta.get("unit"), meta.get("steps"), meta.get("seed"), meta.get("size"), meta.get("recipe")) == (
         request.unit.name, str(request.steps), str(request.seed), str(request.side), str(RECIPE))
 
@@ -116,11 +120,9 @@ def make_picture(request: Request, out: Path | None = None):
     """Run the visualization (needs jax) and write the picture with its metadata to `out` (default:
     the cache, at the native side). Returns the
     :class:`~fractal_match.cnn.visualize.Visualization`."""
-    try:
-        from .visualize import visualize
-    except ImportError as error:
-        raise ParameterError(f"cnn:{request.spec}: not shipped and not cached, and making it needs "
-                             f"jax and optax ({error.name} is missing): pip install 'fractal-match[cnn]'") from None
+    require_jax(f"cnn:{request.spec}: not shipped and not cached, and making it")
+    from .visualize import visualize
+
     if out is None:
         request, out = request.native, cache_dir() / request.native.filename
     result = visualize(request.unit, size=request.side, steps=request.steps, seed=request.seed)

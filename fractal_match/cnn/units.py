@@ -30,6 +30,16 @@ FACE_NETS = ("rnet", "onet")
 REDUCTIONS = ("centre", "mean")
 
 
+def require_jax(what: str) -> None:
+    """Raise one clear error naming the ``cnn`` extra when jax or optax cannot be imported."""
+    try:
+        import jax  # noqa: F401
+        import optax  # noqa: F401
+    except ImportError as error:
+        raise ParameterError(f"{what} needs jax and optax ({error.name} is missing): "
+                             "pip install 'fractal-match[cnn]'") from None
+
+
 @dataclass(frozen=True)
 class Unit:
     """One unit: network, layer ("face" for the face logit), channel, and for conv layers how the
@@ -71,14 +81,14 @@ def parse_unit(text: str) -> Unit:
                                  f"(face units: {', '.join(n + '/face' for n in FACE_NETS)})")
         return Unit(net, "face")
     layer, sep, channel = rest.partition(":")
-    channel, _, reduce = channel.partition("@")
+    channel, at, reduce = channel.partition("@")
     if layer not in CHANNELS[net]:
         raise ParameterError(f"unit {text!r}: {net} has no layer {layer!r} (layers: {faces}{_layers_listing(net)})")
     count = CHANNELS[net][layer]
     if not sep or not channel.isdigit() or int(channel) >= count:
         raise ParameterError(f"unit {text!r}: {net}/{layer} has channels 0-{count - 1} "
                              f"(name one as {net}/{layer}:CHANNEL)")
-    reduce = reduce or "centre"
+    reduce = reduce if at else "centre"
     if reduce not in REDUCTIONS:
         raise ParameterError(f"unit {text!r}: unknown reduction {reduce!r} (allowed: @centre, @mean)")
     if layer.startswith("dense") and reduce != "centre":

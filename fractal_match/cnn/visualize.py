@@ -18,7 +18,7 @@ Every switch can be turned off (``fourier``, ``decorrelate``, ``robust``) to see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 
 import cv2
 import jax
@@ -71,13 +71,11 @@ def _objective(unit: Unit):
         if unit.layer == "face":
             values = out["logit"]
         else:
-            act = out[unit.layer][:, unit.channel]
-            if act.ndim == 1:
-                values = act
-            elif unit.reduce == "mean":
-                values = act.mean(axis=(1, 2))
+            act = out[unit.layer]
+            if act.ndim == 4 and unit.reduce == "mean":
+                values = act[:, unit.channel].mean(axis=(1, 2))
             else:
-                values = act[:, act.shape[1] // 2, act.shape[2] // 2]
+                values = nets.centre(act)[:, unit.channel]
         return values.mean()
 
     return score
@@ -85,8 +83,7 @@ def _objective(unit: Unit):
 
 def unit_response(unit: Unit, pictures) -> np.ndarray:
     """The unit's value for each RGB (or gray) picture on 0-255, resized to the input side."""
-    batch = np.stack([nets.resize_rgb(p, unit.side) for p in np.asarray(pictures)])
-    return np.asarray(_response_fn(unit)(nets.params(unit.net), nets.preprocess(batch)))
+    return np.asarray(_response_fn(unit)(nets.params(unit.net), nets.batch_at(unit.net, pictures)))
 
 
 @lru_cache(maxsize=None)
@@ -145,7 +142,7 @@ def _views(key, canvas, side: int, robust: bool):
 
 
 @lru_cache(maxsize=None)
-def _optimiser(unit: Unit, steps: int, settings: Settings):
+def _optimiser(unit: Unit, settings: Settings):
     side = unit.side
     n = side + 2 * max(2, round(PAD * side))
     score = _objective(unit)
@@ -171,7 +168,7 @@ def _optimiser(unit: Unit, steps: int, settings: Settings):
         first = (n - side) // 2
         return _render(param, n, settings, color)[first:first + side, first:first + side]
 
-    def run(key, weights, color):
+    def run(key, weights, color, steps: int):
         # A Python loop over one compiled step: XLA's CPU while-loop (lax.scan) ran each step
         # about 4x slower than the same step compiled alone.
         key, init_key = jax.random.split(key)
@@ -206,9 +203,9 @@ def visualize(unit, size: int | None = None, steps: int = 512, seed: int = 0,
     The optimisation runs at the network's input side (48 px for ONet); the picture is then
     resized to `size` (cubic), if given. Same arguments, same picture."""
     unit = parse_unit(unit) if isinstance(unit, str) else unit
-    run = _optimiser(unit, int(steps), settings)
+    run = _optimiser(unit, settings)
     picture, history = run(jax.random.PRNGKey(int(seed)), nets.params(unit.net),
-                           jnp.asarray(color_sqrt_covariance()))
+                           jnp.asarray(color_sqrt_covariance()), int(steps))
     native = np.clip(np.rint(np.asarray(picture)), 0, 255).astype(np.uint8)
     value = float(unit_response(unit, native[None])[0])
     size = int(size or unit.side)

@@ -15,13 +15,13 @@ import io
 import pickle
 import zipfile
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .._data import DATA_DIR
 from .._errors import FractalMatchError
+from ..images import write_atomic
 
 #: The wheel the weights come from: ``pip download facenet-pytorch==2.6.0 --no-deps``.
 WHEEL_NAME = "facenet_pytorch-2.6.0-py3-none-any.whl"
@@ -32,65 +32,112 @@ MEMBER_SHA256 = {
     "rnet": "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
     "onet": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
 }
-NETWORKS = ("pnet", "rnet", "onet")
+#: Each network's layers with their weight shapes (biases are (out,)); PReLU slopes are (channels,).
+SHAPES = {
+    "pnet": {"conv1": (10, 3, 3, 3), "prelu1": (10,), "conv2": (16, 10, 3, 3), "prelu2": (16,),
+             "conv3": (32, 16, 3, 3), "prelu3": (32,), "conv4_1": (2, 32, 1, 1), "conv4_2": (4, 32, 1, 1)},
+    "rnet": {"conv1": (28, 3, 3, 3), "prelu1": (28,), "conv2": (48, 28, 3, 3), "prelu2": (48,),
+             "conv3": (64, 48, 2, 2), "prelu3": (64,), "dense4": (128, 576), "prelu4": (128,),
+             "dense5_1": (2, 128), "dense5_2": (4, 128)},
+    "onet": {"conv1": (32, 3, 3, 3), "prelu1": (32,), "conv2": (64, 32, 3, 3), "prelu2": (64,),
+             "conv3": (64, 64, 3, 3), "prelu3": (64,), "conv4": (128, 64, 2, 2), "prelu4": (128,),
+             "dense5": (256, 1152), "prelu5": (256,), "dense6_1": (2, 256), "dense6_2": (4, 256),
+             "dense6_3": (10, 256)},
+}
+
+
+def expected_arrays() -> dict[str, tuple]:
+    """Every array the three networks need (``onet/conv1.weight`` -> shape): 50 of them."""
+    found = {}
+    for net, layers in SHAPES.items():
+        for layer, shape in layers.items():
+            found[f"{net}/{layer}.weight"] = shape
+            if not layer.startswith("prelu"):
+                found[f"{net}/{layer}.bias"] = shape[:1]
+    return found
+
 WEIGHTS_PATH = DATA_DIR / "cnn" / "mtcnn.npz"
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-_FLOAT_STORAGE = "torch FloatStorage"
 
 
 class WeightsError(FractalMatchError):
     """A weights file or wheel is not the expected one, or names something it may not."""
 
 
-@dataclass
-class _Storage:
-    key: str
-    count: int
-    data: np.ndarray | None = None
+class _Inert:
+    """Base of the reader's stand-ins: a pickle may not change them (its BUILD is refused)."""
+
+    __slots__ = ()
+
+    def __setstate__(self, state):
+        raise WeightsError("the file tries to change an object it did not make")
 
 
-@dataclass
-class _TensorRef:
-    storage: _Storage
-    offset: int
-    shape: tuple
-    stride: tuple
+class _Storage(_Inert):
+    __slots__ = ("key", "count", "data")
 
-    def array(self) -> np.ndarray:
-        data = self.storage.data
-        if not self.shape:
-            return np.array(data[self.offset], dtype=np.float32)
-        needed = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.stride)) + 1
-        if min(self.shape) > 0 and needed > len(data):
-            raise WeightsError(f"tensor of shape {self.shape} reaches past its storage ({len(data)} elements)")
-        view = np.lib.stride_tricks.as_strided(data[self.offset:], self.shape,
-                                               tuple(s * data.itemsize for s in self.stride))
-        return np.array(view, dtype=np.float32)
+    def __init__(self, key: str, count: int):
+        self.key, self.count, self.data = key, count, None
+
+
+class _FloatStorageTag(_Inert):
+    """Stands in for ``torch.FloatStorage`` in persistent ids; nothing is ever called on it."""
+
+    __slots__ = ()
+
+
+_FLOAT_STORAGE_TAG = _FloatStorageTag()
+
+
+def _whole(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WeightsError(f"a tensor's {what} is {type(value).__name__}, not an integer")
+    return value
 
 
 def _rebuild_tensor(storage, offset, shape, stride, *rest):
+    """Stands in for ``torch._utils._rebuild_tensor_v2``: records the view as a tuple (which no
+    later pickle instruction can change); nothing is read until every storage is loaded."""
     if not isinstance(storage, _Storage):
         raise WeightsError("a tensor is not backed by a float storage")
-    return _TensorRef(storage, int(offset), tuple(int(n) for n in shape), tuple(int(s) for s in stride))
+    if not isinstance(shape, tuple) or not isinstance(stride, tuple) or len(shape) != len(stride):
+        raise WeightsError("a tensor's shape and stride are not tuples of one length")
+    return ("tensor", storage, _whole(offset, "offset"), tuple(_whole(n, "shape") for n in shape),
+            tuple(_whole(s, "stride") for s in stride))
 
 
-class _FloatStorageTag:
-    """Stands in for ``torch.FloatStorage`` in persistent ids; nothing is ever called on it."""
+def _tensor_array(ref: tuple, name: str, where: str) -> np.ndarray:
+    """The float32 array a recorded view selects, after checking that it stays inside its storage:
+    no negative offset, size or stride, no more elements than the storage holds, every index below
+    its length. Elements are gathered by index (numpy checks the bounds once more)."""
+    _, storage, offset, shape, stride = ref
+    data = storage.data
+    size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if offset < 0 or any(n < 0 for n in shape) or any(s < 0 for s in stride) or size > len(data):
+        raise WeightsError(f"{where}: entry {name!r} has an impossible view (offset {offset}, shape {shape}, "
+                           f"stride {stride}) of a storage of {len(data)} elements")
+    last = offset + sum((n - 1) * s for n, s in zip(shape, stride)) if size else offset
+    if size and last >= len(data):
+        raise WeightsError(f"{where}: entry {name!r} reaches past its storage ({len(data)} elements)")
+    index = np.full(shape, offset, dtype=np.int64)
+    for axis, (n, s) in enumerate(zip(shape, stride)):
+        index += (np.arange(n, dtype=np.int64) * s).reshape((-1,) + (1,) * (len(shape) - axis - 1))
+    return data[index].astype(np.float32)
 
 
 class StateDictReader(pickle.Unpickler):
     """Unpickles a legacy torch state dict with an allow-list of three names.
 
     ``collections.OrderedDict`` is the real class; ``torch._utils._rebuild_tensor_v2`` becomes a
-    function that records (storage, offset, shape, stride); ``torch.FloatStorage`` a tag. Any
-    other global is refused with :class:`WeightsError`, naming it.
+    function that records (storage, offset, shape, stride) in a tuple; ``torch.FloatStorage`` an
+    inert tag. Any other global is refused with :class:`WeightsError`, naming it.
     """
 
     ALLOWED = {
         ("collections", "OrderedDict"): OrderedDict,
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch", "FloatStorage"): _FloatStorageTag,
+        ("torch", "FloatStorage"): _FLOAT_STORAGE_TAG,
     }
 
     def __init__(self, file, where: str):
@@ -109,8 +156,8 @@ class StateDictReader(pickle.Unpickler):
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"):
             raise WeightsError(f"{self.where}: unexpected persistent id {pid!r:.60}")
-        kind, key, count = pid[1], str(pid[2]), int(pid[4])
-        if kind is not _FloatStorageTag:
+        kind, key, count = pid[1], str(pid[2]), pid[4]
+        if kind is not _FLOAT_STORAGE_TAG or isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise WeightsError(f"{self.where}: storage {key} is not a float storage")
         storage = self.storages.setdefault(key, _Storage(key, count))
         return storage
@@ -174,9 +221,9 @@ def read_legacy_state_dict(raw: bytes, where: str) -> "OrderedDict[str, np.ndarr
         raise WeightsError(f"{where}: unexpected bytes after the last storage")
     arrays = OrderedDict()
     for name, value in state.items():
-        if not isinstance(value, _TensorRef) or value.storage.data is None:
+        if not (isinstance(value, tuple) and len(value) == 5 and value[0] == "tensor" and value[1].data is not None):
             raise WeightsError(f"{where}: entry {name!r} is not a stored tensor")
-        arrays[str(name)] = value.array()
+        arrays[str(name)] = _tensor_array(value, str(name), where)
     return arrays
 
 
@@ -199,7 +246,7 @@ def import_wheel(wheel, out=None) -> Path:
                            f"({WHEEL_SHA256[:16]}...; get it with `pip download facenet-pytorch==2.6.0 --no-deps`)")
     arrays = {}
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-        for net in NETWORKS:
+        for net in SHAPES:
             member = f"facenet_pytorch/data/{net}.pt"
             try:
                 data = archive.read(member)
@@ -210,12 +257,13 @@ def import_wheel(wheel, out=None) -> Path:
                 raise WeightsError(f"{wheel}: {member} has sha256 {_sha256(data)[:16]}..., expected {expected[:16]}...")
             for name, array in read_legacy_state_dict(data, f"{wheel.name}:{member}").items():
                 arrays[f"{net}/{name}"] = array
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    with open(partial, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
-    partial.replace(out)
-    return out
+    _check_arrays(arrays, wheel)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    try:
+        return write_atomic(out, buffer.getvalue())
+    except FractalMatchError as error:
+        raise WeightsError(str(error)) from None
 
 
 def load_weights(path=None) -> dict[str, np.ndarray]:
@@ -224,7 +272,23 @@ def load_weights(path=None) -> dict[str, np.ndarray]:
     path = Path(path) if path is not None else WEIGHTS_PATH
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key].astype(np.float32) for key in archive.files}
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"{path}: cannot read the MTCNN weights ({error}); "
+            arrays = {key: archive[key].astype(np.float32) for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise WeightsError(f"{path}: cannot read the MTCNN weights ({type(error).__name__}: {error}); "
                            "re-create them with `fractal-match import-mtcnn WHEEL`") from None
+    _check_arrays(arrays, path)
+    return arrays
+
+
+def _check_arrays(arrays: dict, where) -> None:
+    """Every array the networks need, in its shape, and nothing else."""
+    expected = expected_arrays()
+    missing = [key for key in expected if key not in arrays]
+    extra = [key for key in arrays if key not in expected]
+    wrong = [f"{key} {arrays[key].shape} (expected {expected[key]})" for key in expected
+             if key in arrays and arrays[key].shape != expected[key]]
+    if missing or extra or wrong:
+        detail = "; ".join(part for part in (
+            f"missing {', '.join(missing[:3])}" if missing else "", f"unexpected {', '.join(extra[:3])}" if extra else "",
+            f"wrong shape {', '.join(wrong[:2])}" if wrong else "") if part)
+        raise WeightsError(f"{where}: not the MTCNN weights: {detail}")

@@ -16,8 +16,10 @@ from ._params import Family
 #: Largest template side fractalize accepts (refused before anything is allocated).
 MAX_TEMPLATE_SIDE = 4096
 
-#: Variant names a config gives a meaning of its own; no family may take them.
-SPECIAL_VARIANTS = ("bank", "oracle")
+#: Variant names a config gives a meaning of its own; no family may take them. None of them is
+#: one template: bank and oracle search the kernel at poses, pnet-detector is the face detector
+#: network itself (a reference row, no kernel).
+SPECIAL_VARIANTS = ("bank", "oracle", "pnet-detector")
 
 #: Family name -> :class:`Family`: the built-ins (registered by the package) and every family
 #: that an installed package declares in the entry-point group ``fractal_match.families``.

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import FractalMatchError
+from ..fractal import SPECIAL_VARIANTS
 from ..images import write_atomic
 from ..progress import Progress, ensure
 from .figures import detection_grid, gallery, save_figure
@@ -112,11 +113,11 @@ def _gallery_figure(config, runner, out: Path) -> list[tuple[str, str]]:
     if not refs:
         return []
     kernel = config.kernels[0]
-    templates = [runner.template(refs[0], kernel, v.name) for v in config.variants if v.family not in ("bank", "oracle")]
+    templates = [runner.template(refs[0], kernel, v.name) for v in config.variants if v.family not in SPECIAL_VARIANTS]
     picture = runner.kernel_picture(refs[0], kernel)
     save_figure(gallery(picture, templates, title=f"variants of {kernel} for {refs[0].id}"), out / "gallery", {})
     return [("gallery.png", f"The generated variants of the kernel {html.escape(kernel)} for {html.escape(refs[0].id)} "
-             "(bank and oracle are the kernel itself at other poses).")]
+             "(bank and oracle are the kernel itself at other poses; pnet-detector uses no kernel).")]
 
 
 def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
@@ -178,13 +179,13 @@ def _figures(run: Run, summary, comparisons, posed: bool, out: Path, task) -> li
             if r["scale"] == "all" and r["kernel"] == "all":
                 pooled[r["variant"]].append(r["hit_rate"])
         families = dict(zip(run.columns["variant"], run.columns["family"]))
-        candidates = [v for v in variants if v != "none" and families.get(v) != "oracle"]
+        candidates = [v for v in variants if v != "none" and families.get(v) not in ("oracle", "pnet-detector")]
         best = max(candidates, key=lambda v: np.mean(pooled[v])) if candidates else None
         shown = [v for v in (best, "none") if v is not None and v in variants]
         save_figure(pose_heatmaps(summary, methods, shown), out / "pose_heatmaps", meta)
         task.advance()
         figures.append(("pose_heatmaps.png", f"Hit rate over rotation x scale for the best variant ({html.escape(str(best))}, "
-                        "by mean hit rate, oracle excluded) and for the plain kernel."))
+                        "by mean hit rate, oracle and detector excluded) and for the plain kernel."))
     else:
         save_figure(success_curve_figure(success_curves(run), methods, variants), out / "success_curves", meta)
         task.advance()
