@@ -161,6 +161,17 @@ def test_the_committed_weights_have_every_layer_in_its_shape():
 
 # --- the networks behave like the trained detector --------------------------------------------
 
+@pytest.mark.parametrize("net", ["pnet", "rnet", "onet"])
+def test_the_networks_give_what_facenet_pytorch_gives(net):
+    """Outputs of the wheel's own torch networks for seeded random inputs (non-square for PNet;
+    written by tests/data/make_mtcnn_reference.py): pooling, flatten order and heads must agree."""
+    reference = np.load(Path(__file__).parent / "data" / "mtcnn_reference.npz")
+    out = nets.forward(nets.params(net), net, reference[f"{net}/input"])
+    np.testing.assert_allclose(np.asarray(out["box"]), reference[f"{net}/box"], atol=2e-5, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(out["probability"]), reference[f"{net}/probability"], atol=2e-5, rtol=1e-4)
+    assert np.ptp(reference[f"{net}/box"]) > 0.1  # the boxes vary: a wrong flatten order would show
+
+
 def _auc(positive: np.ndarray, negative: np.ndarray) -> float:
     greater = (positive[:, None] > negative[None, :]).sum() + 0.5 * (positive[:, None] == negative[None, :]).sum()
     return float(greater) / (len(positive) * len(negative))

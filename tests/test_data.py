@@ -42,4 +42,4 @@ def test_kernel_sources():
     assert np.abs(mean.image / 255.0 - faces.mean(axis=0)).max() <= 0.5 / 255 + 1e-9
     crop = load_kernel("crop:astronaut/face", "color")
     assert crop.image.shape == (102, 88, 3)
-    assert resize_kernel(crop, 56).image.shape == (56, 46, 3)
+    assert resize_kernel(crop, 56).image.shape == (56, 48, 3)
