@@ -9,8 +9,10 @@ Every error names the file, the field and what is allowed. A minimal config::
     annotations = ["astronaut/face", "coins/coin-3"]   # or "all"
     # pairs = "path/to/folder"          # BBS-layout pairs (pairNNNN_frm1_... / frm2_...)
     # manifest = "pairs.csv"            # template_image, template_box, target_image, target_box
-    # [targets.synthetic]               # kernel-like objects pasted on the bundled textures
+    # [targets.synthetic]               # kernel pictures pasted on bundled textures or photos
     # count = 4
+    # objects = ["lfw:face-*"]          # kernel names; PREFIX:GLOB expands to every match
+    # textures = ["brick", "coffee"]    # data/textures or data/images stems
 
     [transforms]
     scales = [0.8, 1.0, 1.25]

@@ -56,6 +56,9 @@ class Request:
 
     @property
     def spec(self) -> str:
+        """The shortest name of this picture: the unit alone when every option is its default."""
+        if (self.steps, self.seed, self.size or self.unit.side) == (STEPS.default, SEED.default, self.unit.side):
+            return self.unit.name
         return f"{self.unit.name}?steps={self.steps}&seed={self.seed}&size={self.side}"
 
     def metadata(self, value: float, out_name: str) -> dict:
@@ -147,5 +150,5 @@ def shipped_units() -> list[str]:
     for path in sorted(SHIPPED_DIR.glob("*.png")):
         meta = read_png_metadata(path)
         if meta.get("recipe") == str(RECIPE):
-            specs.append(f"{meta['unit']}?steps={meta['steps']}&seed={meta['seed']}&size={meta['size']}")
+            specs.append(parse_request(f"{meta['unit']}?steps={meta['steps']}&seed={meta['seed']}&size={meta['size']}").spec)
     return specs
