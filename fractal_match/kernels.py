@@ -37,7 +37,7 @@ from ._errors import ParameterError
 from ._registry import Registry
 from .cnn.pictures import shipped_units, unit_picture
 from .datasets import find_annotation, load_annotations
-from .fractal._params import Param
+from .fractal._params import Param, parse_query
 from .geometry import crop
 from .images import as_unit_float, load_image
 
@@ -217,18 +217,8 @@ def bank_kernel(spec: str) -> np.ndarray:
     if name not in bank:
         raise ParameterError(f"unknown bank kernel {name!r} (allowed: {', '.join(BANK)})")
     function, params = bank[name]
-    given = {}
-    for item in filter(None, query.split("&")):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ParameterError(f"bank:{spec}: {item!r} needs the form key=value")
-        given[key] = value
-    known = {p.name: p for p in params}
-    for key in given:
-        if key not in known:
-            raise ParameterError(f"bank:{name}: unknown parameter {key!r} (allowed: {', '.join(known)})")
-    values = {p.name: p.check(given[p.name], f"bank:{name}") if p.name in given else p.default for p in params}
-    return function(**values)
+    given = parse_query(f"bank:{spec}", params)
+    return function(**{p.name: given.get(p.name, p.default) for p in params})
 
 
 def bank_parameters() -> dict[str, tuple]:

@@ -9,7 +9,6 @@ import pickle
 import struct
 import subprocess
 import sys
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .._data import DATA_DIR
-from .._errors import FractalMatchError, ParameterError
-from ..fractal._params import Param
+from .._errors import FractalMatchError
+from ..fractal._params import Param, parse_query
 from ..images import load_image, read_png_metadata, resize_square, save_image
 from .units import Unit, parse_unit, require_jax
 
@@ -57,7 +57,7 @@ class Request:
     @property
     def spec(self) -> str:
         """The shortest name of this picture: the unit alone when every option is its default."""
-        if (self.steps, self.seed, self.size or self.unit.side) == (STEPS.default, SEED.default, self.unit.side):
+        if (self.steps, self.seed, self.side) == (STEPS.default, SEED.default, self.unit.side):
             return self.unit.name
         return f"{self.unit.name}?steps={self.steps}&seed={self.seed}&size={self.side}"
 
@@ -66,26 +66,16 @@ class Request:
 
         from .._version import __version__
 
-        return {"jax": version("jax"), "optax": version("optax"), "unit": self.unit.name, "steps": self.steps, "seed": self.seed, "size": self.side,
-                "recipe": RECIPE, "value": round(float(value), 4), "tool": f"fractal-match {__version__}",
+        return {"unit": self.unit.name, "steps": self.steps, "seed": self.seed, "size": self.side,
+                "recipe": RECIPE, "jax": version("jax"), "optax": version("optax"), "value": round(float(value), 4), "tool": f"fractal-match {__version__}",
                 "command": f"fractal-match visualize {self.unit.name} --steps {self.steps} --seed {self.seed} "
                            f"--size {self.side} --out {out_name}"}
 
 
 def parse_request(spec: str) -> Request:
     """``onet/face?steps=256&seed=1&size=64`` -> :class:`Request` (one clear error otherwise)."""
-    name, _, query = spec.partition("?")
-    unit = parse_unit(name)
-    known = {p.name: p for p in OPTIONS}
-    given = {}
-    for item in filter(None, query.split("&")):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ParameterError(f"cnn:{spec}: {item!r} needs the form key=value")
-        if key not in known:
-            raise ParameterError(f"cnn:{name}: unknown option {key!r} (allowed: {', '.join(known)})")
-        given[key] = known[key].check(value, f"cnn:{name}")
-    return Request(unit, **given)
+    unit = parse_unit(spec.partition("?")[0])
+    return Request(unit, **parse_query(f"cnn:{spec}", OPTIONS, "option"))
 
 
 def cache_dir() -> Path:

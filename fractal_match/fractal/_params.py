@@ -108,6 +108,22 @@ class Family:
         return {p.name: p.check(given[p.name], self.name) if p.name in given else p.default for p in self.params}
 
 
+def parse_query(name: str, params, what: str = "parameter") -> dict:
+    """``NAME?key=value&key=value`` (a kernel name's options) -> {key: checked value} for the keys
+    given; an item without '=' or an unknown key is one ParameterError naming the allowed keys."""
+    base, _, query = name.partition("?")
+    known = {p.name: p for p in params}
+    given = {}
+    for item in filter(None, query.split("&")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ParameterError(f"{name}: {item!r} needs the form key=value")
+        if key not in known:
+            raise ParameterError(f"{base}: unknown {what} {key!r} (allowed: {', '.join(known) or 'none'})")
+        given[key] = known[key].check(value, base)
+    return given
+
+
 def parse_assignments(items) -> dict[str, str]:
     """Turn ``["key=value", ...]`` (from ``--set``) into a dict; a missing '=' is an error."""
     result = {}
