@@ -13,6 +13,7 @@ Every error names the file, the field and what is allowed. A minimal config::
     # count = 4
     # objects = ["lfw:face-*"]          # kernel names; PREFIX:GLOB expands to every match
     # textures = ["brick", "coffee"]    # data/textures or data/images stems
+    # paste = "ellipse"                 # or "square" (default): how the object meets the background
 
     [transforms]
     scales = [0.8, 1.0, 1.25]
@@ -67,6 +68,7 @@ from .kernels import KERNEL_SOURCES, expand_kernel_names, load_kernel
 
 
 TEXTURES = ("brick", "grass", "gravel")
+PASTES = ("square", "ellipse")
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Synthetic:
     objects: tuple[str, ...] = ("learned:mean-face",)
     object_size: int = 64
     scene_size: int = 384
+    paste: str = "square"  # or "ellipse": blended through a soft ellipse, no square edge
 
 
 @dataclass(frozen=True)
@@ -306,7 +309,10 @@ def _targets(path: Path, raw) -> Targets:
         if not 8 <= object_size <= 1024 or not 2 * object_size <= scene_size <= 4096:
             raise inner.error("object_size", f"= {object_size} with scene_size = {scene_size} is not allowed "
                               "(allowed: 8 <= object_size <= 1024, 2 x object_size <= scene_size <= 4096)")
-        synthetic = Synthetic(count, inner.get("seed", int, 0), textures, objects, object_size, scene_size)
+        paste = inner.get("paste", str, "square")
+        if paste not in PASTES:
+            raise inner.error("paste", f"= {paste!r} is not allowed (allowed: {', '.join(PASTES)})")
+        synthetic = Synthetic(count, inner.get("seed", int, 0), textures, objects, object_size, scene_size, paste)
         inner.finish()
     reader.finish(("annotations", "pairs", "manifest", "synthetic"))
     targets = Targets(tuple(annotations), folders.get("pairs"), folders.get("manifest"), synthetic)

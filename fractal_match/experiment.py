@@ -115,7 +115,7 @@ def load_target(ref: TargetRef, config: Config) -> LoadedTarget:
                             pair.name, pair.target_image.name)
     spec = config.targets.synthetic
     scene, box, picture = synthetic_scene(ref.index, spec.seed, spec.textures, spec.objects, spec.object_size,
-                                          spec.scene_size, config.color)
+                                          spec.scene_size, config.color, spec.paste)
     return LoadedTarget(scene, box, picture, f"{spec.objects[ref.index % len(spec.objects)]}#{ref.index}",
                         f"{spec.textures[ref.index % len(spec.textures)]}-scene")
 

@@ -19,12 +19,26 @@ def _background_path(name: str):
     return next(p for p in (DATA_DIR / "images").iterdir() if p.stem == name)
 
 
-def synthetic_scene(index: int, seed: int, textures, objects, object_size: int, scene_size: int, color: bool = False):
+def ellipse_alpha(h: int, w: int) -> np.ndarray:
+    """Weights in [0, 1]: 1 inside the ellipse inscribed in an h x w box, falling smoothly to 0
+    at its rim over the outer eighth of each half-axis (no hard edge for a template to find)."""
+    ys = (np.arange(h) + 0.5 - h / 2.0) / (h / 2.0)
+    xs = (np.arange(w) + 0.5 - w / 2.0) / (w / 2.0)
+    radius = np.hypot(ys[:, None], xs[None, :])
+    ramp = np.clip((1.0 - radius) / 0.125, 0.0, 1.0)
+    return ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep
+
+
+def synthetic_scene(index: int, seed: int, textures, objects, object_size: int, scene_size: int, color: bool = False,
+                    paste: str = "square"):
     """Scene `index`: a crop of a texture or photo (background `index` modulo their count) with
     one kernel picture (object `index` modulo theirs) pasted at a seeded place, resized so that
     its longer side is `object_size`.
 
-    Returns (scene, box, object picture). Deterministic in (seed, index).
+    `paste` "square" copies the picture's pixels; "ellipse" blends it in through
+    :func:`ellipse_alpha`, so that the only edge is the object's own (a pasted square adds a
+    contrast edge that blob-like templates find). Returns (scene, box, object as it appears in
+    the scene). Deterministic in (seed, index).
     """
     rng = np.random.default_rng([seed, index])
     mode = "color" if color else "gray"
@@ -39,5 +53,10 @@ def synthetic_scene(index: int, seed: int, textures, objects, object_size: int, 
     h, w = picture.shape[:2]
     y = int(rng.integers(h // 2, scene_size - h - h // 2 + 1))
     x = int(rng.integers(w // 2, scene_size - w - w // 2 + 1))
+    if paste == "ellipse":
+        alpha = ellipse_alpha(h, w)
+        alpha = alpha[:, :, None] if picture.ndim == 3 else alpha
+        under = scene[y : y + h, x : x + w].astype(np.float64)
+        picture = np.clip(np.rint(alpha * picture + (1.0 - alpha) * under), 0, 255).astype(scene.dtype)
     scene[y : y + h, x : x + w] = picture
     return scene, Box(x, y, w, h), picture
