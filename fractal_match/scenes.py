@@ -20,10 +20,11 @@ def _background_path(name: str):
 
 
 def ellipse_alpha(h: int, w: int) -> np.ndarray:
-    """Weights in [0, 1]: 1 inside the ellipse inscribed in an h x w box, falling smoothly to 0
-    at its rim over the outer eighth of each half-axis (no hard edge for a template to find)."""
-    ys = (np.arange(h) + 0.5 - h / 2.0) / (h / 2.0)
-    xs = (np.arange(w) + 0.5 - w / 2.0) / (w / 2.0)
+    """Weights in [0, 1]: 1 inside the ellipse inscribed in an h x w box (through the centres of
+    its border pixels, which get 0), falling smoothly to 0 over the outer eighth of each
+    half-axis (no hard edge for a template to find)."""
+    ys = (np.arange(h) - (h - 1) / 2.0) / max((h - 1) / 2.0, 0.5)
+    xs = (np.arange(w) - (w - 1) / 2.0) / max((w - 1) / 2.0, 0.5)
     radius = np.hypot(ys[:, None], xs[None, :])
     ramp = np.clip((1.0 - radius) / 0.125, 0.0, 1.0)
     return ramp * ramp * (3.0 - 2.0 * ramp)  # smoothstep

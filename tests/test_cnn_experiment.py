@@ -54,6 +54,24 @@ def test_a_face_pasted_into_a_photo_is_the_only_change_to_the_photo():
     np.testing.assert_array_equal(photo[top:top + 384, left:left + 384][outside], scene[outside])
 
 
+def test_an_ellipse_paste_leaves_no_square_edge():
+    from fractal_match.scenes import ellipse_alpha
+
+    alpha = ellipse_alpha(64, 48)
+    assert alpha.min() == 0.0 and alpha.max() == 1.0 and alpha[32, 24] == 1.0
+    for border in (alpha[0, :], alpha[-1, :], alpha[:, 0], alpha[:, -1]):
+        assert np.all(border == 0.0)  # the box's border pixels are background
+    square = synthetic_scene(2, 0, ("gravel",), ("lfw:face-5",), 64, 256, paste="square")
+    blended = synthetic_scene(2, 0, ("gravel",), ("lfw:face-5",), 64, 256, paste="ellipse")
+    box = square[1]
+    assert box == blended[1]  # same place: the paste changes only how the face meets the gravel
+    inside = (slice(box.y + 24, box.y + 40), slice(box.x + 24, box.x + 40))
+    np.testing.assert_array_equal(square[0][inside], blended[0][inside])
+    corner = (slice(box.y, box.y + 4), slice(box.x, box.x + 4))
+    assert not np.array_equal(square[0][corner], blended[0][corner])
+    np.testing.assert_array_equal(blended[0][box.y - 5:box.y, :], square[0][box.y - 5:box.y, :])
+
+
 def _config(tmp_path, extra: str, variants: str = '[[variants]]\nfamily = "none"\n') -> str:
     path = tmp_path / "c.toml"
     path.write_text(f'name = "c"\nkernels = ["learned:mean-face"]\n[targets]\n{extra}\n{variants}')
