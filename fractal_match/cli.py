@@ -214,25 +214,16 @@ def visualize(
 ):
     """The feature visualization of one unit of the MTCNN face detector (needs the cnn extra):
     the picture that excites it most, by Distill's recipe."""
-    from .unit_commands import run_recipe_sheet, run_unit_sheet, run_visualize
+    from .unit_commands import visualize_command
 
     try:
-        if sheet is not None:
-            if unit is not None or out is not None or size is not None or seed is not None or recipe:
-                raise _fail("--sheet draws many units: it takes --net, --per-layer and --steps only")
-            with progress_display() as progress:
-                return _echo_written(run_unit_sheet(sheet, net, per_layer, steps, progress))
-        if unit is None or out is None:
-            raise _fail("give UNIT and --out FILE.png (or --sheet FILE.png)")
-        if recipe:
-            if size is not None:
-                raise _fail("--recipe draws each picture at the network's input side: it takes no --size")
-            return _echo_written(run_recipe_sheet(unit, out, steps, seed))
-        result, path = run_visualize(unit, out, size, steps, seed)
+        with progress_display() as progress:
+            result, written = visualize_command(unit, out, size, steps, seed, sheet, net, per_layer, recipe, progress)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
-    typer.echo(f"{result.unit}: value {result.value:.3f} after {result.steps} steps (seed {result.seed})")
-    _echo_written([path])
+    if result is not None:
+        typer.echo(f"{result.unit}: value {result.value:.3f} after {result.steps} steps (seed {result.seed})")
+    _echo_written(written)
 
 
 @app.command("import-mtcnn")
@@ -284,6 +275,13 @@ def validate(
     typer.echo(f"  {len(groups)} target x pose groups, {len(loaded.kernels)} kernel(s), {len(loaded.variants)} variant(s), "
                f"{len(loaded.methods)} method(s)")
     typer.echo(f"  {cases} cases, {cases * len(loaded.methods)} result rows, {matches} template matches")
+    if loaded.split is not None:
+        from .experiment import describe_split
+
+        try:
+            typer.echo("\n".join(f"  {line}" for line in describe_split(loaded)))
+        except FractalMatchError as exc:
+            raise _fail(str(exc)) from None
 
 
 @app.command()

@@ -40,6 +40,11 @@ Every error names the file, the field and what is allowed. A minimal config::
     color = false
     template_masks = false
 
+    [split]             # optional: objects divided by image into a tune set and a held-out set
+    tune = 0.5          # fraction of the images whose objects are for tuning
+    seed = 0
+    by = "image"
+
     [evaluation]
     hit = "auto"        # center for sweeps, iou for pairs
     center_fraction = 0.25
@@ -113,6 +118,16 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class Split:
+    """Objects divided by image into a tune set (a `tune` fraction of the images, drawn with
+    `seed`) and a held-out set: no image has objects on both sides."""
+
+    tune: float = 0.5
+    seed: int = 0
+    by: str = "image"
+
+
+@dataclass(frozen=True)
 class Config:
     name: str
     seed: int
@@ -125,12 +140,16 @@ class Config:
     color: bool = False
     template_masks: bool = False
     evaluation: Evaluation = Evaluation()
+    split: Split | None = None
     source: Path | None = field(default=None, compare=False)
 
     def canonical(self) -> dict:
-        """The configuration's content as plain JSON-able data (paths as strings, no source)."""
+        """The configuration's content as plain JSON-able data (paths as strings, no source; no
+        split when there is none, so that configs without one keep their digests)."""
         data = asdict(self)
         data.pop("source")
+        if data["split"] is None:
+            data.pop("split")
         return json.loads(json.dumps(data, default=str))
 
     @property
@@ -321,6 +340,21 @@ def _targets(path: Path, raw) -> Targets:
     return targets
 
 
+def _split(path: Path, table: dict | None) -> Split | None:
+    if table is None:
+        return None
+    reader = _Reader(path, table, "split.")
+    tune = reader.get("tune", (int, float), 0.5)
+    if not 0 < tune < 1:
+        raise reader.error("tune", f"= {tune} is out of range (allowed: a fraction strictly between 0 and 1)")
+    by = reader.get("by", str, "image")
+    if by != "image":
+        raise reader.error("by", f"= {by!r} is not allowed (allowed: 'image': no image has objects on both sides)")
+    split = Split(float(tune), reader.get("seed", int, 0), by)
+    reader.finish(("tune", "seed", "by"))
+    return split
+
+
 def load_config(path) -> Config:
     """Read and check an experiment config (see module docs); raise ConfigError naming the field.
     `path` is a TOML file, or the bare name of a shipped config (e.g. "quick")."""
@@ -348,11 +382,12 @@ def load_config(path) -> Config:
     template_masks = matching.get("template_masks", bool, False)
     matching.finish(("methods", "color", "template_masks"))
     evaluation = _evaluation(path, top.get("evaluation", dict, {}))
-    top.finish(("name", "seed", "targets", "transforms", "kernels", "variants", "matching", "evaluation"))
+    split = _split(path, top.get("split", dict))
+    top.finish(("name", "seed", "targets", "transforms", "kernels", "variants", "matching", "evaluation", "split"))
     if "crop" in kernels and not (targets.annotations or targets.pairs or targets.manifest or targets.synthetic):
         raise ConfigError(f"{path}: field 'kernels': 'crop' needs targets with ground truth")
     return Config(name, seed, targets, scales, rotations, kernels, variants, tuple(dict.fromkeys(methods)), color,
-                  template_masks, evaluation, path)
+                  template_masks, evaluation, split, path)
 
 
 def _evaluation(path: Path, raw: dict) -> Evaluation:

@@ -16,7 +16,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ._errors import DegenerateError
+from ._errors import ConfigError, DegenerateError
 from .config import Config
 from .datasets import Pair, find_annotation, load_manifest, load_pairs
 from .fractal import SPECIAL_VARIANTS, fractalize
@@ -70,6 +70,46 @@ def target_refs(config: Config) -> list[TargetRef]:
     if config.targets.synthetic is not None:
         refs += [TargetRef("synthetic", f"synthetic-{i:04d}", index=i) for i in range(config.targets.synthetic.count)]
     return refs
+
+
+def source_image(ref: TargetRef, config: Config) -> str:
+    """The picture a target object lives in, for splits by image: an annotation's image file, a
+    pair's target image, a synthetic scene's background."""
+    if ref.kind == "annotation":
+        return find_annotation(ref.id).image.name
+    if ref.kind == "pair":
+        return ref.pair.target_image.name
+    textures = config.targets.synthetic.textures
+    return f"{textures[ref.index % len(textures)]} (background)"
+
+
+def split_targets(config: Config) -> tuple[list[TargetRef], list[TargetRef]]:
+    """(tune, held-out) target objects of a config with a ``[split]``: its images are shuffled with
+    the split's seed and the first round(tune x count) of them (at least one, and at least one
+    left) give the tune set. Every object of an image is on the same side."""
+    if config.split is None:
+        raise ValueError(f"config {config.name} has no [split]")
+    refs = target_refs(config)
+    images = sorted({source_image(ref, config) for ref in refs})
+    if len(images) < 2:
+        raise ConfigError(f"{config.source or config.name}: field 'split' needs objects in at least 2 images "
+                          f"(these targets are all in {images[0] if images else 'no image'})")
+    order = np.random.default_rng(config.split.seed).permutation(len(images))
+    count = min(len(images) - 1, max(1, round(config.split.tune * len(images))))
+    tune_images = {images[i] for i in order[:count]}
+    tune = [ref for ref in refs if source_image(ref, config) in tune_images]
+    held = [ref for ref in refs if source_image(ref, config) not in tune_images]
+    return tune, held
+
+
+def describe_split(config: Config) -> list[str]:
+    """Lines naming each side of the split: its images, then its objects."""
+    lines = []
+    for label, refs in zip(("tune", "held-out"), split_targets(config)):
+        images = sorted({source_image(ref, config) for ref in refs})
+        lines += [f"{label}: {len(refs)} object(s) in {len(images)} image(s): {', '.join(images)}",
+                  f"  {', '.join(ref.id for ref in refs)}"]
+    return lines
 
 
 def expand(config: Config) -> list[Group]:
@@ -298,4 +338,5 @@ def group_row_count(config: Config) -> int:
 
 
 __all__ = ["ROW_COLUMNS", "Group", "TargetRef", "CaseRunner", "expand", "count_cases", "run_group", "run_groups",
+           "split_targets", "source_image", "describe_split",
            "group_row_count", "search_poses", "target_refs"]

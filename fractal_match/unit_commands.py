@@ -96,3 +96,20 @@ def run_recipe_sheet(unit: str, out, steps: int | None = None, seed: int | None 
     title = f"{parsed.name}: what each part of the recipe does ({steps} steps, seed {seed})"
     return save_figure(unit_sheet([(parsed.name, shown)], title), out,
                        {"unit": parsed.name, "steps": steps, "seed": seed, "tool": f"fractal-match {__version__}"})
+
+
+def visualize_command(unit, out, size, steps, seed, sheet, net, per_layer, recipe, progress=None):
+    """`fractal-match visualize` with every option: a sheet, a recipe figure or one unit (with an
+    error for options that the chosen one would ignore). Returns (Visualization or None, paths)."""
+    if sheet is not None:
+        if unit is not None or out is not None or size is not None or seed is not None or recipe:
+            raise ParameterError("--sheet draws many units: it takes --net, --per-layer and --steps only")
+        return None, run_unit_sheet(sheet, net, per_layer, steps, progress)
+    if unit is None or out is None:
+        raise ParameterError("give UNIT and --out FILE.png (or --sheet FILE.png)")
+    if recipe:
+        if size is not None:
+            raise ParameterError("--recipe draws each picture at the network's input side: it takes no --size")
+        return None, run_recipe_sheet(unit, out, steps, seed)
+    result, path = run_visualize(unit, out, size, steps, seed)
+    return result, [path]
