@@ -208,8 +208,8 @@ def visualize(
     steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", help="Optimisation steps (default 512).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", metavar="N", help="Random seed (default 0).")] = None,
     sheet: Annotated[Optional[Path], typer.Option("--sheet", metavar="FILE", help="Instead: a sheet of each layer's most face-selective channels (PNG + SVG).")] = None,
-    net: Annotated[str, typer.Option("--net", help="Network of the --sheet: pnet, rnet or onet.")] = "onet",
-    per_layer: Annotated[int, typer.Option("--per-layer", metavar="K", min=1, max=64, help="Channels per layer on the --sheet.")] = 6,
+    net: Annotated[Optional[str], typer.Option("--net", help="Network of the --sheet: pnet, rnet or onet (default onet).")] = None,
+    per_layer: Annotated[Optional[int], typer.Option("--per-layer", metavar="K", min=1, max=64, help="Channels per layer on the --sheet (default 6).")] = None,
     recipe: Annotated[bool, typer.Option("--recipe", help="Instead: UNIT with the whole recipe and with each part turned off, side by side (PNG + SVG).")] = False,
 ):
     """The feature visualization of one unit of the MTCNN face detector (needs the cnn extra):
@@ -263,11 +263,12 @@ def validate(
 ):
     """Check an experiment config and say how many cases and matches it expands to."""
     from .config import load_config
-    from .experiment import count_cases, expand
+    from .experiment import count_cases, describe_split, expand
 
     try:
         loaded = load_config(config)
         groups = expand(loaded)
+        split = describe_split(loaded) if loaded.split is not None else []
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     cases, matches = count_cases(loaded, groups)
@@ -275,13 +276,8 @@ def validate(
     typer.echo(f"  {len(groups)} target x pose groups, {len(loaded.kernels)} kernel(s), {len(loaded.variants)} variant(s), "
                f"{len(loaded.methods)} method(s)")
     typer.echo(f"  {cases} cases, {cases * len(loaded.methods)} result rows, {matches} template matches")
-    if loaded.split is not None:
-        from .experiment import describe_split
-
-        try:
-            typer.echo("\n".join(f"  {line}" for line in describe_split(loaded)))
-        except FractalMatchError as exc:
-            raise _fail(str(exc)) from None
+    for line in split:
+        typer.echo(f"  {line}")
 
 
 @app.command()

@@ -63,13 +63,13 @@ from pathlib import Path
 
 
 from ._checks import read_toml
-from ._data import DATA_DIR, config_path
+from ._data import config_path
 from ._errors import ConfigError, FractalMatchError
 from ._methods import METHODS
 from .datasets import load_annotations
 from .fractal import FAMILIES, SPECIAL_VARIANTS
-from .cnn.units import require_jax
 from .kernels import KERNEL_SOURCES, expand_kernel_names, load_kernel
+from .scenes import background_names
 
 
 TEXTURES = ("brick", "grass", "gravel")
@@ -150,6 +150,8 @@ class Config:
         data.pop("source")
         if data["split"] is None:
             data.pop("split")
+        if data["targets"]["synthetic"] is not None and data["targets"]["synthetic"]["paste"] == "square":
+            data["targets"]["synthetic"].pop("paste")  # the default before there was a choice
         return json.loads(json.dumps(data, default=str))
 
     @property
@@ -241,11 +243,7 @@ def _variants(path: Path, raw) -> tuple[Variant, ...]:
         elif family in ("oracle", "pnet-detector"):
             if params:
                 raise reader.error("params", f"is not used by the {family} variant")
-            if family == "pnet-detector":
-                try:
-                    require_jax("the pnet-detector variant (it runs the MTCNN network)")
-                except FractalMatchError as exc:
-                    raise reader.error("family", str(exc)) from None
+
         else:
             try:
                 params = FAMILIES[family].resolve(params)
@@ -256,9 +254,9 @@ def _variants(path: Path, raw) -> tuple[Variant, ...]:
     return tuple(variants)
 
 
-def _kernels(path: Path, names: tuple[str, ...]) -> tuple[str, ...]:
+def _kernels(path: Path, names: tuple[str, ...], field_name: str = "kernels") -> tuple[str, ...]:
     if not names:
-        raise ConfigError(f"{path}: field 'kernels' is empty (allowed: 'crop', or kernel names: "
+        raise ConfigError(f"{path}: field '{field_name}' is empty (allowed: 'crop', or kernel names: "
                           f"{', '.join(p + ':' for p in KERNEL_SOURCES)} or image paths)")
     resolved = []
     for name in names:
@@ -270,12 +268,12 @@ def _kernels(path: Path, names: tuple[str, ...]) -> tuple[str, ...]:
             try:
                 load_kernel(name)
             except FractalMatchError as exc:
-                raise ConfigError(f"{path}: field 'kernels': {name}: {exc}") from None
+                raise ConfigError(f"{path}: field '{field_name}': {name}: {exc}") from None
             resolved.append(name)
             continue
         file = (path.parent / name) if not Path(name).is_absolute() else Path(name)
         if not file.is_file():
-            raise ConfigError(f"{path}: field 'kernels': {name!r} is not 'crop', a kernel name "
+            raise ConfigError(f"{path}: field '{field_name}': {name!r} is not 'crop', a kernel name "
                               f"({', '.join(p + ':' for p in KERNEL_SOURCES)}) or an existing image file")
         resolved.append(str(file))
     return tuple(resolved)
@@ -312,7 +310,9 @@ def _targets(path: Path, raw) -> Targets:
         if not 1 <= count <= 10000:
             raise inner.error("count", f"= {count} is out of range (allowed: 1 to 10000)")
         textures = inner.strings("textures", list(TEXTURES))
-        backgrounds = TEXTURES + tuple(sorted(p.stem for p in (DATA_DIR / "images").iterdir() if p.suffix in (".png", ".jpg")))
+        backgrounds = background_names()
+        if not textures:
+            raise inner.error("textures", f"is empty (allowed: {', '.join(backgrounds)})")
         for texture in textures:
             if texture not in backgrounds:
                 raise inner.error("textures", f"names unknown background {texture!r} (allowed: {', '.join(backgrounds)})")
@@ -320,7 +320,7 @@ def _targets(path: Path, raw) -> Targets:
             patterns = [name for pattern in inner.strings("objects", ["learned:mean-face"]) for name in expand_kernel_names(pattern)]
         except FractalMatchError as exc:
             raise inner.error("objects", str(exc)) from None
-        objects = _kernels(path, tuple(patterns))
+        objects = _kernels(path, tuple(patterns), "targets.synthetic.objects")
         if "crop" in objects:
             raise inner.error("objects", "cannot be 'crop' (objects are pictures to paste: learned:, bank: or files)")
         object_size = inner.get("object_size", int, 64)
@@ -350,7 +350,10 @@ def _split(path: Path, table: dict | None) -> Split | None:
     by = reader.get("by", str, "image")
     if by != "image":
         raise reader.error("by", f"= {by!r} is not allowed (allowed: 'image': no image has objects on both sides)")
-    split = Split(float(tune), reader.get("seed", int, 0), by)
+    seed = reader.get("seed", int, 0)
+    if not 0 <= seed < 2**32:
+        raise reader.error("seed", f"= {seed} is out of range (allowed: 0 to {2**32 - 1})")
+    split = Split(float(tune), seed, by)
     reader.finish(("tune", "seed", "by"))
     return split
 

@@ -26,7 +26,7 @@ from .kernels import load_kernel
 from .matching import batch_size, match_batch
 from .metrics import Truth, evaluate
 from .pose_search import search
-from .scenes import synthetic_scene
+from .scenes import background_path, synthetic_scene
 
 ROW_COLUMNS = (
     "case_id", "group_id", "target", "object", "kernel", "variant", "family", "scale", "rotation", "method",
@@ -72,33 +72,47 @@ def target_refs(config: Config) -> list[TargetRef]:
     return refs
 
 
-def source_image(ref: TargetRef, config: Config) -> str:
-    """The picture a target object lives in, for splits by image: an annotation's image file, a
-    pair's target image, a synthetic scene's background."""
+def sources(ref: TargetRef, config: Config) -> set[str]:
+    """What a target object is made from, for splits by image: an annotation's image file, both
+    images of a pair, a synthetic scene's background file and the picture pasted into it."""
     if ref.kind == "annotation":
-        return find_annotation(ref.id).image.name
+        return {find_annotation(ref.id).image.name}
     if ref.kind == "pair":
-        return ref.pair.target_image.name
-    textures = config.targets.synthetic.textures
-    return f"{textures[ref.index % len(textures)]} (background)"
+        return {ref.pair.template_image.name, ref.pair.target_image.name}
+    spec = config.targets.synthetic
+    background = background_path(spec.textures[ref.index % len(spec.textures)]).name
+    return {background, f"object {spec.objects[ref.index % len(spec.objects)]}"}
 
 
 def split_targets(config: Config) -> tuple[list[TargetRef], list[TargetRef]]:
-    """(tune, held-out) target objects of a config with a ``[split]``: its images are shuffled with
-    the split's seed and the first round(tune x count) of them (at least one, and at least one
-    left) give the tune set. Every object of an image is on the same side."""
+    """(tune, held-out) target objects of a config with a ``[split]``.
+
+    Objects that share an image (or a pasted picture) are linked, and linked objects form one
+    cluster, so no image lies on both sides. The clusters are shuffled with the split's seed and
+    the first of them, round(tune x count) (at least one, and at least one left), go to tuning."""
     if config.split is None:
         raise ValueError(f"config {config.name} has no [split]")
     refs = target_refs(config)
-    images = sorted({source_image(ref, config) for ref in refs})
-    if len(images) < 2:
-        raise ConfigError(f"{config.source or config.name}: field 'split' needs objects in at least 2 images "
-                          f"(these targets are all in {images[0] if images else 'no image'})")
-    order = np.random.default_rng(config.split.seed).permutation(len(images))
-    count = min(len(images) - 1, max(1, round(config.split.tune * len(images))))
-    tune_images = {images[i] for i in order[:count]}
-    tune = [ref for ref in refs if source_image(ref, config) in tune_images]
-    held = [ref for ref in refs if source_image(ref, config) not in tune_images]
+    parent = {}
+
+    def root(item):
+        while parent.setdefault(item, item) != item:
+            item = parent[item]
+        return item
+
+    for ref in refs:
+        first, *rest = sorted(sources(ref, config))
+        for other in rest:
+            parent[root(other)] = root(first)
+    clusters = sorted({root(next(iter(sources(ref, config)))) for ref in refs})
+    if len(clusters) < 2:
+        raise ConfigError(f"{config.source or config.name}: field 'split' needs objects in at least 2 separate images "
+                          f"(these targets share {', '.join(sorted(parent)) or 'nothing'})")
+    order = np.random.default_rng(config.split.seed).permutation(len(clusters))
+    count = min(len(clusters) - 1, max(1, round(config.split.tune * len(clusters))))
+    tune_clusters = {clusters[i] for i in order[:count]}
+    tune = [ref for ref in refs if root(next(iter(sources(ref, config)))) in tune_clusters]
+    held = [ref for ref in refs if root(next(iter(sources(ref, config)))) not in tune_clusters]
     return tune, held
 
 
@@ -106,7 +120,7 @@ def describe_split(config: Config) -> list[str]:
     """Lines naming each side of the split: its images, then its objects."""
     lines = []
     for label, refs in zip(("tune", "held-out"), split_targets(config)):
-        images = sorted({source_image(ref, config) for ref in refs})
+        images = sorted(set().union(*(sources(ref, config) for ref in refs)))
         lines += [f"{label}: {len(refs)} object(s) in {len(images)} image(s): {', '.join(images)}",
                   f"  {', '.join(ref.id for ref in refs)}"]
     return lines
@@ -127,7 +141,8 @@ def count_cases(config: Config, groups: list[Group] | None = None) -> tuple[int,
     template against one target, giving every method's map; bank members count one each."""
     groups = expand(config) if groups is None else groups
     per_group = len(config.kernels) * len(config.variants)
-    templates = sum(len(v.rotations) * len(v.scales) if v.family == "bank" else 1 for v in config.variants)
+    templates = sum(len(v.rotations) * len(v.scales) if v.family == "bank" else 0 if v.family == "pnet-detector" else 1
+                    for v in config.variants)
     return len(groups) * per_group, len(groups) * len(config.kernels) * templates
 
 
@@ -181,7 +196,7 @@ class CaseRunner:
         # by every pose of it (bank and oracle warp the cached picture).
         self.kernel_picture = lru_cache(maxsize=256)(self._kernel_picture)
         self.template = lru_cache(maxsize=512)(self._template)
-        self._detected: tuple = (None, None, 0.0)  # (group id, measures, seconds) of the detector
+        self._detected: tuple = (None, None, "", 0.0)  # (group id, measures, status, seconds) of the detector
 
     def target(self, ref: TargetRef) -> LoadedTarget:
         if ref.id not in self.targets:
@@ -277,10 +292,16 @@ class CaseRunner:
 
             started = time.perf_counter()
             evaluation = self.config.evaluation
-            measures = {k: _cell(v) for k, v in detector_measures(target, truth, evaluation.top_k, evaluation.nms_overlap).items()}
-            self._detected = (group.id, measures, time.perf_counter() - started)
-        _, measures, seconds = self._detected
-        return [{"method": method, **measures, "templates": "0", "seconds": f"{seconds:.6f}", "status": "ok"}
+            try:
+                found = detector_measures(target, truth, evaluation.top_k, evaluation.nms_overlap)
+                measures, status = {k: _cell(v) for k, v in found.items()}, "ok"
+            except ValueError as exc:  # a target too small for the pyramid: no detection, said why
+                measures = {k: "" for k in ("x", "y", "score", "center_error", "iou", "psr", "margin", "rank", "degenerate")}
+                measures["hit"], status = "0", f"undefined: {exc}"
+            # one detection serves every kernel: its time is shared among them
+            self._detected = (group.id, measures, status, (time.perf_counter() - started) / len(self.config.kernels))
+        _, measures, status, seconds = self._detected
+        return [{"method": method, **measures, "templates": "0", "seconds": f"{seconds:.6f}", "status": status}
                 for method in self.config.methods]
 
     def _measure(self, matched: tuple, truth: Truth) -> list[dict]:
@@ -338,5 +359,5 @@ def group_row_count(config: Config) -> int:
 
 
 __all__ = ["ROW_COLUMNS", "Group", "TargetRef", "CaseRunner", "expand", "count_cases", "run_group", "run_groups",
-           "split_targets", "source_image", "describe_split",
+           "split_targets", "sources", "describe_split",
            "group_row_count", "search_poses", "target_refs"]

@@ -277,16 +277,18 @@ def kernel_names() -> list[str]:
 
 
 def expand_kernel_names(pattern: str) -> list[str]:
-    """``PREFIX:GLOB`` (``lfw:face-*``) -> every name of that source that matches, in its order;
-    a name without ``*`` or ``?`` is returned as it is."""
+    """``PREFIX:GLOB[?options]`` (``lfw:face-*``) -> every name of that source that matches (``*``
+    and ``[...]``), in its order, each with the options; a name without them is returned as it is.
+    A source's own listing decides what matches (``cnn:`` lists its shipped units only)."""
     from fnmatch import fnmatchcase
 
     prefix, sep, spec = pattern.partition(":")
-    if not sep or not any(c in spec for c in "*?") or prefix not in KERNEL_SOURCES:
+    spec, question, options = spec.partition("?")  # options (?steps=...) are never a pattern
+    if not sep or not any(c in spec for c in "*[") or prefix not in KERNEL_SOURCES:
         return [pattern]
     source = KERNEL_SOURCES[prefix]
     names = KERNEL_SOURCES.call(prefix, "listing its kernel names", source.every or source.names)
-    found = [f"{prefix}:{name}" for name in names if fnmatchcase(name, spec)]
+    found = [f"{prefix}:{name}{question}{options}" for name in names if fnmatchcase(name, spec)]
     if not found:
         raise ParameterError(f"{pattern}: matches no {prefix}: kernel (some: {', '.join(names[:4])})")
     return found

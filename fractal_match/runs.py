@@ -21,6 +21,10 @@ def run_experiment(config: Config, out, resume: bool = False, executor: str = "p
     given, is called as progress(groups_done, groups_total, rows) after each group. Returns a
     summary: groups and cases in all, done before, run now, and the folder.
     """
+    if any(v.family == "pnet-detector" for v in config.variants):
+        from .cnn.units import require_jax
+
+        require_jax("the pnet-detector variant (it runs the MTCNN network)")
     groups = expand(config)
     rows_per_group = group_row_count(config)
     with RunStore(out, config, ROW_COLUMNS, resume=resume, group_rows=rows_per_group) as store:

@@ -11,12 +11,20 @@ from .images import load_image
 from .kernels import load_kernel, resize_kernel
 
 
-def _background_path(name: str):
+def background_names() -> tuple[str, ...]:
+    """Every background a synthetic scene may use: the bundled textures, then the bundled photos
+    (by file stem)."""
+    textures = sorted(p.stem for p in (DATA_DIR / "textures").glob("*.png"))
+    photos = sorted(p.stem for p in (DATA_DIR / "images").iterdir() if p.suffix in (".png", ".jpg"))
+    return tuple(textures + photos)
+
+
+def background_path(name: str):
     """A bundled texture (data/textures) or photo (data/images) by its stem."""
     texture = DATA_DIR / "textures" / f"{name}.png"
     if texture.exists():
         return texture
-    return next(p for p in (DATA_DIR / "images").iterdir() if p.stem == name)
+    return next(p for p in (DATA_DIR / "images").iterdir() if p.stem == name and p.suffix in (".png", ".jpg"))
 
 
 def ellipse_alpha(h: int, w: int) -> np.ndarray:
@@ -43,7 +51,7 @@ def synthetic_scene(index: int, seed: int, textures, objects, object_size: int, 
     """
     rng = np.random.default_rng([seed, index])
     mode = "color" if color else "gray"
-    texture = load_image(_background_path(textures[index % len(textures)]), mode)
+    texture = load_image(background_path(textures[index % len(textures)]), mode)
     if min(texture.shape[:2]) < scene_size:
         factor = scene_size / min(texture.shape[:2])
         texture = cv2.resize(texture, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)

@@ -104,7 +104,9 @@ def visualize_command(unit, out, size, steps, seed, sheet, net, per_layer, recip
     if sheet is not None:
         if unit is not None or out is not None or size is not None or seed is not None or recipe:
             raise ParameterError("--sheet draws many units: it takes --net, --per-layer and --steps only")
-        return None, run_unit_sheet(sheet, net, per_layer, steps, progress)
+        return None, run_unit_sheet(sheet, net or "onet", per_layer or 6, steps, progress)
+    if net is not None or per_layer is not None:
+        raise ParameterError("--net and --per-layer choose what the --sheet shows: give --sheet FILE.png")
     if unit is None or out is None:
         raise ParameterError("give UNIT and --out FILE.png (or --sheet FILE.png)")
     if recipe:

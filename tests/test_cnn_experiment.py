@@ -26,7 +26,7 @@ def test_lfw_kernels_are_the_bundled_crops():
 
 def test_a_pattern_expands_to_every_matching_name_in_order():
     assert expand_kernel_names("lfw:face-*") == [f"lfw:face-{k}" for k in range(100)]
-    assert expand_kernel_names("lfw:face-1?") == [f"lfw:face-{k}" for k in range(10, 20)]
+    assert expand_kernel_names("lfw:face-1[0-9]") == [f"lfw:face-{k}" for k in range(10, 20)]
     assert expand_kernel_names("bank:ring") == ["bank:ring"]
     with pytest.raises(FractalMatchError, match="matches no lfw: kernel"):
         expand_kernel_names("lfw:cat-*")
@@ -87,6 +87,19 @@ def test_backgrounds_are_textures_or_photos_and_a_wrong_one_lists_them(tmp_path)
         load_config(bad)
 
 
+def test_globs_never_touch_options(tmp_path):
+    assert expand_kernel_names("cnn:onet/face?steps=100") == ["cnn:onet/face?steps=100"]
+    assert expand_kernel_names("lfw:face-[12]?x=1") == ["lfw:face-1?x=1", "lfw:face-2?x=1"]
+    good = _config(tmp_path, '[targets.synthetic]\nobjects = ["bank:gabor?size=64", "lfw:face-1*"]')
+    assert load_config(good).targets.synthetic.objects[:2] == ("bank:gabor?size=64", "lfw:face-1")
+    bad = _config(tmp_path, '[targets.synthetic]\nobjects = ["lfw:cat-*"]')
+    with pytest.raises(ConfigError, match="field 'targets.synthetic.objects'"):
+        load_config(bad)
+    empty = _config(tmp_path, '[targets.synthetic]\ntextures = []')
+    with pytest.raises(ConfigError, match="field 'targets.synthetic.textures' is empty"):
+        load_config(empty)
+
+
 def test_the_detector_variant_takes_no_parameters(tmp_path):
     bad = _config(tmp_path, 'annotations = ["astronaut/face"]',
                   '[[variants]]\nfamily = "pnet-detector"\nparams = { net = "onet" }\n')
@@ -96,22 +109,54 @@ def test_the_detector_variant_takes_no_parameters(tmp_path):
 
 def test_the_detector_row_is_judged_like_a_template(tmp_path):
     pytest.importorskip("jax")
-    from fractal_match import run_experiment
+    import math
 
-    path = _config(tmp_path, 'annotations = ["astronaut/face", "camera/face"]\n[transforms]\nscales = [1.0, 0.5]\n',
-                   '[[variants]]\nfamily = "none"\n[[variants]]\nfamily = "pnet-detector"\n')
+    from fractal_match import run_experiment
+    from fractal_match.cnn.nets import pnet_pyramid
+    from fractal_match.datasets import find_annotation
+    from fractal_match.experiment import count_cases
+    from fractal_match.geometry import Pose, transform_target
+
+    path = _config(tmp_path, 'annotations = ["astronaut/face", "camera/face"]\n[transforms]\nscales = [1.0, 0.5]\n'
+                   'rotations = [0, 30]\n', '[[variants]]\nfamily = "none"\n[[variants]]\nfamily = "pnet-detector"\n')
     config = load_config(path)
+    assert count_cases(config)[1] == 8  # the detector is no template match: 2 faces x 4 poses x 1 template
     run_experiment(config, tmp_path / "run", executor="serial")
     rows = list(csv.DictReader((tmp_path / "run" / "results.csv").open()))
     detector = [r for r in rows if r["variant"] == "pnet-detector"]
-    assert len(detector) == 4 * 6 and {r["templates"] for r in detector} == {"0"}
+    assert len(detector) == 8 * 6 and {r["templates"] for r in detector} == {"0"}
     for group in {r["group_id"] for r in detector}:
         same = {(r["x"], r["y"], r["score"], r["hit"], r["rank"]) for r in detector if r["group_id"] == group}
         assert len(same) == 1  # one detection per group, whatever the method
-    upright = {r["object"]: r for r in detector if r["scale"] == "1"}
-    # the network finds both faces at their own size (its best box, as in test_cnn)
-    assert upright["astronaut/face"]["hit"] == "1" and upright["camera/face"]["hit"] == "1"
+    assert len({(r["x"], r["y"]) for r in detector}) == 8  # and a detection of its own for every pose
     assert all(r["psr"] == "nan" and r["margin"] == "nan" for r in detector)
+    # judged again here by hand: the best pyramid box, its centre within a quarter of the smaller
+    # side of the posed face (the rule every template row follows)
+    for name in ("astronaut/face", "camera/face"):
+        for scale, rotation in ((1.0, 0.0), (0.5, 30.0)):
+            annotation = find_annotation(name)
+            target, _, centre, _ = transform_target(load_image(annotation.image, "gray"), annotation.box,
+                                                    Pose(scale, rotation))
+            x, y, w, h, logit = pnet_pyramid(target)[0]
+            hit = math.hypot(x + w / 2 - centre[0], y + h / 2 - centre[1]) <= 0.25 * min(annotation.box.w, annotation.box.h) * scale
+            row = next(r for r in detector if r["object"] == name and float(r["scale"]) == scale
+                       and float(r["rotation"]) == rotation)
+            assert (int(row["x"]), int(row["y"]), row["hit"]) == (round(x), round(y), str(int(hit)))
+            assert abs(float(row["score"]) - logit) < 1e-4
+    upright = {r["object"]: r for r in detector if r["scale"] == "1" and r["rotation"] == "0"}
+    assert upright["astronaut/face"]["hit"] == "1" and upright["camera/face"]["hit"] == "1"
+
+
+def test_a_target_too_small_for_the_detector_gets_an_undefined_row(tmp_path):
+    pytest.importorskip("jax")
+    from fractal_match import run_experiment
+
+    path = _config(tmp_path, '[targets.synthetic]\ncount = 1\nobject_size = 8\nscene_size = 16\n',
+                   '[[variants]]\nfamily = "pnet-detector"\n')
+    run_experiment(load_config(path), tmp_path / "run", executor="serial")
+    rows = list(csv.DictReader((tmp_path / "run" / "results.csv").open()))
+    assert {r["hit"] for r in rows} == {"0"}
+    assert {r["status"] for r in rows} == {"undefined: the target (16 x 16 px) is smaller than the detector's smallest face (20 px)"}
 
 
 def test_the_colour_study_is_the_gray_one_in_colour():

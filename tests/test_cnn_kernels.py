@@ -129,6 +129,7 @@ def test_a_made_picture_is_cached_under_every_parameter(tmp_path, monkeypatch):
     (["visualize", "--sheet", "s.png", "--net", "xnet"], "--net 'xnet' is not a network"),
     (["visualize", "--sheet", "s.png", "--seed", "3"], "--sheet draws many units: it takes --net, --per-layer and --steps only"),
     (["visualize", "onet/face", "--out", "r.png", "--recipe", "--size", "64"], "it takes no --size"),
+    (["visualize", "onet/face", "--out", "v.png", "--net", "rnet"], "--net and --per-layer choose what the --sheet shows"),
     (["visualize", "onet/face", "--out", "r.jpg", "--recipe"], "allowed: a path ending in .png"),
     (["visualize", "onet/conv3:1@", "--out", "v.png"], "unknown reduction ''"),
     (["match", str(DATA_DIR / "images" / "camera.png"), "cnn:onet/face?steps=abc"], "steps = 'abc' is not a int"),

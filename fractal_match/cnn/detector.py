@@ -36,10 +36,13 @@ def detector_measures(target: np.ndarray, truth: Truth, top_k: int = 5, nms_over
     """The measures of a result row for PNet's best box on `target` (gray or RGB, 0-255)."""
     boxes = pnet_pyramid(target, min_face=min_face)
     if not len(boxes):
-        raise ValueError("the image is smaller than PNet's 12 px window")
+        raise ValueError(f"the target ({target.shape[1]} x {target.shape[0]} px) is smaller than the "
+                         f"detector's smallest face ({min_face} px)")
     x, y, w, h, logit = boxes[0]
     hit, error, overlap = is_hit(x, y, (h, w), truth)
     ranked = suppress(boxes, top_k, nms_overlap)
     rank = next((i + 1 for i, b in enumerate(ranked) if is_hit(b[0], b[1], (b[3], b[2]), truth)[0]), 0)
+    # x, y as the box's top-left corner, rounded as a template's position is; hit, error and IoU
+    # are judged on the box as detected (a template's box has whole-pixel corners anyway)
     return {"x": int(round(x)), "y": int(round(y)), "score": float(logit), "center_error": error, "iou": overlap,
             "hit": int(hit), "psr": float("nan"), "margin": float("nan"), "rank": rank, "degenerate": 0}
