@@ -1,0 +1,127 @@
+"""The space a parameter search explores for one generator family, derived from the family's
+declared parameters (their kinds, ranges and choices), plus two switches of every run: matching in
+colour and with template masks.
+
+What is searched and what is held fixed, and why:
+
+* numbers within their declared range, on a log scale when the range spans a factor of 100 or
+  more (``zoom`` 0.1-100, ``iterations`` 1-1000): equal effort per order of magnitude;
+* complex numbers as two real dimensions (``c.real``, ``c.imag``);
+* booleans and strings with declared choices, as categories;
+* held at the config's value: strings that name another family (``like``, ``through``,
+  ``match``: they say which fractal a control mirrors, so searching them would make it another
+  control), strings without declared choices (``harmonic.orders``: no finite space), and seeds
+  (``scrambled.seed``: searching a seed is searching noise, a way to find a "yes" by chance).
+
+Nothing here needs an optimizer library: the optimizer maps these dimensions to its own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .fractal import FAMILIES
+from .fractal._params import Param
+
+#: The switches searched for every family (name -> choices).
+SWITCHES = {"color": (False, True), "template_masks": (False, True)}
+LOG_SPAN = 100.0
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched dimension: "float" or "int" in [low, high] (log-scaled or not), or
+    "categorical" over `choices`. `param` is the family parameter it sets (None for a switch);
+    `part` is "real"/"imag" for half of a complex parameter."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple = ()
+    param: str | None = None
+    part: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    family: str
+    dimensions: tuple[Dimension, ...]
+    fixed: Mapping[str, Any]  # parameters held at the config's value, with why in `reasons`
+    reasons: Mapping[str, str]
+
+    def params(self, values: Mapping[str, Any]) -> tuple[dict, dict]:
+        """Sampled values (by dimension name) -> (family parameters, switches), the family's
+        parameters checked by the family itself."""
+        params, switches, parts = dict(self.fixed), {}, {}
+        for dim in self.dimensions:
+            value = values[dim.name]
+            if dim.param is None:
+                switches[dim.name] = value
+            elif dim.part is not None:
+                parts.setdefault(dim.param, {})[dim.part] = value
+            else:
+                params[dim.param] = value
+        for name, pieces in parts.items():
+            params[name] = complex(pieces["real"], pieces["imag"])
+        return FAMILIES[self.family].resolve(params), switches
+
+
+def _numeric(param: Param, name: str, part: str | None = None) -> Dimension:
+    low, high = float(param.low), float(param.high)
+    log = low > 0 and high / low >= LOG_SPAN
+    kind = "int" if param.kind is int else "float"
+    return Dimension(name, kind, low, high, log, param=param.name, part=part)
+
+
+def _held(param: Param) -> str | None:
+    """Why a parameter is held fixed, or None when it is searched."""
+    if param.kind is str and param.choices is not None and set(param.choices) - {""} <= set(FAMILIES) | {"none"}:
+        return "names the family this control mirrors"
+    if param.kind is str and param.choices is None:
+        return "a free string: no finite space to search"
+    if param.kind is int and param.name == "seed":
+        return "a random seed: searching it searches noise"
+    return None
+
+
+def search_space(family: str, given: Mapping[str, Any] | None = None) -> SearchSpace:
+    """The search space of `family`, its held parameters at `given` (a config's params; else
+    their defaults)."""
+    if family not in FAMILIES:
+        raise FAMILIES.unknown(family)
+    resolved = FAMILIES[family].resolve(dict(given or {}))
+    dims, fixed, reasons = [], {}, {}
+    for param in FAMILIES[family].params:
+        why = _held(param)
+        if why is not None:
+            fixed[param.name], reasons[param.name] = resolved[param.name], why
+        elif param.kind is complex:
+            dims += [_numeric(param, f"{param.name}.{part}", part) for part in ("real", "imag")]
+        elif param.kind in (int, float):
+            dims.append(_numeric(param, param.name))
+        elif param.kind is bool:
+            dims.append(Dimension(param.name, "categorical", choices=(False, True), param=param.name))
+        else:
+            dims.append(Dimension(param.name, "categorical", choices=tuple(param.choices), param=param.name))
+    dims += [Dimension(name, "categorical", choices=choices) for name, choices in SWITCHES.items()]
+    return SearchSpace(family, tuple(dims), fixed, reasons)
+
+
+def sample(space: SearchSpace, rng) -> dict[str, Any]:
+    """One uniformly drawn point (log-uniform where the dimension is log-scaled), for tests and
+    random search; `rng` is a numpy Generator."""
+    point = {}
+    for dim in space.dimensions:
+        if dim.kind == "categorical":
+            point[dim.name] = dim.choices[int(rng.integers(len(dim.choices)))]
+            continue
+        if dim.log:
+            value = math.exp(rng.uniform(math.log(dim.low), math.log(dim.high)))
+        else:
+            value = rng.uniform(dim.low, dim.high)
+        point[dim.name] = min(int(dim.high), max(int(dim.low), round(value))) if dim.kind == "int" else value
+    return point
