@@ -18,7 +18,7 @@ import numpy as np
 
 from ._errors import ConfigError, DegenerateError
 from .config import Config
-from .datasets import Pair, find_annotation, load_manifest, load_pairs
+from .datasets import Pair, find_annotation, load_annotations, load_manifest, load_pairs
 from .fractal import SPECIAL_VARIANTS, fractalize
 from .geometry import Box, Pose, crop, transform_target
 from .images import load_image, on_target_scale
@@ -72,16 +72,23 @@ def target_refs(config: Config) -> list[TargetRef]:
     return refs
 
 
-def sources(ref: TargetRef, config: Config) -> set[str]:
+def sources(ref: TargetRef, config: Config, annotations=None) -> set[str]:
     """What a target object is made from, for splits by image: an annotation's image file, both
-    images of a pair, a synthetic scene's background file and the picture pasted into it."""
+    images of a pair, a synthetic scene's background file and the picture pasted into it.
+    (`annotations`: the loaded annotation list, so that many calls read the file once.)"""
     if ref.kind == "annotation":
-        return {find_annotation(ref.id).image.name}
+        return {find_annotation(ref.id, annotations).image.name}
     if ref.kind == "pair":
         return {ref.pair.template_image.name, ref.pair.target_image.name}
     spec = config.targets.synthetic
     background = background_path(spec.textures[ref.index % len(spec.textures)]).name
     return {background, f"object {spec.objects[ref.index % len(spec.objects)]}"}
+
+
+def _object_sources(config: Config) -> dict[str, set[str]]:
+    """Object id -> its sources (:func:`sources`), for every target of the config."""
+    annotations = load_annotations() if config.targets.annotations else None
+    return {ref.id: sources(ref, config, annotations) for ref in target_refs(config)}
 
 
 def split_targets(config: Config) -> tuple[list[TargetRef], list[TargetRef]]:
@@ -93,6 +100,7 @@ def split_targets(config: Config) -> tuple[list[TargetRef], list[TargetRef]]:
     if config.split is None:
         raise ValueError(f"config {config.name} has no [split]")
     refs = target_refs(config)
+    found = _object_sources(config)
     parent = {}
 
     def root(item):
@@ -101,26 +109,27 @@ def split_targets(config: Config) -> tuple[list[TargetRef], list[TargetRef]]:
         return item
 
     for ref in refs:
-        first, *rest = sorted(sources(ref, config))
+        first, *rest = sorted(found[ref.id])
         for other in rest:
             parent[root(other)] = root(first)
-    clusters = sorted({root(next(iter(sources(ref, config)))) for ref in refs})
+    cluster = {ref.id: root(min(found[ref.id])) for ref in refs}
+    clusters = sorted(set(cluster.values()))
     if len(clusters) < 2:
         raise ConfigError(f"{config.source or config.name}: field 'split' needs objects in at least 2 separate images "
                           f"(these targets share {', '.join(sorted(parent)) or 'nothing'})")
     order = np.random.default_rng(config.split.seed).permutation(len(clusters))
     count = min(len(clusters) - 1, max(1, round(config.split.tune * len(clusters))))
     tune_clusters = {clusters[i] for i in order[:count]}
-    tune = [ref for ref in refs if root(next(iter(sources(ref, config)))) in tune_clusters]
-    held = [ref for ref in refs if root(next(iter(sources(ref, config)))) not in tune_clusters]
+    tune = [ref for ref in refs if cluster[ref.id] in tune_clusters]
+    held = [ref for ref in refs if cluster[ref.id] not in tune_clusters]
     return tune, held
 
 
 def describe_split(config: Config) -> list[str]:
     """Lines naming each side of the split: its images, then its objects."""
-    lines = []
+    lines, found = [], _object_sources(config)
     for label, refs in zip(("tune", "held-out"), split_targets(config)):
-        images = sorted(set().union(*(sources(ref, config) for ref in refs)))
+        images = sorted(set().union(*(found[ref.id] for ref in refs)))
         lines += [f"{label}: {len(refs)} object(s) in {len(images)} image(s): {', '.join(images)}",
                   f"  {', '.join(ref.id for ref in refs)}"]
     return lines
@@ -296,8 +305,7 @@ class CaseRunner:
                 found = detector_measures(target, truth, evaluation.top_k, evaluation.nms_overlap)
                 measures, status = {k: _cell(v) for k, v in found.items()}, "ok"
             except ValueError as exc:  # a target too small for the pyramid: no detection, said why
-                measures = {k: "" for k in ("x", "y", "score", "center_error", "iou", "psr", "margin", "rank", "degenerate")}
-                measures["hit"], status = "0", f"undefined: {exc}"
+                measures, status = _no_measures(), f"undefined: {exc}"
             # one detection serves every kernel: its time is shared among them
             self._detected = (group.id, measures, status, (time.perf_counter() - started) / len(self.config.kernels))
         _, measures, status, seconds = self._detected
@@ -322,12 +330,18 @@ class CaseRunner:
                 measures = {k: _cell(v) for k, v in best[method].items()}
                 status = "ok"
             else:
-                measures = {k: "" for k in ("x", "y", "score", "center_error", "iou", "psr", "margin", "rank", "degenerate")}
-                measures["hit"] = "0"
+                measures = _no_measures()
                 status = problems.get(method, "undefined")
             results.append({"method": method, **measures, "templates": str(templates),
                             "seconds": f"{seconds:.6f}", "status": status})
         return results
+
+
+def _no_measures() -> dict:
+    """The measures of a row that has no result: empty, and not a hit."""
+    measures = {k: "" for k in ("x", "y", "score", "center_error", "iou", "psr", "margin", "rank", "degenerate")}
+    measures["hit"] = "0"
+    return measures
 
 
 def _cell(value) -> str:
