@@ -63,33 +63,25 @@ def color_sqrt_covariance() -> np.ndarray:
     return (root / np.linalg.norm(root, axis=0).max()).astype(np.float32)
 
 
+def unit_values(out: dict, unit: Unit):
+    """The unit's value for each sample of a batch, from the network's outputs (:func:`nets.forward`)."""
+    if unit.layer == "face":
+        return out["logit"]
+    act = out[unit.layer]
+    if act.ndim == 4 and unit.reduce == "mean":
+        return act[:, unit.channel].mean(axis=(1, 2))
+    return nets.centre(act)[:, unit.channel]
+
+
 def _objective(unit: Unit):
     """A function (weights, batch of preprocessed views) -> mean unit activation."""
-
-    def score(weights, views):
-        out = nets.forward(weights, unit.net, views)
-        if unit.layer == "face":
-            values = out["logit"]
-        else:
-            act = out[unit.layer]
-            if act.ndim == 4 and unit.reduce == "mean":
-                values = act[:, unit.channel].mean(axis=(1, 2))
-            else:
-                values = nets.centre(act)[:, unit.channel]
-        return values.mean()
-
-    return score
+    return lambda weights, views: unit_values(nets.forward(weights, unit.net, views), unit).mean()
 
 
 def unit_response(unit: Unit, pictures) -> np.ndarray:
     """The unit's value for each RGB (or gray) picture on 0-255, resized to the input side."""
-    return np.asarray(_response_fn(unit)(nets.params(unit.net), nets.batch_at(unit.net, pictures)))
-
-
-@lru_cache(maxsize=None)
-def _response_fn(unit: Unit):
-    score = _objective(unit)
-    return jax.jit(jax.vmap(lambda weights, x: score(weights, x[None]), in_axes=(None, 0)))
+    out = nets.forward_fn(unit.net)(nets.params(unit.net), nets.batch_at(unit.net, pictures))
+    return np.asarray(unit_values(out, unit))
 
 
 def _frequency_scale(n: int) -> np.ndarray:
