@@ -26,6 +26,7 @@ Every error names the file, the field and what is allowed. A minimal config::
     [[variants]]
     family = "orbit-trap"
     params = { degree = 3 }
+    color = true                     # optional: this variant's own [matching] color / template_masks
     [[variants]]
     family = "bank"                  # the plain kernel at several poses, best of the bank
     rotations = [-30, 0, 30]
@@ -44,6 +45,12 @@ Every error names the file, the field and what is allowed. A minimal config::
     tune = 0.5          # fraction of the images whose objects are for tuning
     seed = 0
     by = "image"
+    # side = "tune"     # run one side only (what tune's trials and confirm write)
+
+    [search]            # optional: how `fractal-match tune` searches each family's parameters
+    trials = 20         # per family (a family with fewer distinct settings gets each once)
+    startup = 8         # random trials before the TPE sampler takes over
+    objective = "pooled"   # the tune split's hit rate over all methods, or "per-method"
 
     [evaluation]
     hit = "auto"        # center for sweeps, iou for pairs
@@ -57,12 +64,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
 from ._checks import read_toml
+from ._toml import TableReader
 from ._data import config_path
 from ._errors import ConfigError, FractalMatchError
 from ._methods import METHODS
@@ -85,6 +92,8 @@ class Variant:
     params: dict = field(default_factory=dict)
     rotations: tuple[float, ...] = ()  # bank only
     scales: tuple[float, ...] = ()  # bank only
+    color: bool | None = None  # this variant's own matching switches (None: the [matching] ones)
+    template_masks: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,18 @@ class Split:
     tune: float = 0.5
     seed: int = 0
     by: str = "image"
+    side: str | None = None  # "tune" or "held-out": run that side only (written by tune and confirm)
+
+
+@dataclass(frozen=True)
+class Search:
+    """How `tune` searches: `trials` per family (the first `startup` of them drawn at random,
+    then Optuna's TPE); the objective is the tune split's hit rate pooled over methods, or one
+    hit rate per method (`per-method`: a multi-objective study, a winner for each method)."""
+
+    trials: int = 20
+    startup: int = 8
+    objective: str = "pooled"
 
 
 @dataclass(frozen=True)
@@ -141,6 +162,7 @@ class Config:
     template_masks: bool = False
     evaluation: Evaluation = Evaluation()
     split: Split | None = None
+    search: Search | None = None
     source: Path | None = field(default=None, compare=False)
 
     def canonical(self) -> dict:
@@ -148,8 +170,15 @@ class Config:
         split when there is none, so that configs without one keep their digests)."""
         data = asdict(self)
         data.pop("source")
-        if data["split"] is None:
-            data.pop("split")
+        for optional in ("split", "search"):  # left out when absent: older configs keep their digests
+            if data[optional] is None:
+                data.pop(optional)
+        if data.get("split") is not None and data["split"]["side"] is None:
+            data["split"].pop("side")
+        for variant in data["variants"]:  # own switches are left out when absent (older digests)
+            for key in ("color", "template_masks"):
+                if variant[key] is None:
+                    variant.pop(key)
         if data["targets"]["synthetic"] is not None and data["targets"]["synthetic"]["paste"] == "square":
             data["targets"]["synthetic"].pop("paste")  # the default before there was a choice
         return json.loads(json.dumps(data, default=str))
@@ -160,63 +189,6 @@ class Config:
         return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-class _Reader:
-    """Typed access to one TOML table with errors that name the file and the field."""
-
-    def __init__(self, path: Path, table: dict, prefix: str = ""):
-        self.path, self.table, self.prefix = path, table, prefix
-        self.used: set[str] = set()
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}: field '{self.prefix}{key}' {message}")
-
-    def get(self, key: str, kind, default=None, required: bool = False):
-        self.used.add(key)
-        if key not in self.table:
-            if required:
-                raise ConfigError(f"{self.path}: missing field '{self.prefix}{key}'")
-            return default
-        value = self.table[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.error(key, f"must be {names}, got {type(value).__name__} {value!r}")
-        return value
-
-    def numbers(self, key: str, default=None, required: bool = False, low=-math.inf, high=math.inf,
-                exclusive_low: bool = False) -> tuple[float, ...]:
-        values = self.get(key, list, default, required)
-        if values is None:
-            return ()
-        if not values:
-            raise self.error(key, "is empty (allowed: a list of one or more numbers)")
-        out = []
-        for value in values:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise self.error(key, f"must hold numbers, got {value!r}")
-            if value < low or value > high or (exclusive_low and value <= low):
-                bound = f"> {low:g}" if exclusive_low else f">= {low:g}"
-                raise self.error(key, f"value {value!r} is out of range (allowed: {bound} and <= {high:g})")
-            out.append(float(value))
-        return tuple(out)
-
-    def strings(self, key: str, default=None) -> tuple[str, ...]:
-        values = self.get(key, list, default)
-        if values is None:
-            return ()
-        for value in values:
-            if not isinstance(value, str):
-                raise self.error(key, f"must hold strings, got {value!r}")
-        return tuple(values)
-
-    def finish(self, allowed: tuple[str, ...] | None = None) -> None:
-        allowed = tuple(self.used) if allowed is None else allowed
-        for key in self.table:
-            if key not in allowed:
-                raise ConfigError(f"{self.path}: unknown field '{self.prefix}{key}' (allowed: {', '.join(sorted(allowed))})")
-
-
 def _variants(path: Path, raw) -> tuple[Variant, ...]:
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{path}: field 'variants' needs at least one [[variants]] table")
@@ -224,7 +196,7 @@ def _variants(path: Path, raw) -> tuple[Variant, ...]:
     for index, table in enumerate(raw):
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: field 'variants' must be [[variants]] tables")
-        reader = _Reader(path, table, f"variants[{index}].")
+        reader = TableReader(path, table, f"variants[{index}].")
         family = reader.get("family", str, required=True)
         allowed = tuple(FAMILIES) + SPECIAL_VARIANTS
         if family not in allowed:
@@ -249,8 +221,9 @@ def _variants(path: Path, raw) -> tuple[Variant, ...]:
                 params = FAMILIES[family].resolve(params)
             except FractalMatchError as exc:
                 raise ConfigError(f"{path}: variants[{index}]: {exc}") from None
-        reader.finish(("family", "name", "params", "rotations", "scales") if family == "bank" else ("family", "name", "params"))
-        variants.append(Variant(name, family, params, rotations, scales))
+        switches = {key: reader.get(key, bool) for key in ("color", "template_masks")}
+        reader.finish(("family", "name", "params", "color", "template_masks") + (("rotations", "scales") if family == "bank" else ()))
+        variants.append(Variant(name, family, params, rotations, scales, **switches))
     return tuple(variants)
 
 
@@ -282,7 +255,7 @@ def _kernels(path: Path, names: tuple[str, ...], field_name: str = "kernels") ->
 def _targets(path: Path, raw) -> Targets:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: field 'targets' must be a table")
-    reader = _Reader(path, raw, "targets.")
+    reader = TableReader(path, raw, "targets.")
     annotations = reader.get("annotations", (str, list), ())
     known = [a.name for a in load_annotations()]
     if annotations == "all":
@@ -305,7 +278,7 @@ def _targets(path: Path, raw) -> Targets:
     synthetic = None
     table = reader.get("synthetic", dict)
     if table is not None:
-        inner = _Reader(path, table, "targets.synthetic.")
+        inner = TableReader(path, table, "targets.synthetic.")
         count = inner.get("count", int, 4)
         if not 1 <= count <= 10000:
             raise inner.error("count", f"= {count} is out of range (allowed: 1 to 10000)")
@@ -343,7 +316,7 @@ def _targets(path: Path, raw) -> Targets:
 def _split(path: Path, table: dict | None) -> Split | None:
     if table is None:
         return None
-    reader = _Reader(path, table, "split.")
+    reader = TableReader(path, table, "split.")
     tune = reader.get("tune", (int, float), 0.5)
     if not 0 < tune < 1:
         raise reader.error("tune", f"= {tune} is out of range (allowed: a fraction strictly between 0 and 1)")
@@ -353,28 +326,47 @@ def _split(path: Path, table: dict | None) -> Split | None:
     seed = reader.get("seed", int, 0)
     if not 0 <= seed < 2**32:
         raise reader.error("seed", f"= {seed} is out of range (allowed: 0 to {2**32 - 1})")
-    split = Split(float(tune), seed, by)
-    reader.finish(("tune", "seed", "by"))
-    return split
+    side = reader.get("side", str)
+    if side not in (None, "tune", "held-out"):
+        raise reader.error("side", f"= {side!r} is not allowed (allowed: 'tune' or 'held-out')")
+    reader.finish(("tune", "seed", "by", "side"))
+    return Split(float(tune), seed, by, side)
+
+
+def _search(path: Path, table: dict | None) -> Search | None:
+    if table is None:
+        return None
+    reader = TableReader(path, table, "search.")
+    trials = reader.get("trials", int, Search.trials)
+    if not 1 <= trials <= 10000:
+        raise reader.error("trials", f"= {trials} is out of range (allowed: 1 to 10000)")
+    startup = reader.get("startup", int, min(Search.startup, trials))
+    if not 1 <= startup <= trials:
+        raise reader.error("startup", f"= {startup} is out of range (allowed: 1 to trials = {trials})")
+    objective = reader.get("objective", str, Search.objective)
+    if objective not in ("pooled", "per-method"):
+        raise reader.error("objective", f"= {objective!r} is not allowed (allowed: 'pooled' or 'per-method')")
+    reader.finish(("trials", "startup", "objective"))
+    return Search(trials, startup, objective)
 
 
 def load_config(path) -> Config:
     """Read and check an experiment config (see module docs); raise ConfigError naming the field.
     `path` is a TOML file, or the bare name of a shipped config (e.g. "quick")."""
     path = config_path(path)
-    top = _Reader(path, read_toml(path))
+    top = TableReader(path, read_toml(path))
     name = top.get("name", str, required=True)
     if not name or any(c in name for c in "/\\\0") or name.startswith("."):
         raise top.error("name", f"{name!r} is not usable as a folder name")
     seed = top.get("seed", int, 0)
     targets = _targets(path, top.get("targets", dict, required=True))
-    transforms = _Reader(path, top.get("transforms", dict, {}), "transforms.")
+    transforms = TableReader(path, top.get("transforms", dict, {}), "transforms.")
     scales = transforms.numbers("scales", [1.0], low=0.0, high=8.0, exclusive_low=True)
     rotations = transforms.numbers("rotations", [0.0], low=-360.0, high=360.0)
     transforms.finish(("scales", "rotations"))
     kernels = _kernels(path, top.strings("kernels", ["crop"]))
     variants = _variants(path, top.get("variants", list, required=True))
-    matching = _Reader(path, top.get("matching", dict, {}), "matching.")
+    matching = TableReader(path, top.get("matching", dict, {}), "matching.")
     methods = matching.strings("methods", list(METHODS))
     if not methods:
         raise matching.error("methods", f"is empty (allowed: {', '.join(METHODS)})")
@@ -386,15 +378,17 @@ def load_config(path) -> Config:
     matching.finish(("methods", "color", "template_masks"))
     evaluation = _evaluation(path, top.get("evaluation", dict, {}))
     split = _split(path, top.get("split", dict))
-    top.finish(("name", "seed", "targets", "transforms", "kernels", "variants", "matching", "evaluation", "split"))
+    search = _search(path, top.get("search", dict))
+    top.finish(("name", "seed", "targets", "transforms", "kernels", "variants", "matching", "evaluation", "split",
+                "search"))
     if "crop" in kernels and not (targets.annotations or targets.pairs or targets.manifest or targets.synthetic):
         raise ConfigError(f"{path}: field 'kernels': 'crop' needs targets with ground truth")
     return Config(name, seed, targets, scales, rotations, kernels, variants, tuple(dict.fromkeys(methods)), color,
-                  template_masks, evaluation, split, path)
+                  template_masks, evaluation, split, search, path)
 
 
 def _evaluation(path: Path, raw: dict) -> Evaluation:
-    reader = _Reader(path, raw, "evaluation.")
+    reader = TableReader(path, raw, "evaluation.")
     hit = reader.get("hit", str, "auto")
     if hit not in ("auto", "center", "iou"):
         raise reader.error("hit", f"= {hit!r} is not allowed (allowed: auto, center, iou)")

@@ -135,10 +135,20 @@ def describe_split(config: Config) -> list[str]:
     return lines
 
 
+def selected_refs(config: Config) -> list[TargetRef]:
+    """The target objects a run of `config` uses: every one, or one side of its split when the
+    split names a `side` (a tuning trial's or a confirmation's config)."""
+    if config.split is None or config.split.side is None:
+        return target_refs(config)
+    tune, held = split_targets(config)
+    return tune if config.split.side == "tune" else held
+
+
 def expand(config: Config) -> list[Group]:
-    """The groups of a config: each annotated or synthetic object under every pose; pairs as they are."""
+    """The groups of a config: each selected object (:func:`selected_refs`) under every pose;
+    pairs as they are."""
     groups = []
-    for ref in target_refs(config):
+    for ref in selected_refs(config):
         poses = [Pose(1.0, 0.0)] if ref.kind == "pair" else [Pose(s, r) for s in config.scales for r in config.rotations]
         for pose in poses:
             groups.append(Group(f"{ref.id}@s{_format_pose(pose.scale)}r{_format_pose(pose.rotation)}", ref, pose))
@@ -166,8 +176,10 @@ class LoadedTarget:
     source: str
 
 
-def load_target(ref: TargetRef, config: Config) -> LoadedTarget:
-    mode = "color" if config.color else "gray"
+def load_target(ref: TargetRef, config: Config, color: bool | None = None) -> LoadedTarget:
+    """A target object, in colour or gray (`color`; None: the config's [matching] choice)."""
+    color = config.color if color is None else color
+    mode = "color" if color else "gray"
     if ref.kind == "annotation":
         annotation = find_annotation(ref.id)
         image = load_image(annotation.image, mode)
@@ -179,7 +191,7 @@ def load_target(ref: TargetRef, config: Config) -> LoadedTarget:
                             pair.name, pair.target_image.name)
     spec = config.targets.synthetic
     scene, box, picture = synthetic_scene(ref.index, spec.seed, spec.textures, spec.objects, spec.object_size,
-                                          spec.scene_size, config.color, spec.paste)
+                                          spec.scene_size, color, spec.paste)
     return LoadedTarget(scene, box, picture, f"{spec.objects[ref.index % len(spec.objects)]}#{ref.index}",
                         f"{spec.textures[ref.index % len(spec.textures)]}-scene")
 
@@ -195,32 +207,42 @@ def search_poses(variant, pose: Pose) -> tuple[tuple[float, ...], tuple[float, .
 
 
 class CaseRunner:
-    """Runs groups for one config; caches kernel pictures and templates across groups."""
+    """Runs groups for one config; caches kernel pictures and templates across groups.
+
+    A variant may match in its own colour mode and with its own masks (its `color` and
+    `template_masks`, else the config's): the target is loaded and posed once per mode in use."""
 
     def __init__(self, config: Config):
         self.config = config
-        self.mode = "color" if config.color else "gray"
-        self.targets: dict[str, LoadedTarget] = {}
+        self.targets: dict[tuple[str, bool], LoadedTarget] = {}
         # Kernel pictures and templates do not depend on the pose: made once per object, reused
         # by every pose of it (bank and oracle warp the cached picture).
         self.kernel_picture = lru_cache(maxsize=256)(self._kernel_picture)
         self.template = lru_cache(maxsize=512)(self._template)
         self._detected: tuple = (None, None, "", 0.0)  # (group id, measures, status, seconds) of the detector
 
-    def target(self, ref: TargetRef) -> LoadedTarget:
-        if ref.id not in self.targets:
+    def switches(self, variant) -> tuple[bool, bool]:
+        """(color, template_masks) a variant matches with."""
+        color = self.config.color if variant.color is None else variant.color
+        masks = self.config.template_masks if variant.template_masks is None else variant.template_masks
+        return color, masks
+
+    def target(self, ref: TargetRef, color: bool | None = None) -> LoadedTarget:
+        key = (ref.id, self.config.color if color is None else color)
+        if key not in self.targets:
             if len(self.targets) > 64:
                 self.targets.clear()
-            self.targets[ref.id] = load_target(ref, self.config)
-        return self.targets[ref.id]
+            self.targets[key] = load_target(ref, self.config, key[1])
+        return self.targets[key]
 
-    def _kernel_picture(self, ref: TargetRef, kernel: str) -> np.ndarray:
+    def _kernel_picture(self, ref: TargetRef, kernel: str, color: bool | None = None) -> np.ndarray:
         """The kernel at the object's reference size (longer side equal), as a picture."""
-        loaded = self.target(ref)
+        color = self.config.color if color is None else color
+        loaded = self.target(ref, color)
         if kernel == "crop":
             picture = loaded.reference.copy()
         else:
-            picture = load_kernel(kernel, self.mode).image
+            picture = load_kernel(kernel, "color" if color else "gray").image
             side = max(loaded.reference.shape[:2])
             h, w = picture.shape[:2]
             factor = side / max(h, w)
@@ -231,13 +253,17 @@ class CaseRunner:
 
     def _template(self, ref: TargetRef, kernel: str, variant_name: str):
         variant = next(v for v in self.config.variants if v.name == variant_name)
-        picture = self.kernel_picture(ref, kernel)
+        picture = self.kernel_picture(ref, kernel, self.switches(variant)[0])
         return fractalize(picture, variant.family, size=max(picture.shape[:2]), **variant.params)
 
     def run(self, group: Group) -> list[dict]:
         config = self.config
-        loaded = self.target(group.target)
-        target, box, center, _ = transform_target(loaded.image, loaded.box, group.pose)
+        modes = {self.switches(v)[0] for v in config.variants if v.family != "pnet-detector"}
+        modes |= {config.color} if any(v.family == "pnet-detector" for v in config.variants) else set()
+        targets = {}
+        for color in sorted(modes):  # the geometry (box, centre) is the same in every mode
+            loaded = self.target(group.target, color)
+            targets[color], box, center, _ = transform_target(loaded.image, loaded.box, group.pose)
         h, w = loaded.box.h, loaded.box.w
         criterion = config.evaluation.hit if config.evaluation.hit != "auto" else (
             "iou" if group.target.kind == "pair" else "center")
@@ -245,7 +271,7 @@ class CaseRunner:
                       config.evaluation.center_fraction, config.evaluation.iou_threshold)
         rows = []
         for kernel in config.kernels:
-            plain = self._match_plain(group, kernel, target, truth)
+            plain = self._match_plain(group, kernel, targets, truth)
             for variant in config.variants:
                 base = {
                     "case_id": f"{group.id}|{kernel}|{variant.name}", "group_id": group.id, "target": loaded.source,
@@ -256,41 +282,45 @@ class CaseRunner:
                 if variant.name in plain:
                     results = plain[variant.name]
                 elif variant.family == "pnet-detector":
-                    results = self._detector(group, target, truth)
+                    results = self._detector(group, targets[config.color], truth)
                 else:
-                    results = self._measure(self._search(group, kernel, variant, target), truth)
+                    results = self._measure(self._search(group, kernel, variant, targets[self.switches(variant)[0]]), truth)
                 rows += [{**base, **result} for result in results]
         return rows
 
-    def _match_plain(self, group: Group, kernel: str, target: np.ndarray, truth: Truth) -> dict:
+    def _match_plain(self, group: Group, kernel: str, targets: dict, truth: Truth) -> dict:
         """{variant name: result rows} for the variants that are one template each, matched
-        together so they share the target's window sums, a slice at a time so that memory stays
-        bounded; each slice's maps are measured and dropped before the next is made."""
-        masks = self.config.template_masks
-        plain = [v for v in self.config.variants if v.family not in SPECIAL_VARIANTS]
-        templates = [self.template(group.target, kernel, v.name) for v in plain]
-        images = [on_target_scale(t.image, target) for t in templates]
+        together (those with the same switches) so they share the target's window sums, a slice
+        at a time so that memory stays bounded; each slice's maps are measured and dropped
+        before the next is made."""
         found = {}
-        step = batch_size(target.shape, [i.shape for i in images])
-        for first in range(0, len(plain), step):
-            started = time.perf_counter()
-            chunk = slice(first, first + step)
-            outcomes = match_batch(target, images[chunk], self.config.methods,
-                                   [t.mask for t in templates[chunk]] if masks else None)
-            seconds = (time.perf_counter() - started) / len(outcomes)  # the shared cost, split evenly
-            for variant, image, outcome in zip(plain[chunk], images[chunk], outcomes):
-                winners = {m: (*o, image.shape) for m, o in outcome.items() if not isinstance(o, str)}
-                problems = {m: o for m, o in outcome.items() if isinstance(o, str)}
-                found[variant.name] = self._measure((winners, problems, 1, seconds), truth)
-            del outcomes
+        plain = [v for v in self.config.variants if v.family not in SPECIAL_VARIANTS]
+        for (color, masks) in dict.fromkeys(self.switches(v) for v in plain):
+            alike = [v for v in plain if self.switches(v) == (color, masks)]
+            target = targets[color]
+            templates = [self.template(group.target, kernel, v.name) for v in alike]
+            images = [on_target_scale(t.image, target) for t in templates]
+            step = batch_size(target.shape, [i.shape for i in images])
+            for first in range(0, len(alike), step):
+                started = time.perf_counter()
+                chunk = slice(first, first + step)
+                outcomes = match_batch(target, images[chunk], self.config.methods,
+                                       [t.mask for t in templates[chunk]] if masks else None)
+                seconds = (time.perf_counter() - started) / len(outcomes)  # the shared cost, split evenly
+                for variant, image, outcome in zip(alike[chunk], images[chunk], outcomes):
+                    winners = {m: (*o, image.shape) for m, o in outcome.items() if not isinstance(o, str)}
+                    problems = {m: o for m, o in outcome.items() if isinstance(o, str)}
+                    found[variant.name] = self._measure((winners, problems, 1, seconds), truth)
+                del outcomes
         return found
 
     def _search(self, group: Group, kernel: str, variant, target: np.ndarray) -> tuple:
         """The bank or the oracle: (winners, problems, templates, seconds)."""
         started = time.perf_counter()
-        picture = on_target_scale(self.kernel_picture(group.target, kernel), target)
+        color, masks = self.switches(variant)
+        picture = on_target_scale(self.kernel_picture(group.target, kernel, color), target)
         scales, rotations = search_poses(variant, group.pose)
-        found = search(target, picture, rotations, scales, self.config.methods, self.config.template_masks)
+        found = search(target, picture, rotations, scales, self.config.methods, masks)
         winners = {m: (r.response, r.degenerate, r.template_shape) for m, r in found.results.items()}
         return winners, dict(found.problems), found.templates, time.perf_counter() - started
 
@@ -354,11 +384,14 @@ _RUNNERS: dict[str, CaseRunner] = {}
 
 
 def run_group(config: Config, group: Group) -> list[dict]:
-    """Run one group; the runner (and its caches) is kept per config for the life of the process."""
-    runner = _RUNNERS.get(config.digest)
+    """Run one group; the runners of the last few configs (and their caches) are kept for the
+    life of the process (a tuning round interleaves several trials' configs)."""
+    runner = _RUNNERS.pop(config.digest, None)
     if runner is None:
-        _RUNNERS.clear()
-        runner = _RUNNERS[config.digest] = CaseRunner(config)
+        runner = CaseRunner(config)
+        while len(_RUNNERS) >= 4:
+            _RUNNERS.pop(next(iter(_RUNNERS)))
+    _RUNNERS[config.digest] = runner  # now the most recent
     return runner.run(group)
 
 
@@ -374,4 +407,4 @@ def group_row_count(config: Config) -> int:
 
 __all__ = ["ROW_COLUMNS", "Group", "TargetRef", "CaseRunner", "expand", "count_cases", "run_group", "run_groups",
            "split_targets", "sources", "describe_split",
-           "group_row_count", "search_poses", "target_refs"]
+           "group_row_count", "search_poses", "target_refs", "selected_refs"]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ._errors import FractalMatchError
 from ._version import __version__
+from ._toml import toml_text
 from .config import Config
 from .images import write_atomic
 
@@ -120,6 +121,8 @@ class RunStore:
                              **environment()}
             if config.source is not None:
                 shutil.copyfile(config.source, self.folder / "config.toml")
+            else:  # made in code (a tuning trial, a confirmation): written so that it reads back equal
+                write_atomic(self.folder / "config.toml", config_toml(config).encode("utf-8"))
             self._write_manifest()
             self._append_text(",".join(self.columns) + "\n")
             self.done = set()
@@ -210,3 +213,26 @@ class RunStore:
             # an interrupt before the first result): leave nothing, so the same command can be
             # repeated as it was, without --resume.
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def config_toml(config: Config) -> str:
+    """The config as TOML that :func:`load_config` reads back to an equal config (same digest):
+    for configs made in code (a tuning trial's, a confirmation's), which have no source file."""
+    data = config.canonical()
+    targets = {k: v for k, v in data["targets"].items() if v not in (None, [])}
+    matching = {k: data[k] for k in ("methods", "color", "template_masks")}
+    tables = {"targets": targets, "transforms": {"scales": data["scales"], "rotations": data["rotations"]},
+              "matching": matching, "evaluation": data["evaluation"]}
+    tables.update({k: data[k] for k in ("split", "search") if k in data})
+    variants = []
+    for variant in config.variants:
+        entry = {"family": variant.family, "name": variant.name}
+        if variant.family == "bank":
+            entry.update(rotations=list(variant.rotations), scales=list(variant.scales))
+        elif variant.params:
+            entry["params"] = dict(variant.params)
+        entry.update({k: getattr(variant, k) for k in ("color", "template_masks") if getattr(variant, k) is not None})
+        variants.append(entry)
+    top = {"name": config.name, "seed": config.seed, "kernels": data["kernels"]}
+    return toml_text(top, tables, {"variants": variants})
+

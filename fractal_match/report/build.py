@@ -79,7 +79,9 @@ def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen
 
     if not chosen:
         return []
-    baseline = next((v.name for v in config.variants if v.family == "none"), None)
+    variants = {v.name: v for v in config.variants}
+    color = runner.switches(variants[fractal])[0]  # drawn in the fractal's colour mode, with the plain kernel if it shares it
+    baseline = next((v.name for v in config.variants if v.family == "none" and runner.switches(v)[0] == color), None)
     groups = {g.id: g for g in expand(config)}
     figures = []
     c = run.columns
@@ -88,7 +90,7 @@ def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen
         if group is None:
             continue
         kernel = c["kernel"][index]
-        loaded = runner.target(group.target)
+        loaded = runner.target(group.target, color)
         target, box, _, _ = transform_target(loaded.image, loaded.box, group.pose)
         entries = []
         for name in [v for v in (baseline, fractal) if v is not None]:
@@ -107,14 +109,14 @@ def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen
 
 
 def _gallery_figure(config, runner, out: Path) -> list[tuple[str, str]]:
-    from ..experiment import target_refs
+    from ..experiment import selected_refs
 
-    refs = target_refs(config)
+    refs = selected_refs(config)
     if not refs:
         return []
     kernel = config.kernels[0]
     templates = [runner.template(refs[0], kernel, v.name) for v in config.variants if v.family not in SPECIAL_VARIANTS]
-    picture = runner.kernel_picture(refs[0], kernel)
+    picture = runner.kernel_picture(refs[0], kernel, config.color)
     save_figure(gallery(picture, templates, title=f"variants of {kernel} for {refs[0].id}"), out / "gallery", {})
     return [("gallery.png", f"The generated variants of the kernel {html.escape(kernel)} for {html.escape(refs[0].id)} "
              "(bank and oracle are the kernel itself at other poses; pnet-detector uses no kernel).")]
