@@ -67,7 +67,16 @@ class SearchSpace:
                 params[dim.param] = value
         for name, pieces in parts.items():
             params[name] = complex(pieces["real"], pieces["imag"])
+        if self.family == "bank":  # its pose lists, not family parameters
+            return {key: (float(value),) for key, value in params.items()}, switches
         return FAMILIES[self.family].resolve(params), switches
+
+    @property
+    def size(self) -> int | None:
+        """How many distinct points the space has, when it is finite (only choices); else None."""
+        if any(dim.kind != "categorical" for dim in self.dimensions):
+            return None
+        return math.prod(len(dim.choices) for dim in self.dimensions)
 
 
 def _numeric(param: Param, name: str, part: str | None = None) -> Dimension:
@@ -109,6 +118,20 @@ def search_space(family: str, given: Mapping[str, Any] | None = None) -> SearchS
             dims.append(Dimension(param.name, "categorical", choices=tuple(param.choices), param=param.name))
     dims += [Dimension(name, "categorical", choices=choices) for name, choices in SWITCHES.items()]
     return SearchSpace(family, tuple(dims), fixed, reasons)
+
+
+#: The pose range a one-template bank searches: every rotation, and scales over 0.5x-2x.
+BANK_ROTATIONS = (-180.0, 180.0)
+BANK_SCALES = (0.5, 2.0)
+
+
+def bank_space() -> SearchSpace:
+    """The bank at equal template count with a fractal (one template: every family makes one):
+    the plain kernel warped to one pose, its rotation and scale searched like any parameter."""
+    dims = [Dimension("rotation", "float", *BANK_ROTATIONS, param="rotations"),
+            Dimension("scale", "float", *BANK_SCALES, param="scales")]
+    dims += [Dimension(name, "categorical", choices=choices) for name, choices in SWITCHES.items()]
+    return SearchSpace("bank", tuple(dims), {}, {"templates": "one, as many as a fractal variant has"})
 
 
 def sample(space: SearchSpace, rng) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from .images import write_atomic
 
 
 #: The files a run folder is made of.
-RUN_FILES = (".lock", "config.toml", "manifest.json", "results.csv", "report")
+RUN_FILES = (".lock", "config.toml", "manifest.json", "results.csv", "report", "declared.json")
 
 
 class RunError(FractalMatchError):
@@ -70,6 +70,32 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def lock_folder(folder: Path):
+    """Create `folder` if needed and hold its `.lock` (exclusive, not waiting): one writer per
+    folder. Returns the open lock file (give it to :func:`unlock`)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / ".lock", "a+")
+    except OSError as exc:
+        raise RunError(f"{folder}: cannot create the run folder ({exc.strerror or exc})") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise RunError(f"{folder}: another run is writing this folder (its lock is held)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def unlock(handle) -> None:
+    if not handle.closed:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
 class RunStore:
     """Open (create or resume) a run folder and hold its lock until :meth:`close`.
 
@@ -98,20 +124,7 @@ class RunStore:
             raise RunError(f"{self.folder}: is not a run folder (it holds {', '.join(sorted(foreign)[:3])}); "
                            "choose an empty or new --out")
         resume = resume and started
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._lock = open(self.folder / ".lock", "a+")
-        except OSError as exc:
-            raise RunError(f"{self.folder}: cannot create the run folder ({exc.strerror or exc})") from None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock.close()
-            raise RunError(f"{self.folder}: another run is writing this folder (its lock is held)") from None
-        self._lock.seek(0)
-        self._lock.truncate()
-        self._lock.write(f"{os.getpid()}\n")
-        self._lock.flush()
+        self._lock = lock_folder(self.folder)
         if resume:
             self.manifest = self._check_resumable()
             self.done = self._repair_and_scan(group_rows)
@@ -199,9 +212,7 @@ class RunStore:
         self._write_manifest()
 
     def close(self) -> None:
-        if not self._lock.closed:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
+        unlock(self._lock)
 
     def __enter__(self):
         return self

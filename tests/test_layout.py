@@ -119,7 +119,7 @@ def test_single_image_path_does_not_reach_into_batch_runs():
 def test_lower_layers_import_neither_matplotlib_nor_typer():
     """matplotlib only in the report; typer and rich (the terminal) only in the command line."""
     for name, path in _modules().items():
-        if name.startswith("fractal_match.report") or name in ("fractal_match.cli", "fractal_match._terminal"):
+        if name.startswith(("fractal_match.report", "fractal_match.cli")) or name == "fractal_match._terminal":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}

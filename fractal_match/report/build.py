@@ -124,6 +124,10 @@ def _gallery_figure(config, runner, out: Path) -> list[tuple[str, str]]:
 
 def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
     """Write summary.csv, comparisons.csv, figures and index.html into RUN_DIR/report (or `out`)."""
+    if (Path(run_dir) / "search.json").is_file():  # a tuning folder
+        from .search import make_search_report
+
+        return make_search_report(run_dir, out, progress)
     progress = ensure(progress)
     with progress.step("report: reading the run", total=1) as task:
         run = load_run(run_dir)
@@ -135,7 +139,8 @@ def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
     with progress.step("report: tables and paired statistics", total=2) as task:
         summary = summary_rows(run)
         task.advance()
-        comparisons = comparison_rows(run, seed=int(run.manifest.get("seed", 0)))
+        declared = _declared(run)
+        comparisons = comparison_rows(run, seed=int(run.manifest.get("seed", 0)), declared=declared)
         task.advance()
     write_atomic(out / "summary.csv", to_csv(summary, SUMMARY_COLUMNS))
     write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS))
@@ -155,6 +160,34 @@ def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
             figures += _detection_figures(run, config, runner, out, fractal, chosen, task)
     write_atomic(out / "index.html", _page(run, summary, comparisons, figures).encode("utf-8"))
     return out
+
+
+def _declared(run: Run) -> list[dict] | None:
+    """The comparisons a confirmation declared before it ran (declared.json), if any."""
+    path = run.folder / "declared.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())["declared"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise FractalMatchError(f"{path}: unreadable declaration ({exc})") from None
+
+
+def _declared_table(comparisons: list[dict]) -> str:
+    """The confirmatory comparisons, every one (established or not), in the order declared."""
+    rows = [r for r in comparisons if r["holm_set"] == "confirmatory"]
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{html.escape(r['claim'])}</td><td>{html.escape(r['method'])}</td><td>{html.escape(r['first'])}</td>"
+        f"<td>{html.escape(r['second'])}</td><td>{r['n']}</td><td>{r['b']}</td><td>{r['c']}</td><td>{_fmt(r['difference'])}</td>"
+        f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{r['p_holm']:.2g}</td>"
+        f"<td>{'yes' if established(r) else 'no'}</td></tr>" for r in rows)
+    return (f"<h2 id='declared'>Declared comparisons (confirmatory)</h2><p>Declared in <a href='../declared.json'>declared.json</a> "
+            f"from the tuning values before any held-out case ran; Holm over these {len(rows)} only. Every other "
+            "comparison in comparisons.csv is exploratory (Holm over those separately).</p><table><tr><th>claim</th>"
+            "<th>method</th><th>first</th><th>second</th><th>n</th><th>b</th><th>c</th><th>difference</th><th>95% CI</th>"
+            f"<th>Holm p</th><th>established</th></tr>{body}</table>")
 
 
 def _first_fractal(config) -> str | None:
@@ -239,7 +272,8 @@ def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[
         f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{r['p_holm']:.2g}</td></tr>" for r in significant)
     figure_html = "".join(f"<figure id='{_anchor(f)}'><a href='{f}'><img src='{f}' alt='{html.escape(caption)}'></a>"
                           f"<figcaption>{caption}</figcaption></figure>" for f, caption in figures)
-    sections = [("rates", "Hit rate per method and variant"), *([("per-kernel", "Hit rate per kernel")] if per_kernel else []),
+    declared = _declared_table(comparisons)
+    sections = [*([("declared", "Declared comparisons")] if declared else []), ("rates", "Hit rate per method and variant"), *([("per-kernel", "Hit rate per kernel")] if per_kernel else []),
                 ("differences", "Significant paired differences"), ("figures", "Figures"), ("run", "Run")]
     toc = "".join(f"<li><a href='#{key}'>{title}</a>" + (
         "<ul>" + "".join(f"<li><a href='#{_anchor(f)}'>{_anchor(f).replace('_', ' ')}</a></li>" for f, _ in figures) + "</ul>"
@@ -262,6 +296,7 @@ nav.toc ul {{ margin: 0.2em 0; }}
 <p>{len(run)} result rows ({len(run) // max(1, len(run.methods))} cases x {len(run.methods)} methods) from
 <code>{html.escape(run.folder.name)}</code>. Files: <a href="summary.csv">summary.csv</a>, <a href="comparisons.csv">comparisons.csv</a>.</p>
 <nav class="toc"><strong>Contents</strong><ul>{toc}</ul></nav>
+{declared}
 <h2 id="rates">Hit rate per method and variant</h2>
 <p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): established
 above/below the plain kernel (<code>none</code>): the exact McNemar test on the paired cases, Holm-adjusted over every

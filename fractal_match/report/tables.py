@@ -155,7 +155,7 @@ def success_curves(run: Run) -> dict[tuple[str, str], np.ndarray]:
 
 
 COMPARISON_COLUMNS = ("method", "first", "second", "n", "b", "c", "p_mcnemar", "p_holm", "difference",
-                      "ci_low", "ci_high", "p_wilcoxon_margin")
+                      "ci_low", "ci_high", "p_wilcoxon_margin", "holm_set", "claim")
 
 
 def comparison_pairs(variants: list[str], families: dict[str, str]) -> list[tuple[str, str]]:
@@ -169,11 +169,14 @@ def comparison_pairs(variants: list[str], families: dict[str, str]) -> list[tupl
     return pairs
 
 
-def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000) -> list[dict]:
-    """Paired comparisons per method (pairs matched on group, kernel and method); Holm over the file."""
+def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000, declared: list[dict] | None = None) -> list[dict]:
+    """Paired comparisons per method (pairs matched on group, kernel and method). Holm over the
+    file (holm_set "all"); or, for a run with `declared` comparisons (a confirmation's), Holm
+    over those ("confirmatory", with their claim) and separately over the rest ("exploratory")."""
     c = run.columns
     families = dict(zip(c["variant"], c["family"]))
     key = np.array([f"{g}|{k}" for g, k in zip(c["group_id"], c["kernel"])], dtype=object)
+    claims = {(d["method"], d["first"], d["second"]): d["claim"] for d in declared or ()}
     rows = []
     for method in run.methods:
         by_variant = {}
@@ -182,20 +185,25 @@ def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000) -> list[dict
             order = np.argsort(key[mask], kind="stable")
             by_variant[variant] = {name: c[name][mask][order] for name in ("hit", "margin", "object")}
             by_variant[variant]["key"] = key[mask][order]
-        for first, second in comparison_pairs(run.variants, families):
+        mine = [(f, s) for m, f, s in claims if m == method]
+        for first, second in mine + [p for p in comparison_pairs(run.variants, families) if p not in mine]:
             a, b = by_variant[first], by_variant[second]
             common, ia, ib = np.intersect1d(a["key"], b["key"], return_indices=True)
             if common.size == 0:
                 continue
             result = compare(a["hit"][ia], b["hit"][ib], a["margin"][ia], b["margin"][ib], a["object"][ia],
                              seed=seed, resamples=resamples)
+            claim = claims.get((method, first, second), "")
             rows.append({"method": method, "first": first, "second": second, "n": result.n, "b": result.b,
                          "c": result.c, "p_mcnemar": result.p_mcnemar, "difference": result.difference,
                          "ci_low": result.ci_low, "ci_high": result.ci_high,
-                         "p_wilcoxon_margin": result.p_wilcoxon_margin})
-    adjusted = holm([r["p_mcnemar"] for r in rows])
-    for row, p in zip(rows, adjusted):
-        row["p_holm"] = float(p)
+                         "p_wilcoxon_margin": result.p_wilcoxon_margin,
+                         "holm_set": "all" if declared is None else "confirmatory" if claim else "exploratory",
+                         "claim": claim})
+    for holm_set in dict.fromkeys(r["holm_set"] for r in rows):
+        chosen = [r for r in rows if r["holm_set"] == holm_set]
+        for row, p in zip(chosen, holm([r["p_mcnemar"] for r in chosen])):
+            row["p_holm"] = float(p)
     return rows
 
 

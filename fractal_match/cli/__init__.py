@@ -11,9 +11,9 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperArgument, TyperOption
 
-from ._errors import FractalMatchError
-from ._terminal import configure_logging, progress_display
-from ._version import __version__
+from .._errors import FractalMatchError
+from .._terminal import configure_logging, progress_display
+from .._version import __version__
 
 def _option_label(option, ctx) -> str | None:
     """What the help shows after an option: nothing for a flag, else NAME (NAME... if repeatable),
@@ -68,8 +68,8 @@ def _print_best(detection) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from .detect import best_table
-    from ._methods import METHOD_INFO
+    from ..detect import best_table
+    from .._methods import METHOD_INFO
 
     seconds = detection.seconds
     table = Table(title=f"best match per method (matching took {seconds:.2f} s)")
@@ -115,7 +115,7 @@ def match(
 ):
     """Match KERNEL (and its --family variants) against TARGET with every method; write the
     detection grid (normal vs each variant side by side) and matches.csv."""
-    from .workflows import run_match
+    from ..workflows import run_match
 
     _run_and_report(lambda progress: run_match(target, kernel, method or None, color, mask, size, top_k, out,
                                                family or (), set_ or (), template_masks, progress))
@@ -132,7 +132,7 @@ def fractalize(
     gallery: Annotated[bool, typer.Option("--gallery", help="Write a contact sheet of every family at its defaults instead.")] = False,
 ):
     """Make a template of KERNEL with one generator family (or a gallery of all of them)."""
-    from .workflows import run_fractalize, run_gallery
+    from ..workflows import run_fractalize, run_gallery
 
     try:
         if gallery:
@@ -155,7 +155,7 @@ def families():
     from rich.console import Console
     from rich.table import Table
 
-    from .fractal import FAMILIES
+    from ..fractal import FAMILIES
 
     console = Console(width=max(Console().width, 120))
     try:
@@ -178,7 +178,7 @@ def kernels(
     sheet: Annotated[Optional[Path], typer.Option("--sheet", help="Also write a contact sheet of the named kernels (PNG + SVG).")] = None,
 ):
     """List the named kernels: procedural bank, learned from the bundled faces, annotated crops."""
-    from .kernels import BANK, bank_parameters, kernel_names
+    from ..kernels import BANK, bank_parameters, kernel_names
 
     try:
         names = kernel_names()
@@ -191,7 +191,7 @@ def kernels(
     for name in BANK:
         typer.echo(f"  {name}: " + ", ".join(f"{p.name}={p.default} [{p.describe_range()}]" for p in params[name]))
     if sheet is not None:
-        from .workflows import run_kernel_sheet
+        from ..workflows import run_kernel_sheet
 
         try:
             written = run_kernel_sheet(sheet, names)
@@ -214,7 +214,7 @@ def visualize(
 ):
     """The feature visualization of one unit of the MTCNN face detector (needs the cnn extra):
     the picture that excites it most, by Distill's recipe."""
-    from .unit_commands import visualize_command
+    from ..unit_commands import visualize_command
 
     try:
         with progress_display() as progress:
@@ -232,7 +232,7 @@ def import_mtcnn(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="Where to write the weights (default: the bundled data/cnn/mtcnn.npz).")] = None,
 ):
     """Read MTCNN's weights from the facenet-pytorch wheel (hash-checked, no torch, no pickle code)."""
-    from .cnn.weights import import_wheel
+    from ..cnn.weights import import_wheel
 
     try:
         _echo_written([import_wheel(wheel, out)])
@@ -247,7 +247,7 @@ def demo(
     """Run the original experiment on bundled data: the visualized ONet face unit, its orbit-trap fractal and
     two controls, all six methods, against the astronaut; the gallery of every family; then the
     small batch run quick.toml and its report. Every demo runs afresh into a new folder."""
-    from .demo import default_out, run_demo
+    from ..demo import default_out, run_demo
 
     folder = out or default_out()
     typer.echo(f"the original experiment, then the small batch run quick.toml, into {folder}/ ...")
@@ -262,8 +262,8 @@ def validate(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
 ):
     """Check an experiment config and say how many cases and matches it expands to."""
-    from .config import load_config
-    from .experiment import count_cases, describe_split, expand
+    from ..config import load_config
+    from ..experiment import count_cases, describe_split, expand
 
     try:
         loaded = load_config(config)
@@ -280,36 +280,47 @@ def validate(
         typer.echo(f"  {line}")
 
 
+def check_execution(executor: str, workers: int | None, scheduler: str | None, resume: bool, out) -> None:
+    """The options every batch command shares, checked alike."""
+    from ..executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise _fail(f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+    if workers is not None and not 1 <= workers <= 1024:
+        raise _fail(f"--workers {workers} is out of range (allowed: 1 to 1024)")
+    if resume and out is None:
+        raise _fail("--resume needs --out FOLDER (the run to continue)")
+    if scheduler is not None and executor != "dask":
+        raise _fail("--scheduler needs --executor dask")
+
+
+Executor = Annotated[str, typer.Option("--executor", "-e", help="serial, processes (default) or dask.")]
+Workers = Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: one per core).")]
+Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="Join this Dask scheduler (tcp://host:port) instead of starting one.")]
+
+
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: results/<name>-<UTC time>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out, skipping finished cases.")] = False,
-    executor: Annotated[str, typer.Option("--executor", "-e", help="serial, processes (default) or dask.")] = "processes",
-    workers: Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: one per core).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="Join this Dask scheduler (tcp://host:port) instead of starting one.")] = None,
+    executor: Executor = "processes",
+    workers: Workers = None,
+    scheduler: Scheduler = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Run at most this many target x pose groups now (resume later).")] = None,
 ):
     """Run an experiment: every case of CONFIG, results appended to a run folder as they finish."""
     from datetime import datetime, timezone
 
-    from .config import load_config
-    from .executors import EXECUTORS
-    from .experiment import count_cases
-    from .runs import run_experiment, run_progress
+    from ..config import load_config
+    from ..experiment import count_cases
+    from ..runs import run_experiment, run_progress
 
     try:
         loaded = load_config(config)
-        if executor not in EXECUTORS:
-            raise _fail(f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
-        if workers is not None and not 1 <= workers <= 1024:
-            raise _fail(f"--workers {workers} is out of range (allowed: 1 to 1024)")
+        check_execution(executor, workers, scheduler, resume, out)
         if limit is not None and limit < 1:
             raise _fail(f"--limit {limit} is out of range (allowed: 1 or more)")
-        if resume and out is None:
-            raise _fail("--resume needs --out RUN_FOLDER (the run to continue)")
-        if scheduler is not None and executor != "dask":
-            raise _fail("--scheduler needs --executor dask")
         folder = out or Path("results") / f"{loaded.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
         cases, matches = count_cases(loaded)
         started = time.perf_counter()
@@ -337,7 +348,7 @@ def report(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: RUN_DIR/report).")] = None,
 ):
     """Summaries, paired statistics, figures and an HTML page for a run, from its folder alone."""
-    from .report import make_report
+    from ..report import make_report
 
     try:
         with progress_display() as progress:
@@ -354,7 +365,7 @@ BenchQuick = Annotated[bool, typer.Option("--quick", help="A small target and fe
 
 
 def _bench(which: str, out: Optional[Path], repeats: Optional[int], quick: bool) -> dict:
-    from .bench import BENCHMARKS, run_benchmark
+    from ..bench import BENCHMARKS, run_benchmark
 
     if which not in BENCHMARKS and which != "all":
         raise _fail(f"unknown benchmark {which!r} (allowed: {', '.join(BENCHMARKS)}, all)")
@@ -405,6 +416,8 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
 
+
+from . import studies  # noqa: E402,F401 - registers tune and confirm on the app
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,192 @@
+"""The report of a tuning folder: for each family its optimization history and parameter
+importances, the searched space (and what was held, and why) and the winner; trials.csv holds
+every trial. Everything is read from the folder (search.json and the study journal)."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from ..images import write_atomic
+from ..progress import Progress, ensure
+from .figures import save_figure
+from .plots import _SAFE, _short
+from .tables import to_csv
+
+
+
+def _studies(folder: Path) -> tuple[dict, dict]:
+    """(search.json, {family: study}) of a tuning folder."""
+    from ..search import open_storage, optuna
+
+    manifest = json.loads((folder / "search.json").read_text())
+    storage, _ = open_storage(folder)
+    names = {s.study_name for s in optuna().get_all_study_summaries(storage)}
+    return manifest, {name: optuna().load_study(study_name=name, storage=storage)
+                      for name in manifest["families"] if name in names}
+
+
+def _complete(study) -> list:
+    from ..search import optuna
+
+    return study.get_trials(deepcopy=False, states=(optuna().trial.TrialState.COMPLETE,))
+
+
+def _value(trial) -> float:
+    """A trial's value: the hit rate (pooled), or the mean of its per-method hit rates."""
+    return float(np.mean(trial.values))
+
+
+def trial_rows(manifest: dict, studies: dict) -> list[dict]:
+    labels = manifest["methods"] if manifest["objective"] == "per-method" else ["all"]
+    rows = []
+    for name, study in studies.items():
+        for trial in study.get_trials(deepcopy=False):
+            values = trial.values or [math.nan] * len(labels)
+            rows.append({"family": name, "trial": trial.number, "state": trial.state.name,
+                         **{f"hit_rate_{_short(label)}": v for label, v in zip(labels, values)},
+                         "params": json.dumps(trial.params, sort_keys=True)})
+    return rows
+
+
+def importances(study) -> dict[str, float]:
+    """PED-ANOVA importances (Optuna's estimator that needs no scikit-learn, and is
+    deterministic) of the searched dimensions for the (mean) value; {} when the trials do not
+    vary enough to say (fewer than 4 finished, or all values equal)."""
+    from ..search import optuna
+
+    trials = _complete(study)
+    if len(trials) < 4 or len({_value(t) for t in trials}) < 2:
+        return {}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the estimator is marked experimental
+        evaluator = optuna().importance.PedAnovaImportanceEvaluator()
+        return optuna().importance.get_param_importances(study, evaluator=evaluator, target=_value)
+
+
+def history_figure(studies: dict, budgets: dict) -> Figure:
+    """One panel per family: each trial's value (dots) and the best so far (a step line)."""
+    names = list(studies)
+    columns = min(4, len(names))
+    rows = math.ceil(len(names) / columns)
+    fig = Figure(figsize=(3.4 * columns, 2.6 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
+    for ax, name in zip(axes, names):
+        trials = _complete(studies[name])
+        numbers = [t.number for t in trials]
+        values = [_value(t) for t in trials]
+        ax.plot(numbers, values, "o", color=_SAFE[2], markersize=4, label="trial")
+        if values:
+            ax.step(numbers, np.maximum.accumulate(values), where="post", color=_SAFE[0], label="best so far")
+        ax.set_title(f"{name} ({len(trials)} of {budgets.get(name, len(trials))} trials)", fontsize=10)
+        ax.set_xlabel("trial")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    axes[0].set_ylabel("tune hit rate")
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle("optimization history per family (tune split)", fontsize=12)
+    return fig
+
+
+def importance_figure(found: dict[str, dict[str, float]]) -> Figure:
+    """One panel per family: the importance of each searched dimension (sums to 1)."""
+    names = list(found)
+    columns = min(4, len(names))
+    rows = math.ceil(len(names) / columns)
+    longest = max((len(found[n]) for n in names), default=1)
+    fig = Figure(figsize=(3.8 * columns, (0.9 + 0.22 * longest) * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    for ax, name in zip(axes, names):
+        values = found[name]
+        if not values:
+            ax.text(0.5, 0.5, "not enough variation\nto estimate", ha="center", va="center", transform=ax.transAxes, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        else:
+            ordered = sorted(values.items(), key=lambda item: item[1])
+            ax.barh(range(len(ordered)), [v for _, v in ordered], color=_SAFE[5])
+            ax.set_yticks(range(len(ordered)), [k for k, _ in ordered], fontsize=8)
+            ax.set_xlim(0, 1)
+            ax.grid(axis="x", alpha=0.3)
+        ax.set_title(name, fontsize=10)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle("parameter importance per family (PED-ANOVA on the tune hit rate)", fontsize=12)
+    return fig
+
+
+def _space_html(entry: dict) -> str:
+    dims = "".join(
+        f"<li><code>{html.escape(d['name'])}</code>: "
+        + (" | ".join(html.escape(str(c)) for c in d["choices"]) if d["kind"] == "categorical"
+           else f"{d['kind']} {d['low']:g} to {d['high']:g}{' (log)' if d['log'] else ''}") + "</li>" for d in entry["dimensions"])
+    held = "".join(f"<li><code>{html.escape(k)}</code>"
+                   + (f" = {html.escape(str(entry['fixed'][k]))}" if k in entry["fixed"] else "") + f": {html.escape(why)}</li>"
+                   for k, why in entry["reasons"].items())
+    return f"<ul>{dims}</ul>" + (f"<p>held:</p><ul>{held}</ul>" if held else "")
+
+
+def make_search_report(folder, out=None, progress: Progress | None = None) -> Path:
+    """trials.csv, history.png, importances.png and index.html for a tuning folder."""
+    folder = Path(folder)
+    progress = ensure(progress)
+    out = Path(out) if out is not None else folder / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    with progress.step("report: the study", total=3) as task:
+        manifest, studies = _studies(folder)
+        rows = trial_rows(manifest, studies)
+        columns = tuple(dict.fromkeys(k for r in rows for k in r)) or ("family",)
+        write_atomic(out / "trials.csv", to_csv(rows, columns))
+        task.advance()
+        save_figure(history_figure(studies, manifest.get("budgets", {})), out / "history", {"folder": folder.name})
+        task.advance()
+        found = {name: importances(study) for name, study in studies.items()}
+        save_figure(importance_figure(found), out / "importances", {"folder": folder.name})
+        task.advance()
+    body = []
+    for name, entry in manifest["families"].items():
+        trials = _complete(studies[name]) if name in studies else []
+        best = max(trials, key=lambda t: (_value(t), -t.number)) if trials else None
+        winner = ("none yet" if best is None else f"trial {best.number}, tune hit rate {_value(best):.3f}: "
+                  f"<code>{html.escape(json.dumps(best.params, sort_keys=True))}</code>")
+        body.append(f"<tr><td>{html.escape(name)}</td><td>{entry['family']}</td><td>{entry['sampler']}</td>"
+                    f"<td>{len(trials)} of {entry['budget']}</td><td style='text-align:left'>{_space_html(entry)}</td>"
+                    f"<td style='text-align:left'>{winner}</td></tr>")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>fractal-match search: {html.escape(manifest['name'])}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; line-height: 1.4; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: center; vertical-align: top; }}
+th {{ background: #f3f3f3; }} ul {{ margin: 0.2em 0; padding-left: 1.2em; }}
+img {{ max-width: 100%; border: 1px solid #ddd; }}
+</style></head><body>
+<h1>fractal-match search: {html.escape(manifest['name'])}</h1>
+<p>Each family's parameters searched on the <strong>tune</strong> side of the split only, with the same budget
+(a family whose space has fewer distinct points tries each once); objective: the tune hit rate
+({html.escape(manifest['objective'])}), over {len(manifest['methods'])} method(s). The first {manifest['startup']} trials
+of a TPE family are drawn at random. Every trial is a run folder under <code>trials/</code>;
+every trial's parameters and values: <a href="trials.csv">trials.csv</a>. These are tuning values, not results:
+the winners are tested on held-out objects by <code>fractal-match confirm</code>.</p>
+<h2>Families: searched space and winner</h2>
+<table><tr><th>variant</th><th>family</th><th>sampler</th><th>trials</th><th>searched (and held)</th><th>winner</th></tr>
+{''.join(body)}</table>
+<h2>Optimization history</h2><figure><a href="history.png"><img src="history.png" alt="history"></a></figure>
+<h2>Parameter importances</h2><figure><a href="importances.png"><img src="importances.png" alt="importances"></a>
+<figcaption>PED-ANOVA importance (Optuna's estimator: how much each dimension's distribution among the best trials differs
+from its distribution among all) for the tune hit rate, per family; the switches <code>color</code> and <code>template_masks</code> are dimensions like the others.</figcaption></figure>
+</body></html>
+"""
+    write_atomic(out / "index.html", page.encode("utf-8"))
+    return out
