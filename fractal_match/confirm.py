@@ -38,6 +38,9 @@ def read_search(folder) -> tuple[Config, dict, list, dict]:
     if not meta.is_file():
         raise SearchError(f"{folder}: is not a tuning folder (no search.json; make one with `fractal-match tune`)")
     manifest = json.loads(meta.read_text())
+    if manifest.get("finished") is None:
+        raise SearchError(f"{folder}: the search is not finished (it stopped before its last trial); continue it with "
+                          "`fractal-match tune CONFIG --out TUNE --resume`")
     config = load_config(folder / "config.toml")
     if manifest.get("config_hash") != config.digest:
         raise SearchError(f"{folder}: config.toml does not match search.json (hash {config.digest}, "

@@ -137,8 +137,9 @@ def trial_seed(config: Config, family: str, number: int) -> int:
 def _sampler(config: Config, family: Family, number: int):
     module = optuna()
     seed = trial_seed(config, family.name, number)
-    if family.sampler == "grid":
-        return module.samplers.GridSampler({dim.name: list(dim.choices) for dim in family.space.dimensions}, seed=seed)
+    if family.sampler == "grid":  # trial n takes point n of an order shuffled once per family
+        grid = {dim.name: list(dim.choices) for dim in family.space.dimensions}
+        return module.samplers.GridSampler(grid, seed=trial_seed(config, family.name, 0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", module.exceptions.ExperimentalWarning)  # multivariate TPE
         return module.samplers.TPESampler(seed=seed, n_startup_trials=search_settings(config).startup,

@@ -1,0 +1,267 @@
+"""tune and confirm: a study resumes after SIGKILL to the same trials and values, runs the same on
+Dask, and a confirmation never touches a tune-split object."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("optuna")
+
+from fractal_match import experiment  # noqa: E402
+from fractal_match.cli import app  # noqa: E402
+from fractal_match.config import load_config  # noqa: E402
+from fractal_match.confirm import confirm, read_search  # noqa: E402
+from fractal_match.experiment import split_targets  # noqa: E402
+from fractal_match.report.search import trial_rows, _studies  # noqa: E402
+from fractal_match.report.tables import comparison_rows, load_run  # noqa: E402
+from fractal_match.search import families, side_config, tune, variant_at  # noqa: E402
+from fractal_match.stats import holm  # noqa: E402
+from fractal_match.store import config_toml  # noqa: E402
+
+# Coins (4 objects, one image) against a face and a lesion (two more images); 3 trials a family.
+CONFIG = """
+name = "tiny-search"
+seed = 0
+kernels = ["crop"]
+[targets]
+annotations = ["coins/coin-1", "coins/coin-3", "camera/face", "microaneurysms/lesion", "coins/coin-2", "coins/coin-9"]
+[transforms]
+scales = [1.0]
+rotations = [0, 30]
+[[variants]]
+family = "none"
+[[variants]]
+family = "rot-sym"
+[[variants]]
+family = "orbit-trap"
+params = { iterations = 40 }
+[[variants]]
+family = "bank"
+[[variants]]
+family = "oracle"
+[matching]
+methods = ["TM_CCOEFF_NORMED", "TM_SQDIFF"]
+[split]
+tune = 0.5
+seed = 0
+[search]
+trials = 3
+startup = 2
+"""
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def config_path(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+def study_trials(folder: Path) -> list[dict]:
+    """Every trial of every study: family, number, state, values and parameters."""
+    manifest, studies = _studies(folder)
+    return trial_rows(manifest, studies)
+
+
+def trial_rows_without_timing(folder: Path) -> dict:
+    found = {}
+    for path in sorted((folder / "trials").glob("*/*/results.csv")):
+        with open(path, newline="") as handle:
+            found[str(path.relative_to(folder))] = sorted(tuple(v for k, v in r.items() if k != "seconds")
+                                                          for r in csv.DictReader(handle))
+    return found
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("search")
+    path = folder / "tiny.toml"
+    path.write_text(CONFIG)
+    tune(load_config(path), folder / "tune", executor="serial")
+    return folder / "tune"
+
+
+def test_every_family_gets_the_same_budget_and_finite_spaces_each_point_once(config_path):
+    found = {f.name: f for f in families(load_config(config_path))}
+    assert set(found) == {"none", "rot-sym", "orbit-trap", "bank"}  # the oracle has nothing to tune
+    assert found["none"].sampler == "grid" and found["none"].budget == 3  # 4 points (colour x masks) > 3 trials
+    assert {f.budget for f in found.values()} == {3}
+    assert [d.name for d in found["bank"].space.dimensions] == ["rotation", "scale", "color", "template_masks"]
+    bank = variant_at(found["bank"], {"rotation": 20.0, "scale": 1.5, "color": True, "template_masks": False})
+    assert (bank.rotations, bank.scales, bank.color, bank.template_masks) == ((20.0,), (1.5,), True, False)
+    held = variant_at(found["orbit-trap"], {d.name: (d.choices[0] if d.choices else d.low) for d in found["orbit-trap"].space.dimensions})
+    assert held.family == "orbit-trap" and held.color is False
+
+
+def test_study_is_complete_and_each_value_is_the_hit_rate_of_its_rows(reference):
+    rows = study_trials(reference)
+    assert len(rows) == 4 * 3 and {r["state"] for r in rows} == {"COMPLETE"}
+    tune_objects = {ref.id for ref in split_targets(load_config(reference / "config.toml"))[0]}
+    for row in rows:
+        with open(reference / "trials" / row["family"] / f"{row['trial']:04d}" / "results.csv", newline="") as handle:
+            trial = list(csv.DictReader(handle))
+        assert {r["object"] for r in trial} == tune_objects
+        assert row["hit_rate_all"] == pytest.approx(sum(float(r["hit"]) for r in trial) / len(trial))
+    # the grid family tried three distinct points
+    assert len({r["params"] for r in rows if r["family"] == "none"}) == 3
+
+
+def test_tune_resumes_after_sigkill_to_the_same_trials_and_values(tmp_path, config_path, reference):
+    folder = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "fractal_match", "tune", str(config_path), "--out", str(folder),
+                                "--executor", "serial"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = folder / "trials" / "orbit-trap" / "0001" / "manifest.json"  # inside the second round
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and not marker.exists():
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    cut = study_trials(folder)
+    assert any(r["state"] == "RUNNING" for r in cut) and len(cut) < 12  # killed in the middle, not after
+    with open(folder / "study.journal", "ab") as handle:
+        handle.write(b'{"op_code": 5, "worker_id": "torn')  # a write cut by the kill
+    result = runner.invoke(app, ["tune", str(config_path), "--out", str(folder), "--executor", "serial", "--resume"])
+    assert result.exit_code == 0, result.output
+    assert "repaired: removed a torn last line" in result.output
+    assert study_trials(folder) == study_trials(reference)
+    assert trial_rows_without_timing(folder) == trial_rows_without_timing(reference)
+
+
+def test_tune_on_a_dask_cluster_gives_the_same_study(tmp_path, config_path, reference):
+    pytest.importorskip("distributed")
+    tune(load_config(config_path), tmp_path / "dask", executor="dask", workers=2)
+    assert study_trials(tmp_path / "dask") == study_trials(reference)
+
+
+def test_confirm_touches_no_tune_object_and_declares_before_it_runs(tmp_path, reference, monkeypatch):
+    config = load_config(reference / "config.toml")
+    tune_ids, held_ids = ({ref.id for ref in side} for side in split_targets(config))
+    loaded, declared_first = [], []
+    original = experiment.load_target
+
+    def spy(ref, config, color=None):
+        loaded.append(ref.id)
+        declared_first.append((tmp_path / "confirm" / "declared.json").exists())
+        return original(ref, config, color)
+
+    monkeypatch.setattr(experiment, "load_target", spy)
+    summary = confirm(reference, tmp_path / "confirm", executor="serial")
+    assert summary["complete"]
+    assert set(loaded) == held_ids and not set(loaded) & tune_ids
+    assert all(declared_first)
+    run = load_run(tmp_path / "confirm")
+    assert set(run.columns["object"]) == held_ids
+    assert set(run.variants) == {"none", "rot-sym", "orbit-trap", "bank", "oracle"}
+    declaration = json.loads((tmp_path / "confirm" / "declared.json").read_text())
+    assert {(d["claim"], d["first"], d["second"]) for d in declaration["declared"]} == {
+        ("best fractal vs plain", "orbit-trap", "none"), ("best fractal vs best control", "orbit-trap", "rot-sym"),
+        ("best fractal vs bank", "orbit-trap", "bank")}
+    # each family runs at its winning parameters (the best tune value; ties to the earlier trial)
+    _, _, _, winners = read_search(reference)
+    rows = study_trials(reference)
+    for family, (number, value, params) in ((f, w["all"]) for f, w in winners.items()):
+        mine = [r for r in rows if r["family"] == family]
+        assert value == max(r["hit_rate_all"] for r in mine)
+        assert number == min(r["trial"] for r in mine if r["hit_rate_all"] == value)
+    # Holm over the declared comparisons only
+    comparisons = comparison_rows(run, declared=declaration["declared"])
+    confirmatory = [r for r in comparisons if r["holm_set"] == "confirmatory"]
+    assert len(confirmatory) == 3 * 2
+    assert [r["p_holm"] for r in confirmatory] == pytest.approx(list(holm([r["p_mcnemar"] for r in confirmatory])))
+    assert {r["holm_set"] for r in comparisons} == {"confirmatory", "exploratory"}
+
+
+def test_configs_made_in_code_read_back_equal(tmp_path, reference):
+    config = load_config(reference / "config.toml")
+    found = families(config)
+    made = side_config(config, tuple(variant_at(f, {d.name: d.choices[-1] if d.choices else d.high
+                                                    for d in f.space.dimensions}) for f in found), "held-out", "made")
+    for one in (made, load_config("search"), load_config("cnn")):
+        path = tmp_path / f"{one.name}.toml"
+        path.write_text(config_toml(one))
+        assert load_config(path) == replace(one, source=path) and load_config(path).digest == one.digest
+
+
+def test_a_variant_with_its_own_switches_matches_like_a_config_with_them(tmp_path, config_path):
+    """Rows of a colour, masked variant in a gray config equal those of a colour, masked config."""
+    from fractal_match.runs import run_experiment
+
+    base = replace(load_config(config_path), split=None, search=None)
+    rot = next(v for v in base.variants if v.family == "rot-sym")
+    mixed = replace(base, variants=(base.variants[0], replace(rot, color=True, template_masks=True)))
+    alone = replace(base, variants=(rot,), color=True, template_masks=True)
+    for name, config in (("mixed", mixed), ("alone", alone)):
+        run_experiment(config, tmp_path / name, executor="serial")
+    keep = ("case_id", "x", "y", "score", "hit", "margin")
+
+    def rows(name):
+        with open(tmp_path / name / "results.csv", newline="") as handle:
+            return sorted(tuple(r[k] for k in keep) + (r["method"],) for r in csv.DictReader(handle) if r["variant"] == "rot-sym")
+
+    assert rows("mixed") == rows("alone") and rows("alone")
+
+
+def test_bad_uses_fail_in_one_line(tmp_path, config_path, reference):
+    no_split = tmp_path / "nosplit.toml"
+    no_split.write_text(CONFIG.replace("[split]\ntune = 0.5\nseed = 0\n", ""))
+    cases = [
+        (["tune", str(no_split), "--out", str(tmp_path / "a")], "tune needs a [split]"),
+        (["tune", str(config_path), "--out", str(reference)], "already holds a search (use --resume"),
+        (["tune", str(no_split).replace("nosplit", "missing"), "--out", str(tmp_path / "b")], "no such file"),
+        (["confirm", str(tmp_path)], "is not a tuning folder"),
+        (["tune", str(config_path), "--resume"], "--resume needs --out"),
+    ]
+    other = tmp_path / "other.toml"
+    other.write_text(CONFIG.replace('seed = 0\nkernels', 'seed = 1\nkernels'))
+    cases.append((["tune", str(other), "--out", str(reference), "--resume"], "was made from a different config"))
+    for args, message in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code != 0, args
+        assert message in result.output and "Traceback" not in result.output, (args, result.output)
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    # an unfinished search (here: interrupted in its second round) cannot be confirmed
+    from fractal_match import search
+
+    unfinished, original = tmp_path / "unfinished", search._evaluate
+    rounds = []
+
+    def interrupted(*args):
+        rounds.append(1)
+        if len(rounds) == 2:
+            raise KeyboardInterrupt
+        return original(*args)
+
+    search._evaluate = interrupted
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tune(load_config(config_path), unfinished, executor="serial")
+    finally:
+        search._evaluate = original
+    result = runner.invoke(app, ["confirm", str(unfinished)])
+    assert result.exit_code == 1 and "the search is not finished" in result.output
+    assert not (tmp_path / "unfinished-confirm").exists()
+
+
+def test_tuning_report_shows_every_family(tmp_path, reference):
+    result = runner.invoke(app, ["report", str(reference), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report" / "index.html").read_text()
+    for name in ("none", "rot-sym", "orbit-trap", "bank"):
+        assert f"<td>{name}</td>" in page
+    assert "a random seed: searching it searches noise" not in page  # no scrambled family here
+    assert "names the family this control mirrors" not in page
+    with open(tmp_path / "report" / "trials.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 12
+    for figure in ("history.png", "importances.png"):
+        assert (tmp_path / "report" / figure).stat().st_size > 10_000
