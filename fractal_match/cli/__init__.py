@@ -257,89 +257,8 @@ def demo(
         typer.echo(f"report: {summary['folder']}/report/index.html")
 
 
-@app.command()
-def validate(
-    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
-):
-    """Check an experiment config and say how many cases and matches it expands to."""
-    from ..config import load_config
-    from ..experiment import count_cases, describe_split, expand
-
-    try:
-        loaded = load_config(config)
-        groups = expand(loaded)
-        split = describe_split(loaded) if loaded.split is not None else []
-    except FractalMatchError as exc:
-        raise _fail(str(exc)) from None
-    cases, matches = count_cases(loaded, groups)
-    typer.echo(f"{config}: valid (config hash {loaded.digest})")
-    typer.echo(f"  {len(groups)} target x pose groups, {len(loaded.kernels)} kernel(s), {len(loaded.variants)} variant(s), "
-               f"{len(loaded.methods)} method(s)")
-    typer.echo(f"  {cases} cases, {cases * len(loaded.methods)} result rows, {matches} template matches")
-    for line in split:
-        typer.echo(f"  {line}")
-
-
-def check_execution(executor: str, workers: int | None, scheduler: str | None, resume: bool, out) -> None:
-    """The options every batch command shares, checked alike."""
-    from ..executors import EXECUTORS
-
-    if executor not in EXECUTORS:
-        raise _fail(f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
-    if workers is not None and not 1 <= workers <= 1024:
-        raise _fail(f"--workers {workers} is out of range (allowed: 1 to 1024)")
-    if resume and out is None:
-        raise _fail("--resume needs --out FOLDER (the run to continue)")
-    if scheduler is not None and executor != "dask":
-        raise _fail("--scheduler needs --executor dask")
-
-
-Executor = Annotated[str, typer.Option("--executor", "-e", help="serial, processes (default) or dask.")]
-Workers = Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: one per core).")]
-Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="Join this Dask scheduler (tcp://host:port) instead of starting one.")]
-
-
-@app.command()
-def run(
-    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: results/<name>-<UTC time>).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out, skipping finished cases.")] = False,
-    executor: Executor = "processes",
-    workers: Workers = None,
-    scheduler: Scheduler = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Run at most this many target x pose groups now (resume later).")] = None,
-):
-    """Run an experiment: every case of CONFIG, results appended to a run folder as they finish."""
-    from datetime import datetime, timezone
-
-    from ..config import load_config
-    from ..experiment import count_cases
-    from ..runs import run_experiment, run_progress
-
-    try:
-        loaded = load_config(config)
-        check_execution(executor, workers, scheduler, resume, out)
-        if limit is not None and limit < 1:
-            raise _fail(f"--limit {limit} is out of range (allowed: 1 or more)")
-        folder = out or Path("results") / f"{loaded.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-        cases, matches = count_cases(loaded)
-        started = time.perf_counter()
-        with progress_display() as display:
-            summary = run_experiment(loaded, folder, resume, executor, workers, scheduler, limit,
-                                     progress=run_progress(display, loaded))
-    except KeyboardInterrupt:
-        where = out or "the run folder printed above"
-        typer.echo(f"interrupted: finished cases are saved; continue with: fractal-match run {config} --out {where} --resume",
-                   err=True)
-        raise typer.Exit(code=130) from None
-    except FractalMatchError as exc:
-        raise _fail(str(exc)) from None
-    if summary["repaired_bytes"] or summary["dropped_rows"]:
-        typer.echo(f"repaired: removed a torn last line ({summary['repaired_bytes']} bytes) and "
-                   f"{summary['dropped_rows']} row(s) of unfinished groups; those groups ran again", err=True)
-    state = "complete" if summary["complete"] else f"partial ({summary['done_before'] + summary['ran']} of {summary['groups']} groups)"
-    typer.echo(f"{summary['folder']}: {state}; {summary['ran']} group(s) run now, {summary['done_before']} done before; "
-               f"{cases} cases in all ({time.perf_counter() - started:.1f} s)")
+# validate, run, tune and confirm: registered here, so that the help lists them before report
+from . import batch  # noqa: E402,F401 - registers validate, run, tune and confirm on the app
 
 
 @app.command()
@@ -416,8 +335,6 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
 
-
-from . import studies  # noqa: E402,F401 - registers tune and confirm on the app
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,170 @@
+"""Batch commands: `validate` and `run` a config; `tune`, a parameter search on the tune side of a
+config's split, and `confirm`, its winners on the held-out side."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .._errors import FractalMatchError
+from .._terminal import progress_display
+from . import _fail, app
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
+):
+    """Check an experiment config and say how many cases and matches it expands to."""
+    from ..config import load_config
+    from ..experiment import count_cases, describe_split, expand
+
+    try:
+        loaded = load_config(config)
+        groups = expand(loaded)
+        split = describe_split(loaded) if loaded.split is not None else []
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    cases, matches = count_cases(loaded, groups)
+    typer.echo(f"{config}: valid (config hash {loaded.digest})")
+    typer.echo(f"  {len(groups)} target x pose groups, {len(loaded.kernels)} kernel(s), {len(loaded.variants)} variant(s), "
+               f"{len(loaded.methods)} method(s)")
+    typer.echo(f"  {cases} cases, {cases * len(loaded.methods)} result rows, {matches} template matches")
+    for line in split:
+        typer.echo(f"  {line}")
+
+
+def check_execution(executor: str, workers: int | None, scheduler: str | None, resume: bool, out) -> None:
+    """The options every batch command shares, checked alike."""
+    from ..executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise _fail(f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+    if workers is not None and not 1 <= workers <= 1024:
+        raise _fail(f"--workers {workers} is out of range (allowed: 1 to 1024)")
+    if resume and out is None:
+        raise _fail("--resume needs --out FOLDER (the run to continue)")
+    if scheduler is not None and executor != "dask":
+        raise _fail("--scheduler needs --executor dask")
+
+
+Executor = Annotated[str, typer.Option("--executor", "-e", help="serial, processes (default) or dask.")]
+Workers = Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (default: one per core).")]
+Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="Join this Dask scheduler (tcp://host:port) instead of starting one.")]
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: results/<name>-<UTC time>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out, skipping finished cases.")] = False,
+    executor: Executor = "processes",
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Run at most this many target x pose groups now (resume later).")] = None,
+):
+    """Run an experiment: every case of CONFIG, results appended to a run folder as they finish."""
+    from datetime import datetime, timezone
+
+    from ..config import load_config
+    from ..experiment import count_cases
+    from ..runs import run_experiment, run_progress
+
+    try:
+        loaded = load_config(config)
+        check_execution(executor, workers, scheduler, resume, out)
+        if limit is not None and limit < 1:
+            raise _fail(f"--limit {limit} is out of range (allowed: 1 or more)")
+        folder = out or Path("results") / f"{loaded.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        cases, matches = count_cases(loaded)
+        started = time.perf_counter()
+        with progress_display() as display:
+            summary = run_experiment(loaded, folder, resume, executor, workers, scheduler, limit,
+                                     progress=run_progress(display, loaded))
+    except KeyboardInterrupt:
+        where = out or "the run folder printed above"
+        typer.echo(f"interrupted: finished cases are saved; continue with: fractal-match run {config} --out {where} --resume",
+                   err=True)
+        raise typer.Exit(code=130) from None
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    if summary["repaired_bytes"] or summary["dropped_rows"]:
+        typer.echo(f"repaired: removed a torn last line ({summary['repaired_bytes']} bytes) and "
+                   f"{summary['dropped_rows']} row(s) of unfinished groups; those groups ran again", err=True)
+    state = "complete" if summary["complete"] else f"partial ({summary['done_before'] + summary['ran']} of {summary['groups']} groups)"
+    typer.echo(f"{summary['folder']}: {state}; {summary['ran']} group(s) run now, {summary['done_before']} done before; "
+               f"{cases} cases in all ({time.perf_counter() - started:.1f} s)")
+
+
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the search or run in --out where it stopped.")]
+
+
+def _interrupted(command: str, where) -> typer.Exit:
+    typer.echo(f"interrupted: finished trials and cases are saved; continue with: {command} --out {where} --resume", err=True)
+    return typer.Exit(code=130)
+
+
+@app.command()
+def tune(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML) with a [split].")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Tuning folder (default: results/<name>-tune-<UTC time>).")] = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", "-n", min=1, max=10000, help="Trials per family (default: the config's [search] trials).")] = None,
+    resume: Resume = False,
+    executor: Executor = "processes",
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+):
+    """Search every family's parameters, fractals and controls alike, with the same number of
+    trials each (Optuna's seeded TPE), on the tune side of CONFIG's split; then write its report."""
+    from ..config import load_config
+    from ..report import make_report
+    from ..search import tune as run_search
+
+    check_execution(executor, workers, scheduler, resume, out)
+    try:
+        loaded = load_config(config)
+        folder = out or Path("results") / f"{loaded.name}-tune-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+        with progress_display() as display:
+            summary = run_search(loaded, folder, resume, executor, workers, scheduler, trials, display)
+            make_report(folder, progress=display)
+    except KeyboardInterrupt:
+        raise _interrupted(f"fractal-match tune {config}", out or "the tuning folder printed above") from None
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    if summary["repaired_bytes"]:
+        typer.echo(f"repaired: removed a torn last line of the study journal ({summary['repaired_bytes']} bytes)", err=True)
+    typer.echo(f"{folder}: {summary['trials']} trial(s), {summary['ran']} run now; {summary['best']}")
+    typer.echo(f"report: {folder}/report/index.html; next: fractal-match confirm {folder}")
+
+
+@app.command()
+def confirm(
+    tune_dir: Annotated[Path, typer.Argument(metavar="TUNE_RUN", help="A finished tuning folder made by `fractal-match tune`.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: TUNE_RUN-confirm).")] = None,
+    resume: Resume = False,
+    executor: Executor = "processes",
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+):
+    """Run each family's winner, the plain kernel, the one-template bank and the oracle on the
+    held-out side only, with the comparisons declared before it runs; then write the report."""
+    from ..confirm import confirm as run_confirm
+    from ..report import make_report
+
+    check_execution(executor, workers, scheduler, False, out)
+    folder = out or tune_dir.with_name(f"{tune_dir.name}-confirm")
+    try:
+        with progress_display() as display:
+            summary = run_confirm(tune_dir, folder, resume, executor, workers, scheduler, display)
+            make_report(folder, progress=display)
+    except KeyboardInterrupt:
+        raise _interrupted(f"fractal-match confirm {tune_dir}", folder) from None
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
+    for row in summary["declared"]:
+        typer.echo(f"declared: {row['claim']} ({row['method']}): {row['first']} vs {row['second']}")
+    typer.echo(f"{folder}: {summary['ran']} group(s) run now; report: {folder}/report/index.html")
