@@ -300,7 +300,7 @@ nav.toc ul {{ margin: 0.2em 0; }}
 <h2 id="rates">Hit rate per method and variant</h2>
 <p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): established
 above/below the plain kernel (<code>none</code>): the exact McNemar test on the paired cases, Holm-adjusted over every
-comparison, gives p &lt; {SIGNIFICANCE} <em>and</em> the 95% cluster-bootstrap interval of the difference (resampling
+comparison (in a confirmation: within its set, declared or exploratory), gives p &lt; {SIGNIFICANCE} <em>and</em> the 95% cluster-bootstrap interval of the difference (resampling
 source objects) excludes zero.</p>
 {_rate_table(run, summary, "all", marks)}
 {"<h2 id='per-kernel'>Hit rate per kernel</h2><p>The same, for each kernel alone (marks are for the pooled comparisons only).</p>" + per_kernel if per_kernel else ""}
