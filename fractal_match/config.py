@@ -248,7 +248,7 @@ def _kernels(path: Path, names: tuple[str, ...], field_name: str = "kernels") ->
         if not file.is_file():
             raise ConfigError(f"{path}: field '{field_name}': {name!r} is not 'crop', a kernel name "
                               f"({', '.join(p + ':' for p in KERNEL_SOURCES)}) or an existing image file")
-        resolved.append(str(file))
+        resolved.append(str(file.resolve()))  # absolute: the config may be copied or written elsewhere
     return tuple(resolved)
 
 
@@ -271,7 +271,7 @@ def _targets(path: Path, raw) -> Targets:
     for key in ("pairs", "manifest"):
         value = reader.get(key, str)
         if value is not None:
-            location = path.parent / value
+            location = (path.parent / value).resolve()
             if not location.exists():
                 raise reader.error(key, f"{value!r} does not exist (relative to {path.parent})")
             folders[key] = location

@@ -16,51 +16,44 @@ from pathlib import Path
 
 from ._errors import FractalMatchError
 from .config import Config, Variant, load_config
-from .fractal import FAMILIES
-from .images import write_atomic
-from .search import SearchError, directions, families, open_storage, optuna, side_config, variant_at
+from .fractal import family_kind
+from .search import (
+    SearchError, families, labels, open_storage, optuna, read_manifest, side_config, stored_trials, variant_at, best_trials,
+)
+from .store import write_json
 
 CLAIMS = ("best fractal vs plain", "best fractal vs best control", "best fractal vs bank")
 
 
-def _kind(family: str) -> str | None:
-    if family == "bank":
-        return "bank"
-    return FAMILIES[family].kind if family in FAMILIES else None
-
-
 def read_search(folder) -> tuple[Config, dict, list, dict]:
-    """A finished tuning folder: (config, search.json, families, {family: {method: (trial, value)}}),
-    the winner of each family for each method ("all" when the objective is pooled); ties go to
-    the earlier trial."""
+    """A finished tuning folder: (config, search.json, families, {family: {label: (trial, value,
+    parameters)}}), the winner of each family for each method ("all" when the objective is
+    pooled); ties go to the earlier trial."""
     folder = Path(folder)
-    meta = folder / "search.json"
-    if not meta.is_file():
-        raise SearchError(f"{folder}: is not a tuning folder (no search.json; make one with `fractal-match tune`)")
-    manifest = json.loads(meta.read_text())
-    if manifest.get("finished") is None:
+    manifest = read_manifest(folder)
+    if manifest["finished"] is None:
         raise SearchError(f"{folder}: the search is not finished (it stopped before its last trial); continue it with "
                           "`fractal-match tune CONFIG --out TUNE --resume`")
     config = load_config(folder / "config.toml")
-    if manifest.get("config_hash") != config.digest:
+    if manifest["config_hash"] != config.digest:
         raise SearchError(f"{folder}: config.toml does not match search.json (hash {config.digest}, "
-                          f"search made from {manifest.get('config_hash')})")
-    found = families(config, max(manifest["budgets"].values()))
+                          f"search made from {manifest['config_hash']})")
+    found = families(config, stored_trials(manifest))
     storage, _ = open_storage(folder)
     complete = optuna().trial.TrialState.COMPLETE
-    winners = {}
+    chosen = {}
     for family in found:
-        study = optuna().load_study(study_name=family.name, storage=storage)
+        try:
+            study = optuna().load_study(study_name=family.name, storage=storage)
+        except KeyError:
+            raise SearchError(f"{folder}: study.journal holds no study {family.name!r}") from None
         trials = study.get_trials(deepcopy=False, states=(complete,))
-        if len(trials) < family.budget:
-            raise SearchError(f"{folder}: the search is not finished ({family.name}: {len(trials)} of {family.budget} "
-                              "trials); continue it with `fractal-match tune CONFIG --out TUNE --resume`")
-        labels = list(config.methods) if len(directions(config)) > 1 else ["all"]
-        winners[family.name] = {}
-        for index, label in enumerate(labels):
-            best = max(trials, key=lambda t: (t.values[index], -t.number))
-            winners[family.name][label] = (best.number, best.values[index], best.params)
-    return config, manifest, found, winners
+        if len(trials) != family.budget:
+            raise SearchError(f"{folder}: study {family.name} has {len(trials)} finished trials, its budget is "
+                              f"{family.budget}; continue it with `fractal-match tune CONFIG --out TUNE --resume`")
+        chosen[family.name] = {label: (t.number, t.values[i], t.params)
+                               for i, (label, t) in enumerate(best_trials(trials, labels(config)).items())}
+    return config, manifest, found, chosen
 
 
 def declare(config: Config, found: list, winners: dict) -> tuple[tuple[Variant, ...], list[dict], dict]:
@@ -78,19 +71,19 @@ def declare(config: Config, found: list, winners: dict) -> tuple[tuple[Variant, 
     variants += [v for v in config.variants if v.family in ("oracle", "pnet-detector")]
     if not any(v.family == "oracle" for v in variants):
         variants.append(Variant("oracle", "oracle"))
-    kinds = {f.name: _kind(f.variant.family) for f in found}
+    kinds = {f.name: family_kind(f.variant.family) for f in found}
+    plain = next((f.name for f in found if f.variant.family == "none"), None)
+    bank = next((f.name for f in found if f.variant.family == "bank"), None)
+
+    def best(kind: str, label: str) -> str | None:
+        return max((f.name for f in found if kinds[f.name] == kind), key=lambda n: winners[n][label][1], default=None)
+
     declared, chosen = [], {}
     for label in next(iter(winners.values())):
-        def best(kind):
-            pool = [f.name for f in found if kinds[f.name] == kind]
-            return max(pool, key=lambda n: winners[n][label][1], default=None)
-
-        fractal, control = best("fractal"), best("control")
-        plain = next((f.name for f in found if f.variant.family == "none"), None)
-        bank = next((f.name for f in found if f.variant.family == "bank"), None)
-        chosen[label] = {"best fractal": fractal, "best control": control, "plain": plain, "bank": bank}
+        fractal, control = best("fractal", label), best("control", label)
         if fractal is None:
             raise SearchError(f"{config.source or config.name}: the search has no fractal family, so nothing to confirm")
+        chosen[label] = {"best fractal": fractal, "best control": control, "plain": plain, "bank": bank}
         methods = list(config.methods) if label == "all" else [label]
         for claim, other in zip(CLAIMS, (plain, control, bank)):
             if other is not None:
@@ -107,20 +100,25 @@ def confirm(tune_folder, out, resume: bool = False, executor: str = "processes",
     config, manifest, found, winners = read_search(tune_folder)
     variants, declared, chosen = declare(config, found, winners)
     run_config = side_config(config, variants, "held-out", f"{config.name}-confirm")
-    out = Path(out)
-    declaration = {"tune_folder": str(Path(tune_folder)), "search_hash": manifest["config_hash"], "chosen": chosen,
+    declaration = {"tune_folder": str(Path(tune_folder).resolve()), "search_hash": manifest["config_hash"],
+                   "chosen": chosen, "declared": declared, "holm_over": "the declared comparisons only",
                    "winners": {f: {label: {"trial": n, "tune_value": v} for label, (n, v, _) in w.items()}
-                               for f, w in winners.items()},
-                   "declared": declared, "holm_over": "the declared comparisons only"}
-    text = (json.dumps(declaration, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    path = out / "declared.json"
-    if path.exists() and path.read_bytes() != text:
-        raise FractalMatchError(f"{path}: declares other comparisons than this search gives (choose another --out)")
-    if not (out / "manifest.json").exists() or not resume:
-        if (out / "manifest.json").exists():
-            raise FractalMatchError(f"{out}: already holds a run (use --resume to continue it, or choose another --out)")
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text)  # before any case runs
+                               for f, w in winners.items()}}
+
+    def declare_in(folder: Path) -> None:
+        """Once the run folder is open, before its first case: write the declaration, or check
+        that a resumed confirmation declared the same."""
+        path = folder / "declared.json"
+        if not path.exists():
+            write_json(path, declaration)
+            return
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FractalMatchError(f"{path}: unreadable ({exc})") from None
+        if any(before.get(key) != json.loads(json.dumps(declaration[key])) for key in ("declared", "chosen", "winners")):
+            raise FractalMatchError(f"{path}: declares other comparisons than this search gives (choose another --out)")
+
     summary = run_experiment(run_config, out, resume=resume, executor=executor, workers=workers, scheduler=scheduler,
-                             progress=None if progress is None else run_progress(progress, run_config))
+                             progress=None if progress is None else run_progress(progress, run_config), on_open=declare_in)
     return {**summary, "declared": declared, "chosen": chosen, "config": run_config}

@@ -13,11 +13,13 @@ from .store import RunStore
 
 
 def run_experiment(config: Config, out, resume: bool = False, executor: str = "processes", workers: int | None = None,
-                   scheduler: str | None = None, limit: int | None = None, progress=None, batch: int = 1) -> dict:
+                   scheduler: str | None = None, limit: int | None = None, progress=None, batch: int = 1,
+                   on_open=None) -> dict:
     """Run every unfinished group of `config` into the run folder `out`.
 
     `limit` runs at most that many groups this time (resume later for the rest); `batch` groups go
-    to a worker at a time. `progress`, if
+    to a worker at a time. `on_open(folder)`, if given, is called once the folder is open (locked,
+    config and manifest written) and before any group runs. `progress`, if
     given, is called as progress(groups_done, groups_total, rows) after each group. Returns a
     summary: groups and cases in all, done before, run now, and the folder.
     """
@@ -28,6 +30,8 @@ def run_experiment(config: Config, out, resume: bool = False, executor: str = "p
     groups = expand(config)
     rows_per_group = group_row_count(config)
     with RunStore(out, config, ROW_COLUMNS, resume=resume, group_rows=rows_per_group) as store:
+        if on_open is not None:
+            on_open(store.folder)
         todo = [g for g in groups if g.id not in store.done]
         done_before = len(groups) - len(todo)
         if limit is not None:

@@ -24,6 +24,7 @@ workers anywhere) receive cases and send rows back, and never touch the journal.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import shutil
 import warnings
@@ -37,21 +38,22 @@ import numpy as np
 from ._errors import ConfigError, FractalMatchError
 from .config import Config, Search, Variant
 from .executors import execute
-from .experiment import ROW_COLUMNS, count_cases, expand, group_row_count, run_groups
+from .experiment import ROW_COLUMNS, count_cases, expand, group_row_count, run_groups, split_targets
 from .images import write_atomic
 from .progress import Progress, ensure
 from .search_space import SearchSpace, bank_space, search_space
-from .store import RunError, RunStore, _now, config_toml, environment, lock_folder, unlock
+from .store import RunError, RunStore, _now, environment, lock_folder, unlock, write_config, write_json
 
 NOT_TUNED = ("oracle", "pnet-detector")  # an upper bound and a reference: no parameters to tune
 GROUPS_PER_ITEM = 4  # target x pose groups a worker gets at a time
-SEARCH_FILES = (".lock", "config.toml", "search.json", "study.journal", "trials", "report")
+SEARCH_FILES = (".lock", "config.toml", "search.json", "study.journal", "study.journal.lock", "trials", "report")
 
 
 class SearchError(FractalMatchError):
     """A search cannot start, resume or be read."""
 
 
+@functools.cache
 def optuna():
     """The optuna module (the search extra), quiet: the library never prints."""
     try:
@@ -92,7 +94,8 @@ def families(config: Config, trials: int | None = None) -> list[Family]:
         raise ConfigError(f"{where}: tune needs a [split] (objects divided by image into tune and held-out sets)")
     if config.split.side is not None:
         raise ConfigError(f"{where}: field 'split.side' is set by tune and confirm themselves (remove it)")
-    trials = trials or search_settings(config).trials
+    split_targets(config)  # both sides exist (at least two separate images), or one line now, before any folder
+    trials = search_settings(config).trials if trials is None else trials
     found = []
     for variant in config.variants:
         if variant.family in NOT_TUNED:
@@ -147,7 +150,22 @@ def _sampler(config: Config, family: Family, number: int):
 
 
 def directions(config: Config) -> list[str]:
-    return ["maximize"] * (len(config.methods) if search_settings(config).objective == "per-method" else 1)
+    return ["maximize"] * len(labels(config))
+
+
+def labels(config: Config) -> list[str]:
+    """What a trial's values stand for: ["all"] (pooled over methods) or the methods."""
+    return list(config.methods) if search_settings(config).objective == "per-method" else ["all"]
+
+
+def mean_value(trial) -> float:
+    """One number per trial (its pooled hit rate, or the mean of its per-method ones)."""
+    return float(np.mean(trial.values))
+
+
+def best_trials(trials: list, names: list[str]) -> dict:
+    """{label: finished trial with the best value for it}; ties go to the earlier trial."""
+    return {label: max(trials, key=lambda t: (t.values[index], -t.number)) for index, label in enumerate(names)}
 
 
 def trial_values(folder: Path, config: Config) -> list[float]:
@@ -171,6 +189,10 @@ def open_storage(folder: Path, repair: bool = False):
     (storage, bytes removed)."""
     path = folder / "study.journal"
     removed = 0
+    if not repair and not path.is_file():
+        raise SearchError(f"{path}: missing (a tuning folder keeps its study there)")
+    if repair:  # only the search that holds the folder's lock repairs: no other writer exists
+        (folder / "study.journal.lock").unlink(missing_ok=True)  # left by a kill mid-write
     if repair and path.exists():
         data = path.read_bytes()
         kept = data[: data.rfind(b"\n") + 1]
@@ -181,19 +203,45 @@ def open_storage(folder: Path, repair: bool = False):
     return optuna().storages.JournalStorage(journal.JournalFileBackend(str(path))), removed
 
 
-def _describe(config: Config, found: list[Family]) -> dict:
+MANIFEST_KEYS = ("name", "config_hash", "methods", "objective", "startup", "families", "finished")
+
+
+def read_manifest(folder: Path) -> dict:
+    """A tuning folder's search.json, or SearchError naming what is wrong with it."""
+    path = Path(folder) / "search.json"
+    if not path.is_file():
+        raise SearchError(f"{folder}: is not a tuning folder (no search.json; make one with `fractal-match tune`)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SearchError(f"{path}: unreadable ({exc})") from None
+    missing = [key for key in MANIFEST_KEYS if not isinstance(manifest, dict) or key not in manifest]
+    if missing:
+        raise SearchError(f"{path}: field '{missing[0]}' is missing (a search.json written by `fractal-match tune` has "
+                          f"{', '.join(MANIFEST_KEYS)})")
+    return manifest
+
+
+def stored_trials(manifest: dict) -> int:
+    """The trials per family a search was started with (a search.json from before this was
+    recorded: its largest family budget)."""
+    return manifest.get("trials") or max(entry["budget"] for entry in manifest["families"].values())
+
+
+def _describe(config: Config, found: list[Family], trials: int) -> dict:
     return {"name": config.name, "config_hash": config.digest, "seed": config.seed, "methods": list(config.methods),
             "objective": search_settings(config).objective, "startup": search_settings(config).startup,
+            "trials": trials,
             "families": {f.name: {"family": f.variant.family, "budget": f.budget, "sampler": f.sampler,
                                   "dimensions": [asdict(d) for d in f.space.dimensions],
                                   "fixed": {k: str(v) if isinstance(v, complex) else v for k, v in f.space.fixed.items()},
                                   "reasons": dict(f.space.reasons)} for f in found}}
 
 
-def _open(config: Config, out: Path, resume: bool, found: list[Family]) -> tuple[object, dict]:
-    """Lock the tuning folder and create or check its search.json; (lock, manifest)."""
-    meta = out / "search.json"
-    started = meta.exists()
+def _open(config: Config, out: Path, resume: bool, trials: int | None) -> tuple[object, dict, list[Family]]:
+    """Lock the tuning folder and create or check its search.json; (lock, manifest, families).
+    A resumed search keeps the trials per family it started with."""
+    started = (out / "search.json").exists()
     if started and not resume:
         raise RunError(f"{out}: already holds a search (use --resume to continue it, or choose another --out)")
     if out.exists() and not out.is_dir():
@@ -201,26 +249,34 @@ def _open(config: Config, out: Path, resume: bool, found: list[Family]) -> tuple
     foreign = [p.name for p in out.iterdir() if p.name not in SEARCH_FILES] if out.exists() else []
     if foreign and not started:
         raise RunError(f"{out}: is not a search folder (it holds {', '.join(sorted(foreign)[:3])}); choose an empty or new --out")
+    manifest = read_manifest(out) if started else None
+    if manifest is not None:
+        if manifest["config_hash"] != config.digest:
+            raise RunError(f"{out}: was made from a different config (hash {manifest['config_hash']}, this "
+                           f"config {config.digest}); start a new search with another --out")
+        stored = stored_trials(manifest)
+        if trials is not None and trials != stored:
+            raise RunError(f"{out}: the search was started with {stored} trials per family; resume it with the "
+                           "same --trials (or without it), so that every family keeps one budget")
+        trials = stored
+    trials = search_settings(config).trials if trials is None else trials
+    found = families(config, trials)
+    created = not out.exists()
     lock = lock_folder(out)
     try:
-        if started:
-            manifest = json.loads(meta.read_text())
-            if manifest.get("config_hash") != config.digest:
-                raise RunError(f"{out}: was made from a different config (hash {manifest.get('config_hash')}, this "
-                               f"config {config.digest}); start a new search with another --out")
+        if manifest is not None:
             manifest["resumed"].append(_now())
         else:
-            if config.source is not None:
-                shutil.copyfile(config.source, out / "config.toml")
-            else:
-                write_atomic(out / "config.toml", config_toml(config).encode("utf-8"))
-            manifest = {**_describe(config, found), "started": _now(), "resumed": [], **environment()}
-        manifest.update(finished=None, budgets={f.name: f.budget for f in found})
-        write_atomic(meta, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+            write_config(out, config)
+            manifest = {**_describe(config, found, trials), "started": _now(), "resumed": [], **environment()}
+        manifest["finished"] = None
+        write_json(out / "search.json", manifest)
     except BaseException:
         unlock(lock)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
         raise
-    return lock, manifest
+    return lock, manifest, found
 
 
 @dataclass(frozen=True)
@@ -258,17 +314,33 @@ def _evaluate(config: Config, jobs: list[_Job], executor: str, workers, schedule
     return {(job.family.name, job.number): trial_values(job.folder, config) for job in jobs}
 
 
-def _params_of(study, family: Family, config: Config, number: int):
-    """Trial `number` of a study: (state, parameters): asked now from its seeded sampler, or
-    as stored (a trial cut off by a kill is run again with the parameters it was given)."""
+def _params_of(study, storage, family: Family, config: Config, number: int):
+    """Trial `number` of a study: (state, parameters), asked now from its seeded sampler, or as
+    stored: a trial cut off by a kill is run again with the parameters it was given. A kill in
+    the middle of an ask leaves only some of them stored: the rest are drawn again exactly as
+    then (the same seeded sampler over the same finished trials, in a scratch study) and stored."""
     trials = study.get_trials(deepcopy=False)
-    if number < len(trials):
-        return trials[number].state.name, trials[number].params
-    if number != len(trials):
+    if number > len(trials):
         raise SearchError(f"study {family.name}: has {len(trials)} trial(s), expected {number} (a journal not written by tune?)")
-    study.sampler = _sampler(config, family, number)
-    trial = study.ask(_distributions(family.space))
-    return "RUNNING", trial.params
+    distributions = _distributions(family.space)
+    if number < len(trials) and (trials[number].state.name == "COMPLETE" or set(trials[number].params) == set(distributions)):
+        return trials[number].state.name, trials[number].params
+    sampler = _sampler(config, family, number)
+    if number == len(trials):
+        study.sampler = sampler
+        return "RUNNING", study.ask(distributions).params
+    scratch = optuna().create_study(directions=directions(config), sampler=sampler)
+    scratch.add_trials(trials[:number])
+    params = scratch.ask(distributions).params
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(family.name), number)
+    for name, value in params.items():
+        stored = trials[number].params.get(name, value)
+        if stored != value:
+            raise SearchError(f"study {family.name}: trial {number} holds {name} = {stored!r}, but its sampler gives "
+                              f"{value!r} (a journal not written by this version of tune?)")
+        if name not in trials[number].params:
+            storage.set_trial_param(trial_id, name, distributions[name].to_internal_repr(value), distributions[name])
+    return "RUNNING", params
 
 
 def best_note(studies: dict) -> str:
@@ -277,7 +349,7 @@ def best_note(studies: dict) -> str:
     best = None
     for name, study in studies.items():
         for trial in study.get_trials(deepcopy=False, states=(optuna().trial.TrialState.COMPLETE,)):
-            value = float(np.mean(trial.values))
+            value = mean_value(trial)
             if best is None or value > best[0]:
                 best = (value, name, trial.number)
     return "" if best is None else f"best: {best[1]} {best[0]:.3f} (trial {best[2]})"
@@ -286,11 +358,10 @@ def best_note(studies: dict) -> str:
 def tune(config: Config, out, resume: bool = False, executor: str = "processes", workers: int | None = None,
          scheduler: str | None = None, trials: int | None = None, progress: Progress | None = None) -> dict:
     """Search every family of `config` (see the module docs) into the tuning folder `out`."""
-    found = families(config, trials)
     module = optuna()
     progress = ensure(progress)
     out = Path(out)
-    lock, manifest = _open(config, out, resume, found)
+    lock, manifest, found = _open(config, out, resume, trials)
     try:
         storage, repaired = open_storage(out, repair=True)
         studies = {f.name: module.create_study(storage=storage, study_name=f.name, directions=directions(config),
@@ -306,7 +377,7 @@ def tune(config: Config, out, resume: bool = False, executor: str = "processes",
                 for family in found:
                     if number >= family.budget:
                         continue
-                    state, values = _params_of(studies[family.name], family, config, number)
+                    state, values = _params_of(studies[family.name], storage, family, config, number)
                     if state == "COMPLETE":
                         continue
                     trial_config = side_config(config, (variant_at(family, values),), "tune",
@@ -325,7 +396,7 @@ def tune(config: Config, out, resume: bool = False, executor: str = "processes",
                     done, ran = done + 1, ran + 1
                     bar.update(completed=done, note=best_note(studies))
         manifest["finished"] = _now()
-        write_atomic(out / "search.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        write_json(out / "search.json", manifest)
     finally:
         unlock(lock)
     return {"folder": str(out), "trials": sum(f.budget for f in found), "ran": ran, "repaired_bytes": repaired,

@@ -25,7 +25,7 @@ from pathlib import Path
 from ._errors import FractalMatchError
 from ._version import __version__
 from ._toml import toml_text
-from .config import Config
+from .config import Config, load_config
 from .images import write_atomic
 
 
@@ -68,6 +68,26 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_json(path: Path, data) -> None:
+    """`data` as indented, key-sorted JSON, written atomically."""
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def write_config(folder: Path, config: Config) -> None:
+    """The config into `folder`/config.toml: its file copied byte for byte (comments kept) when
+    the copy reads back as the same config, else written out (configs made in code, and files
+    whose relative paths would point elsewhere from the new folder)."""
+    target = folder / "config.toml"
+    if config.source is not None:
+        shutil.copyfile(config.source, target)
+        try:
+            if load_config(target).digest == config.digest:
+                return
+        except FractalMatchError:
+            pass
+    write_atomic(target, config_toml(config).encode("utf-8"))
 
 
 def lock_folder(folder: Path):
@@ -132,10 +152,7 @@ class RunStore:
             self.manifest = {"name": config.name, "config_hash": config.digest, "seed": config.seed,
                              "started": _now(), "finished": None, "cases": None, "groups": None, "resumed": [],
                              **environment()}
-            if config.source is not None:
-                shutil.copyfile(config.source, self.folder / "config.toml")
-            else:  # made in code (a tuning trial, a confirmation): written so that it reads back equal
-                write_atomic(self.folder / "config.toml", config_toml(config).encode("utf-8"))
+            write_config(self.folder, config)
             self._write_manifest()
             self._append_text(",".join(self.columns) + "\n")
             self.done = set()
@@ -204,7 +221,7 @@ class RunStore:
         self.appended += 1
 
     def _write_manifest(self) -> None:
-        write_atomic(self.manifest_path, (json.dumps(self.manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        write_json(self.manifest_path, self.manifest)
         _fsync_dir(self.folder)
 
     def finish(self, cases: int, groups: int) -> None:

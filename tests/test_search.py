@@ -99,8 +99,8 @@ def test_every_family_gets_the_same_budget_and_finite_spaces_each_point_once(con
     assert [d.name for d in found["bank"].space.dimensions] == ["rotation", "scale", "color", "template_masks"]
     bank = variant_at(found["bank"], {"rotation": 20.0, "scale": 1.5, "color": True, "template_masks": False})
     assert (bank.rotations, bank.scales, bank.color, bank.template_masks) == ((20.0,), (1.5,), True, False)
-    held = variant_at(found["orbit-trap"], {d.name: (d.choices[0] if d.choices else d.low) for d in found["orbit-trap"].space.dimensions})
-    assert held.family == "orbit-trap" and held.color is False
+    low = variant_at(found["orbit-trap"], {d.name: (d.choices[0] if d.choices else d.low) for d in found["orbit-trap"].space.dimensions})
+    assert low.params["iterations"] == 1 and low.params["c"] == complex(-2, -2)  # the family's own ranges
 
 
 def test_study_is_complete_and_each_value_is_the_hit_rate_of_its_rows(reference):
@@ -135,6 +135,29 @@ def test_tune_resumes_after_sigkill_to_the_same_trials_and_values(tmp_path, conf
     assert "repaired: removed a torn last line" in result.output
     assert study_trials(folder) == study_trials(reference)
     assert trial_rows_without_timing(folder) == trial_rows_without_timing(reference)
+
+
+def test_a_kill_in_the_middle_of_an_ask_resumes_to_the_same_study(tmp_path, reference):
+    """The journal cut after a trial was created and two of its parameters stored (the kill came
+    while Optuna wrote the ask): the rest are drawn again as they were, and the study ends equal."""
+    import shutil
+
+    folder = tmp_path / "cut"
+    shutil.copytree(reference, folder)
+    lines = (folder / "study.journal").read_bytes().splitlines(keepends=True)
+    records = [json.loads(line) for line in lines]
+    study_id = next(i for i, r in enumerate(r for r in records if r["op_code"] == 0) if r["study_name"] == "orbit-trap")
+    created = [i for i, r in enumerate(records) if r["op_code"] == 4 and r["study_id"] == study_id]
+    cut = created[1]  # its trial 1
+    trial_id = sum(1 for r in records[: cut + 1] if r["op_code"] == 4) - 1
+    params = [i for i, r in enumerate(records) if r["op_code"] == 5 and r["trial_id"] == trial_id]
+    assert len(params) > 3
+    (folder / "study.journal").write_bytes(b"".join(lines[: params[1] + 1]))
+    manifest = json.loads((folder / "search.json").read_text())
+    manifest["finished"] = None
+    (folder / "search.json").write_text(json.dumps(manifest))
+    tune(load_config(folder / "config.toml"), folder, resume=True, executor="serial")
+    assert study_trials(folder) == study_trials(reference)
 
 
 def test_tune_on_a_dask_cluster_gives_the_same_study(tmp_path, config_path, reference):
@@ -193,22 +216,26 @@ def test_configs_made_in_code_read_back_equal(tmp_path, reference):
 
 
 def test_a_variant_with_its_own_switches_matches_like_a_config_with_them(tmp_path, config_path):
-    """Rows of a colour, masked variant in a gray config equal those of a colour, masked config."""
+    """Rows of colour, masked variants (one template; a bank) in a gray config equal those of a
+    colour, masked config."""
     from fractal_match.runs import run_experiment
 
     base = replace(load_config(config_path), split=None, search=None)
     rot = next(v for v in base.variants if v.family == "rot-sym")
-    mixed = replace(base, variants=(base.variants[0], replace(rot, color=True, template_masks=True)))
-    alone = replace(base, variants=(rot,), color=True, template_masks=True)
+    bank = replace(next(v for v in base.variants if v.family == "bank"), rotations=(0.0, 30.0), scales=(1.0,))
+    mixed = replace(base, variants=(base.variants[0], replace(rot, color=True, template_masks=True),
+                                    replace(bank, color=True, template_masks=True)))
+    alone = replace(base, variants=(rot, bank), color=True, template_masks=True)
     for name, config in (("mixed", mixed), ("alone", alone)):
         run_experiment(config, tmp_path / name, executor="serial")
     keep = ("case_id", "x", "y", "score", "hit", "margin")
 
     def rows(name):
         with open(tmp_path / name / "results.csv", newline="") as handle:
-            return sorted(tuple(r[k] for k in keep) + (r["method"],) for r in csv.DictReader(handle) if r["variant"] == "rot-sym")
+            return sorted(tuple(r[k] for k in keep) + (r["method"],) for r in csv.DictReader(handle)
+                          if r["variant"] in ("rot-sym", "bank"))
 
-    assert rows("mixed") == rows("alone") and rows("alone")
+    assert rows("mixed") == rows("alone") and {r[0].rsplit("|", 1)[1] for r in rows("alone")} == {"rot-sym", "bank"}
 
 
 def test_bad_uses_fail_in_one_line(tmp_path, config_path, reference):
@@ -223,13 +250,37 @@ def test_bad_uses_fail_in_one_line(tmp_path, config_path, reference):
     ]
     other = tmp_path / "other.toml"
     other.write_text(CONFIG.replace('seed = 0\nkernels', 'seed = 1\nkernels'))
-    cases.append((["tune", str(other), "--out", str(reference), "--resume"], "was made from a different config"))
+    one_image = tmp_path / "one.toml"
+    one_image.write_text(CONFIG.replace('"camera/face", "microaneurysms/lesion", ', ""))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "search.json").write_text("{")
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "search.json").write_text(json.dumps({"name": "x"}))
+    no_journal = tmp_path / "no-journal"
+    no_journal.mkdir()
+    for name in ("search.json", "config.toml"):
+        (no_journal / name).write_text((reference / name).read_text())
+    (tmp_path / "a-file").write_text("")
+    cases += [
+        (["tune", str(other), "--out", str(reference), "--resume"], "was made from a different config"),
+        (["tune", str(config_path), "--out", str(reference), "--resume", "--trials", "5"], "started with 3 trials per family"),
+        (["tune", str(config_path), "--out", str(tmp_path / "c"), "--trials", "0"], "--trials 0 is out of range"),
+        (["tune", str(one_image), "--out", str(tmp_path / "d")], "needs objects in at least 2 separate images"),
+        (["confirm", str(broken)], "search.json: unreadable"),
+        (["confirm", str(partial)], "field 'config_hash' is missing"),
+        (["report", str(partial)], "field 'config_hash' is missing"),
+        (["confirm", str(no_journal)], "study.journal: missing"),
+        (["confirm", str(reference), "--out", str(tmp_path / "a-file")], "is an existing file"),
+    ]
     for args, message in cases:
         result = runner.invoke(app, args)
         assert result.exit_code != 0, args
         assert message in result.output and "Traceback" not in result.output, (args, result.output)
         assert len(result.output.strip().splitlines()) == 1, result.output
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    assert not any((tmp_path / name).exists() for name in ("a", "b", "c", "d"))
+    assert not (partial / "report").exists() and not (no_journal / "study.journal").exists()
     # an unfinished search (here: interrupted in its second round) cannot be confirmed
     from fractal_match import search
 
@@ -259,8 +310,14 @@ def test_tuning_report_shows_every_family(tmp_path, reference):
     page = (tmp_path / "report" / "index.html").read_text()
     for name in ("none", "rot-sym", "orbit-trap", "bank"):
         assert f"<td>{name}</td>" in page
-    assert "a random seed: searching it searches noise" not in page  # no scrambled family here
-    assert "names the family this control mirrors" not in page
+    from fractal_match.report.search import _space_html
+    from fractal_match.search_space import search_space
+
+    space = search_space("scrambled")
+    held = _space_html({"dimensions": [vars(d) for d in space.dimensions], "fixed": dict(space.fixed),
+                        "reasons": dict(space.reasons)})
+    assert "<code>seed</code> = 0: a random seed: searching it searches noise" in held
+    assert "<code>through</code> = orbit-trap: names the family this control mirrors" in held
     with open(tmp_path / "report" / "trials.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 12
     for figure in ("history.png", "importances.png"):
@@ -288,3 +345,35 @@ def test_the_committed_search_and_confirmation_agree_with_their_files():
     with lzma.open(committed / "confirm" / "results.csv.xz", "rt", newline="") as handle:
         objects = {row["object"] for row in csv.DictReader(handle)}
     assert objects == {ref.id for ref in split_targets(config)[1]}
+
+
+def test_the_best_fractal_and_control_are_chosen_by_tune_value_alone(config_path):
+    from fractal_match.confirm import declare
+    from fractal_match.config import Variant
+
+    base = load_config(config_path)
+    config = replace(base, variants=base.variants + (Variant("ifs", "ifs"), Variant("blur", "blur")))
+    found = families(config)
+    values = {"none": 0.5, "rot-sym": 0.2, "orbit-trap": 0.1, "bank": 0.3, "ifs": 0.4, "blur": 0.25}
+    winners = {f.name: {"all": (1, values[f.name], {d.name: d.choices[0] if d.choices else d.low
+                                                      for d in f.space.dimensions})} for f in found}
+    variants, declared, chosen = declare(config, found, winners)
+    assert chosen == {"all": {"best fractal": "ifs", "best control": "blur", "plain": "none", "bank": "bank"}}
+    assert {(d["first"], d["second"]) for d in declared} == {("ifs", "none"), ("ifs", "blur"), ("ifs", "bank")}
+    assert len(declared) == 3 * len(config.methods)
+    assert [v.name for v in variants][-1] == "oracle"
+
+
+def test_per_method_objective_declares_each_methods_own_winners(tmp_path, config_path):
+    path = tmp_path / "per-method.toml"
+    path.write_text(CONFIG.replace("trials = 3\nstartup = 2", 'trials = 2\nstartup = 1\nobjective = "per-method"'))
+    tune(load_config(path), tmp_path / "tune", executor="serial")
+    config, _, _, winners = read_search(tmp_path / "tune")
+    assert all(set(w) == set(config.methods) for w in winners.values())
+    summary = confirm(tmp_path / "tune", tmp_path / "confirm", executor="serial")
+    for row in summary["declared"]:
+        family = summary["chosen"][row["method"]]["best fractal"]
+        number = winners[family][row["method"]][0]
+        distinct = {n for n, _, _ in winners[family].values()}
+        assert row["first"] == (family if len(distinct) == 1 else f"{family}-t{number:04d}")
+    assert {row["method"] for row in summary["declared"]} == set(config.methods)

@@ -112,7 +112,7 @@ def _interrupted(command: str, where) -> typer.Exit:
 def tune(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML) with a [split].")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Tuning folder (default: results/<name>-tune-<UTC time>).")] = None,
-    trials: Annotated[Optional[int], typer.Option("--trials", "-n", min=1, max=10000, help="Trials per family (default: the config's [search] trials).")] = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", "-n", help="Trials per family (default: the config's [search] trials).")] = None,
     resume: Resume = False,
     executor: Executor = "processes",
     workers: Workers = None,
@@ -125,6 +125,8 @@ def tune(
     from ..search import tune as run_search
 
     check_execution(executor, workers, scheduler, resume, out)
+    if trials is not None and not 1 <= trials <= 10000:
+        raise _fail(f"--trials {trials} is out of range (allowed: 1 to 10000)")
     try:
         loaded = load_config(config)
         folder = out or Path("results") / f"{loaded.name}-tune-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
@@ -156,7 +158,7 @@ def confirm(
     from ..report import make_report
 
     check_execution(executor, workers, scheduler, False, out)
-    folder = out or tune_dir.with_name(f"{tune_dir.name}-confirm")
+    folder = out or tune_dir.resolve().with_name(f"{tune_dir.resolve().name}-confirm")
     try:
         with progress_display() as display:
             summary = run_confirm(tune_dir, folder, resume, executor, workers, scheduler, display)

@@ -14,7 +14,15 @@ from ._params import Family, Param, parse_assignments
 from ._templates import FAMILIES, MAX_TEMPLATE_SIDE, SPECIAL_VARIANTS, Template, fractalize
 
 __all__ = ["FAMILIES", "Family", "Param", "Template", "fractalize", "parse_assignments", "as_unit_float",
-           "MAX_TEMPLATE_SIDE", "SPECIAL_VARIANTS"]
+           "MAX_TEMPLATE_SIDE", "SPECIAL_VARIANTS", "family_kind"]
+
+
+def family_kind(family: str) -> str | None:
+    """"fractal", "control", "identity", "bank", "oracle" or "pnet-detector"; None for a family
+    this install does not know (a plug-in that is not installed here)."""
+    if family in SPECIAL_VARIANTS:
+        return family
+    return FAMILIES[family].kind if family in FAMILIES else None
 
 for _family in (
     Family("none", "identity", "the kernel itself", controls.NONE_PARAMS, controls.generate_none),

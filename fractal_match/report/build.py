@@ -95,7 +95,9 @@ def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen
         entries = []
         for name in [v for v in (baseline, fractal) if v is not None]:
             template = runner.template(group.target, kernel, name)
-            entries.append((name, on_target_scale(template.image, target), None))
+            image = on_target_scale(template.image, target)
+            mask = template.mask if runner.switches(variants[name])[1] else None
+            entries.append((name, image, mask))
         detection = detect(target, entries, config.methods, top_k=1)
         title = f"{label} case for {fractal} (margin {c['margin'][index]:.3f}): {c['case_id'][index]}"
         stem = f"detection_{label.split()[0]}"
@@ -146,7 +148,8 @@ def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
     write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS))
     posed = any(r["scale"] != "all" for r in summary)
     config = _config(run)
-    fractal = _first_fractal(config) if config is not None else None
+    # the fractal drawn: a confirmation's declared best fractal, else the config's first one
+    fractal = declared[0]["first"] if declared else _first_fractal(config) if config is not None else None
     chosen = _chosen_cases(run, fractal) if fractal else []
     drawn = (4 if posed else 2) + (config is not None) + len(chosen)
     with progress.step("report: figures", total=drawn) as task:

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..images import write_atomic
+from ..search import best_trials, mean_value
 from ..progress import Progress, ensure
 from .figures import save_figure
 from .plots import _SAFE, _short
@@ -23,24 +24,21 @@ from .tables import to_csv
 
 def _studies(folder: Path) -> tuple[dict, dict]:
     """(search.json, {family: study}) of a tuning folder."""
-    from ..search import open_storage, optuna
+    from ..search import SearchError, open_storage, optuna, read_manifest
 
-    manifest = json.loads((folder / "search.json").read_text())
+    manifest = read_manifest(folder)
     storage, _ = open_storage(folder)
     names = {s.study_name for s in optuna().get_all_study_summaries(storage)}
-    return manifest, {name: optuna().load_study(study_name=name, storage=storage)
-                      for name in manifest["families"] if name in names}
+    studies = {name: optuna().load_study(study_name=name, storage=storage) for name in manifest["families"] if name in names}
+    if not studies:
+        raise SearchError(f"{folder / 'study.journal'}: holds no study of this search yet")
+    return manifest, studies
 
 
 def _complete(study) -> list:
     from ..search import optuna
 
     return study.get_trials(deepcopy=False, states=(optuna().trial.TrialState.COMPLETE,))
-
-
-def _value(trial) -> float:
-    """A trial's value: the hit rate (pooled), or the mean of its per-method hit rates."""
-    return float(np.mean(trial.values))
 
 
 def trial_rows(manifest: dict, studies: dict) -> list[dict]:
@@ -62,14 +60,14 @@ def importances(study) -> dict[str, float]:
     from ..search import optuna
 
     trials = _complete(study)
-    if len(trials) < 4 or len({_value(t) for t in trials}) < 2:
+    if len(trials) < 4 or len({mean_value(t) for t in trials}) < 2:
         return {}
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the estimator is marked experimental
         evaluator = optuna().importance.PedAnovaImportanceEvaluator()
-        return optuna().importance.get_param_importances(study, evaluator=evaluator, target=_value)
+        return optuna().importance.get_param_importances(study, evaluator=evaluator, target=mean_value)
 
 
 def history_figure(studies: dict, budgets: dict) -> Figure:
@@ -82,7 +80,7 @@ def history_figure(studies: dict, budgets: dict) -> Figure:
     for ax, name in zip(axes, names):
         trials = _complete(studies[name])
         numbers = [t.number for t in trials]
-        values = [_value(t) for t in trials]
+        values = [mean_value(t) for t in trials]
         ax.plot(numbers, values, "o", color=_SAFE[2], markersize=4, label="trial")
         if values:
             ax.step(numbers, np.maximum.accumulate(values), where="post", color=_SAFE[0], label="best so far")
@@ -142,14 +140,15 @@ def make_search_report(folder, out=None, progress: Progress | None = None) -> Pa
     folder = Path(folder)
     progress = ensure(progress)
     out = Path(out) if out is not None else folder / "report"
-    out.mkdir(parents=True, exist_ok=True)
     with progress.step("report: the study", total=3) as task:
         manifest, studies = _studies(folder)
+        out.mkdir(parents=True, exist_ok=True)
         rows = trial_rows(manifest, studies)
         columns = tuple(dict.fromkeys(k for r in rows for k in r)) or ("family",)
         write_atomic(out / "trials.csv", to_csv(rows, columns))
         task.advance()
-        save_figure(history_figure(studies, manifest.get("budgets", {})), out / "history", {"folder": folder.name})
+        budgets = {name: entry["budget"] for name, entry in manifest["families"].items()}
+        save_figure(history_figure(studies, budgets), out / "history", {"folder": folder.name})
         task.advance()
         found = {name: importances(study) for name, study in studies.items()}
         save_figure(importance_figure(found), out / "importances", {"folder": folder.name})
@@ -157,9 +156,11 @@ def make_search_report(folder, out=None, progress: Progress | None = None) -> Pa
     body = []
     for name, entry in manifest["families"].items():
         trials = _complete(studies[name]) if name in studies else []
-        best = max(trials, key=lambda t: (_value(t), -t.number)) if trials else None
-        winner = ("none yet" if best is None else f"trial {best.number}, tune hit rate {_value(best):.3f}: "
-                  f"<code>{html.escape(json.dumps(best.params, sort_keys=True))}</code>")
+        names = manifest["methods"] if manifest["objective"] == "per-method" else ["all"]
+        winner = "none yet" if not trials else "<br>".join(
+            f"{'' if label == 'all' else html.escape(_short(label)) + ': '}trial {best.number}, tune hit rate "
+            f"{best.values[i]:.3f}: <code>{html.escape(json.dumps(best.params, sort_keys=True))}</code>"
+            for i, (label, best) in enumerate(best_trials(trials, names).items()))
         body.append(f"<tr><td>{html.escape(name)}</td><td>{entry['family']}</td><td>{entry['sampler']}</td>"
                     f"<td>{len(trials)} of {entry['budget']}</td><td style='text-align:left'>{_space_html(entry)}</td>"
                     f"<td style='text-align:left'>{winner}</td></tr>")

@@ -12,18 +12,10 @@ import numpy as np
 
 from .._errors import FractalMatchError
 from ..experiment import ROW_COLUMNS
-from ..fractal import FAMILIES, SPECIAL_VARIANTS
+from ..fractal import family_kind
 from ..metrics import SUCCESS_THRESHOLDS, success_auc, success_curve
 from ..stats import compare, holm, wilson_interval
 
-
-
-def family_kind(family: str) -> str | None:
-    """"fractal", "control", "identity", "bank" or "oracle"; None for a family this install does not
-    know (a plug-in that is not installed here: it is still compared with the plain kernel)."""
-    if family in SPECIAL_VARIANTS:
-        return family
-    return FAMILIES[family].kind if family in FAMILIES else None
 
 
 class ReportError(FractalMatchError):
@@ -187,8 +179,14 @@ def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000, declared: li
             by_variant[variant]["key"] = key[mask][order]
         mine = [(f, s) for m, f, s in claims if m == method]
         for first, second in mine + [p for p in comparison_pairs(run.variants, families) if p not in mine]:
+            if first not in by_variant or second not in by_variant:
+                raise ReportError(f"{run.folder}: the declared comparison {first} vs {second} names a variant the "
+                                  "rows do not hold")
             a, b = by_variant[first], by_variant[second]
             common, ia, ib = np.intersect1d(a["key"], b["key"], return_indices=True)
+            if common.size == 0 and (method, first, second) in claims:
+                raise ReportError(f"{run.folder}: the declared comparison {first} vs {second} ({method}) has no "
+                                  "common cases (declared.json does not fit the rows)")
             if common.size == 0:
                 continue
             result = compare(a["hit"][ia], b["hit"][ib], a["margin"][ia], b["margin"][ib], a["object"][ia],
