@@ -42,7 +42,7 @@ from .experiment import ROW_COLUMNS, count_cases, expand, group_row_count, run_g
 from .images import write_atomic
 from .progress import Progress, ensure
 from .search_space import SearchSpace, bank_space, search_space
-from .store import RunError, RunStore, _now, environment, lock_folder, unlock, write_config, write_json
+from .store import RunError, RunStore, utc_now, environment, lock_folder, unlock, write_config, write_json
 
 NOT_TUNED = ("oracle", "pnet-detector")  # an upper bound and a reference: no parameters to tune
 GROUPS_PER_ITEM = 4  # target x pose groups a worker gets at a time
@@ -265,10 +265,10 @@ def _open(config: Config, out: Path, resume: bool, trials: int | None) -> tuple[
     lock = lock_folder(out)
     try:
         if manifest is not None:
-            manifest["resumed"].append(_now())
+            manifest["resumed"].append(utc_now())
         else:
             write_config(out, config)
-            manifest = {**_describe(config, found, trials), "started": _now(), "resumed": [], **environment()}
+            manifest = {**_describe(config, found, trials), "started": utc_now(), "resumed": [], **environment()}
         manifest["finished"] = None
         write_json(out / "search.json", manifest)
     except BaseException:
@@ -395,7 +395,7 @@ def tune(config: Config, out, resume: bool = False, executor: str = "processes",
                     study.tell(job.number, value if len(value) > 1 else value[0])
                     done, ran = done + 1, ran + 1
                     bar.update(completed=done, note=best_note(studies))
-        manifest["finished"] = _now()
+        manifest["finished"] = utc_now()
         write_json(out / "search.json", manifest)
     finally:
         unlock(lock)

@@ -37,7 +37,7 @@ class RunError(FractalMatchError):
     """A run folder cannot be created, locked, resumed or written."""
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -150,7 +150,7 @@ class RunStore:
             self.done = self._repair_and_scan(group_rows)
         else:
             self.manifest = {"name": config.name, "config_hash": config.digest, "seed": config.seed,
-                             "started": _now(), "finished": None, "cases": None, "groups": None, "resumed": [],
+                             "started": utc_now(), "finished": None, "cases": None, "groups": None, "resumed": [],
                              **environment()}
             write_config(self.folder, config)
             self._write_manifest()
@@ -168,7 +168,7 @@ class RunStore:
                            f"this config {self.config.digest}); start a new run with another --out")
         if not self.results.exists():  # killed between the manifest and the header: nothing ran yet
             self._append_text(",".join(self.columns) + "\n")
-        manifest.setdefault("resumed", []).append(_now())
+        manifest.setdefault("resumed", []).append(utc_now())
         manifest["finished"] = None
         return manifest
 
@@ -225,7 +225,7 @@ class RunStore:
         _fsync_dir(self.folder)
 
     def finish(self, cases: int, groups: int) -> None:
-        self.manifest.update({"finished": _now(), "cases": cases, "groups": groups})
+        self.manifest.update({"finished": utc_now(), "cases": cases, "groups": groups})
         self._write_manifest()
 
     def close(self) -> None:
