@@ -31,7 +31,7 @@ def validate(
             from ..search import families
 
             found = families(loaded)
-            split.append(f"search on the tune side, trials per study: " + ", ".join(f"{f.name} {f.budget} ({f.sampler})" for f in found)
+            split.append("search on the tune side, trials per study: " + ", ".join(f"{f.name} {f.budget} ({f.sampler})" for f in found)
                          + "; not tuned: "
                          + (", ".join(v.name for v in loaded.variants if v.family in ("oracle", "pnet-detector")) or "nothing"))
     except FractalMatchError as exc:
