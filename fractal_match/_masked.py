@@ -103,7 +103,10 @@ def match_masked(target, template, weights, methods) -> Responses:
         else:  # TM_CCOEFF_NORMED
             if tvar <= FLAT_RTOL * tenergy:
                 raise template_error(template, name, "has zero variance where the mask is set")
-            bad = centred <= FLAT_RTOL * energy
+            # The correlations come from FFTs, so a window of an all-black region has an energy
+            # and a centred energy of rounding noise, either sign: flat there too, with a floor
+            # far below the variance of any real texture (1e-10 of the largest window energy).
+            bad = centred <= FLAT_RTOL * energy + 1e-10 * float(np.max(energy, initial=0.0))
             out = np.clip(numerator / np.sqrt(np.where(bad, 1.0, centred) * tvar), -1.0, 1.0)
         out = np.asarray(out).astype(np.float32)
         fill_worst(out, bad, name)

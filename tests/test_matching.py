@@ -94,6 +94,28 @@ def test_masked_ccoeff_normed_is_exact_against_a_float64_brute_force():
             assert ours[y, x] == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("colour", [False, True])
+def test_masked_ccoeff_normed_calls_a_constant_region_undefined(colour):
+    """Windows inside an exactly constant region (a silhouette's black, a sky) have no variance:
+    the FFT correlations give them rounding noise of either sign, which must not become a score
+    (it used to: noise over noise, or +-1 from a division by zero)."""
+    import warnings
+
+    rng = np.random.default_rng(3)
+    shape = (120, 160, 3) if colour else (120, 160)
+    target = rng.integers(0, 256, shape).astype(np.uint8)
+    target[20:80, 30:100] = 0
+    target[90:115, 5:60] = 255
+    template = rng.integers(0, 256, (21, 17, 3) if colour else (21, 17)).astype(np.uint8)
+    mask = (rng.random((21, 17)) > 0.3).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        responses = match_all(target, template, ["TM_CCOEFF_NORMED"], mask=mask)
+    flat = responses.degenerate["TM_CCOEFF_NORMED"]
+    assert flat is not None and flat[20:60, 30:84].all() and flat[90:95, 5:44].all()
+    assert not flat[:, 110:].any()  # texture everywhere there: scores, as OpenCV gives (tested above)
+
+
 def test_masked_ccoeff_is_exact_on_a_near_flat_target():
     rng = np.random.default_rng(27)
     target = np.clip(np.rint(32767.5 + (rng.random((27, 27, 3)) - 0.5) * 65.535), 0, 65535).astype(np.uint16)
