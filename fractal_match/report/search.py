@@ -70,27 +70,37 @@ def importances(study) -> dict[str, float]:
         return optuna().importance.get_param_importances(study, evaluator=evaluator, target=mean_value)
 
 
-def history_figure(studies: dict, budgets: dict) -> Figure:
-    """One panel per family: each trial's value (dots) and the best so far (a step line)."""
-    names = list(studies)
-    columns = min(4, len(names))
-    rows = math.ceil(len(names) / columns)
-    fig = Figure(figsize=(3.4 * columns, 2.6 * rows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
-    for ax, name in zip(axes, names):
-        trials = _complete(studies[name])
+def _panels(count: int, width: float, height: float, sharey: bool = False) -> tuple[Figure, list]:
+    """A figure of `count` panels, four to a row, each `width` x `height` inches; unused ones hidden."""
+    columns = min(4, count)
+    rows = math.ceil(count / columns)
+    fig = Figure(figsize=(width * columns, height * rows), layout="constrained")
+    axes = list(np.atleast_1d(fig.subplots(rows, columns, sharey=sharey, squeeze=False)).ravel())
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return fig, axes[:count]
+
+
+def history_figure(studies: dict, budgets: dict, startup: dict | None = None) -> Figure:
+    """One panel per family: each trial's value (dots) and the best so far (a step line), on one
+    value axis for all (from 0 to a little above the best value of the search); a dashed line
+    where a TPE family's random start (`startup[name]` trials) ends."""
+    fig, axes = _panels(len(studies), 3.4, 2.6, sharey=True)
+    top = max((mean_value(t) for study in studies.values() for t in _complete(study)), default=0.0)
+    for ax, (name, study) in zip(axes, studies.items()):
+        trials = _complete(study)
         numbers = [t.number for t in trials]
         values = [mean_value(t) for t in trials]
         ax.plot(numbers, values, "o", color=_SAFE[2], markersize=4, label="trial")
         if values:
             ax.step(numbers, np.maximum.accumulate(values), where="post", color=_SAFE[0], label="best so far")
+        if (startup or {}).get(name):
+            ax.axvline(startup[name] - 0.5, color=_SAFE[6], linestyle="--", linewidth=1, label="TPE from here")
         ax.set_title(f"{name} ({len(trials)} of {budgets.get(name, len(trials))} trials)", fontsize=10)
         ax.set_xlabel("trial")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylim(0, max(0.05, min(1.0, 1.15 * top)))
         ax.grid(alpha=0.3)
-    for ax in axes[len(names):]:
-        ax.set_visible(False)
     axes[0].set_ylabel("tune hit rate")
     axes[0].legend(fontsize=8, loc="lower right")
     fig.suptitle("optimization history per family (tune split)", fontsize=12)
@@ -99,14 +109,9 @@ def history_figure(studies: dict, budgets: dict) -> Figure:
 
 def importance_figure(found: dict[str, dict[str, float]]) -> Figure:
     """One panel per family: the importance of each searched dimension (sums to 1)."""
-    names = list(found)
-    columns = min(4, len(names))
-    rows = math.ceil(len(names) / columns)
-    longest = max((len(found[n]) for n in names), default=1)
-    fig = Figure(figsize=(3.8 * columns, (0.9 + 0.22 * longest) * rows), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
-    for ax, name in zip(axes, names):
-        values = found[name]
+    longest = max((len(values) for values in found.values()), default=1)
+    fig, axes = _panels(len(found), 3.8, 0.9 + 0.22 * longest)
+    for ax, (name, values) in zip(axes, found.items()):
         if not values:
             ax.text(0.5, 0.5, "not enough variation\nto estimate", ha="center", va="center", transform=ax.transAxes, fontsize=9)
             ax.set_xticks([])
@@ -118,8 +123,6 @@ def importance_figure(found: dict[str, dict[str, float]]) -> Figure:
             ax.set_xlim(0, 1)
             ax.grid(axis="x", alpha=0.3)
         ax.set_title(name, fontsize=10)
-    for ax in axes[len(names):]:
-        ax.set_visible(False)
     fig.suptitle("parameter importance per family (PED-ANOVA on the tune hit rate)", fontsize=12)
     return fig
 
@@ -148,7 +151,8 @@ def make_search_report(folder, out=None, progress: Progress | None = None) -> Pa
         write_atomic(out / "trials.csv", to_csv(rows, columns))
         task.advance()
         budgets = {name: entry["budget"] for name, entry in manifest["families"].items()}
-        save_figure(history_figure(studies, budgets), out / "history", {"folder": folder.name})
+        startup = {name: manifest["startup"] for name, entry in manifest["families"].items() if entry["sampler"] == "tpe"}
+        save_figure(history_figure(studies, budgets, startup), out / "history", {"folder": folder.name})
         task.advance()
         found = {name: importances(study) for name, study in studies.items()}
         save_figure(importance_figure(found), out / "importances", {"folder": folder.name})
