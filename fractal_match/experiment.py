@@ -220,6 +220,8 @@ class CaseRunner:
         self.kernel_picture = lru_cache(maxsize=256)(self._kernel_picture)
         self.template = lru_cache(maxsize=512)(self._template)
         self._detected: tuple = (None, None, "", 0.0)  # (group id, measures, status, seconds) of the detector
+        # the colour modes the target is needed in: each matching variant's, and the detector's
+        self.modes = sorted({self.switches(v)[0] if v.family != "pnet-detector" else config.color for v in config.variants})
 
     def switches(self, variant) -> tuple[bool, bool]:
         """(color, template_masks) a variant matches with."""
@@ -258,10 +260,8 @@ class CaseRunner:
 
     def run(self, group: Group) -> list[dict]:
         config = self.config
-        modes = {self.switches(v)[0] for v in config.variants if v.family != "pnet-detector"}
-        modes |= {config.color} if any(v.family == "pnet-detector" for v in config.variants) else set()
         targets = {}
-        for color in sorted(modes):  # the geometry (box, centre) is the same in every mode
+        for color in self.modes:  # the geometry (box, centre) is the same in every mode
             loaded = self.target(group.target, color)
             targets[color], box, center, _ = transform_target(loaded.image, loaded.box, group.pose)
         h, w = loaded.box.h, loaded.box.w

@@ -296,21 +296,20 @@ def _run_item(item) -> list:
 def _evaluate(config: Config, jobs: list[_Job], executor: str, workers, scheduler, task) -> dict:
     """Run every unfinished group of the jobs' trial configs on the executor; {job: values}."""
     with ExitStack() as stack:
-        stores, items = {}, []
+        stores, groups, items = {}, {}, []
         for job in jobs:
             key = (job.family.name, job.number)
             store = stack.enter_context(RunStore(job.folder, job.config, ROW_COLUMNS, resume=True,
                                                  group_rows=group_row_count(job.config)))
-            stores[key] = store
-            todo = [g for g in expand(job.config) if g.id not in store.done]
+            stores[key], groups[key] = store, expand(job.config)
+            todo = [g for g in groups[key] if g.id not in store.done]
             items += [(key, job.config, todo[i : i + GROUPS_PER_ITEM]) for i in range(0, len(todo), GROUPS_PER_ITEM)]
         task.update(completed=0, total=sum(len(i[2]) for i in items))
         for key, rows in execute(_run_item, items, executor, workers, scheduler):
             stores[key].append(rows)
             task.advance()
-        for job in jobs:
-            groups = expand(job.config)
-            stores[(job.family.name, job.number)].finish(cases=count_cases(job.config, groups)[0], groups=len(groups))
+        for key, store in stores.items():
+            store.finish(cases=count_cases(store.config, groups[key])[0], groups=len(groups[key]))
     return {(job.family.name, job.number): trial_values(job.folder, config) for job in jobs}
 
 

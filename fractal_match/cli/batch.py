@@ -64,6 +64,12 @@ Workers = Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker 
 Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="Join this Dask scheduler (tcp://host:port) instead of starting one.")]
 
 
+def _interrupted(command: str, where, saved: str = "trials and cases") -> typer.Exit:
+    """Ctrl-C in a batch command: what is kept, and the command that continues it (exit 130)."""
+    typer.echo(f"interrupted: finished {saved} are saved; continue with: {command} --out {where} --resume", err=True)
+    return typer.Exit(code=130)
+
+
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
@@ -93,10 +99,7 @@ def run(
             summary = run_experiment(loaded, folder, resume, executor, workers, scheduler, limit,
                                      progress=run_progress(display, loaded))
     except KeyboardInterrupt:
-        where = out or "the run folder printed above"
-        typer.echo(f"interrupted: finished cases are saved; continue with: fractal-match run {config} --out {where} --resume",
-                   err=True)
-        raise typer.Exit(code=130) from None
+        raise _interrupted(f"fractal-match run {config}", out or "the run folder printed above", "cases") from None
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     if summary["repaired_bytes"] or summary["dropped_rows"]:
@@ -108,11 +111,6 @@ def run(
 
 
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the search or run in --out where it stopped.")]
-
-
-def _interrupted(command: str, where) -> typer.Exit:
-    typer.echo(f"interrupted: finished trials and cases are saved; continue with: {command} --out {where} --resume", err=True)
-    return typer.Exit(code=130)
 
 
 @app.command()
