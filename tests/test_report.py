@@ -116,3 +116,31 @@ def test_a_difference_is_established_only_when_both_tests_agree():
     assert not established({**row, "ci_low": -0.01})  # interval includes zero
     assert not established({**row, "p_holm": 0.2})
     assert _marks([{**row, "difference": -0.05, "ci_low": -0.09, "ci_high": -0.01}]) == {("TM_SQDIFF", "ifs"): " ▼"}
+
+
+
+def test_the_gallery_draws_a_mask_only_where_the_variant_matches_with_it(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from matplotlib.figure import Figure
+
+    from fractal_match.config import load_config
+    from fractal_match.experiment import CaseRunner, selected_refs
+    from fractal_match.report import build
+
+    base = load_config(FIXTURE / "config.toml")
+    config = replace(base, variants=tuple(replace(v, template_masks=True) if v.family == "orbit-trap" else v
+                                          for v in base.variants))
+    runner = CaseRunner(config)
+    made = {v.family: runner.template(selected_refs(config)[0], "crop", v.name).mask for v in config.variants
+            if v.family in ("orbit-trap", "rot-sym")}
+    assert all(mask is not None for mask in made.values())  # both families make masks ...
+    drawn = {}
+
+    def capture(picture, templates, title=None):
+        drawn.update({t.family: t.mask for t in templates})
+        return Figure()
+
+    monkeypatch.setattr(build, "gallery", capture)
+    build._gallery_figure(config, runner, tmp_path)
+    assert drawn["orbit-trap"] is not None and drawn["rot-sym"] is None  # ... only one matches with its mask

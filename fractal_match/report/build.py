@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -117,11 +118,15 @@ def _gallery_figure(config, runner, out: Path) -> list[tuple[str, str]]:
     if not refs:
         return []
     kernel = config.kernels[0]
-    templates = [runner.template(refs[0], kernel, v.name) for v in config.variants if v.family not in SPECIAL_VARIANTS]
+    # as matched: a mask is drawn (left-out pixels over black) only where the variant matches with it
+    shown = [v for v in config.variants if v.family not in SPECIAL_VARIANTS]
+    templates = [runner.template(refs[0], kernel, v.name) for v in shown]
+    templates = [t if runner.switches(v)[1] else replace(t, mask=None) for t, v in zip(templates, shown)]
     picture = runner.kernel_picture(refs[0], kernel, config.color)
     save_figure(gallery(picture, templates, title=f"variants of {kernel} for {refs[0].id}"), out / "gallery", {})
-    return [("gallery.png", f"The generated variants of the kernel {html.escape(kernel)} for {html.escape(refs[0].id)} "
-             "(bank and oracle are the kernel itself at other poses; pnet-detector uses no kernel).")]
+    return [("gallery.png", f"The generated variants of the kernel {html.escape(kernel)} for {html.escape(refs[0].id)}, "
+             "as they are matched: black marks pixels a template mask leaves out, only where the variant matches with "
+             "masks (bank and oracle are the kernel itself at other poses; pnet-detector uses no kernel).")]
 
 
 def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
