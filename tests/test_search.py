@@ -3,6 +3,7 @@ Dask, and a confirmation never touches a tune-split object."""
 
 import csv
 import json
+import lzma
 import signal
 import subprocess
 import sys
@@ -363,3 +364,34 @@ def test_per_method_objective_declares_each_methods_own_winners(tmp_path, config
         distinct = {n for n, _, _ in winners[family].values()}
         assert row["first"] == (family if len(distinct) == 1 else f"{family}-t{number:04d}")
     assert {row["method"] for row in summary["declared"]} == set(config.methods)
+
+
+COMMITTED = Path(__file__).resolve().parent.parent / "results" / "search"
+
+
+def test_the_committed_search_and_confirmation_agree_with_their_files():
+    """results/search: the shipped config ran to its full budget; every trial folder reads back as
+    the config it recorded; each winner's tune value is the hit rate of its committed rows; the
+    confirmation declared the winners the study holds and ran held-out objects only."""
+    config, manifest, found, winners = read_search(COMMITTED / "tune")
+    assert config.digest == load_config("search").digest
+    folders = sorted((COMMITTED / "tune" / "trials").glob("*/*"))
+    assert len(folders) == sum(f.budget for f in found) == 224
+    for folder in folders:
+        recorded = json.loads((folder / "manifest.json").read_text())
+        assert recorded["finished"] and load_config(folder / "config.toml").digest == recorded["config_hash"]
+    for family, chosen in winners.items():
+        (number, value, _), = chosen.values()
+        with lzma.open(COMMITTED / "tune" / "trials" / family / f"{number:04d}" / "results.csv.xz", "rt",
+                       newline="") as handle:
+            hits = [float(row["hit"]) > 0 for row in csv.DictReader(handle)]
+        assert hits and sum(hits) / len(hits) == pytest.approx(value, abs=1e-12)
+    declaration = json.loads((COMMITTED / "confirm" / "declared.json").read_text())
+    assert declaration["winners"] == {f: {label: {"trial": n, "tune_value": v} for label, (n, v, _) in w.items()}
+                                      for f, w in winners.items()}
+    run_manifest = json.loads((COMMITTED / "confirm" / "manifest.json").read_text())
+    assert load_config(COMMITTED / "confirm" / "config.toml").digest == run_manifest["config_hash"]
+    with lzma.open(COMMITTED / "confirm" / "results.csv.xz", "rt", newline="") as handle:
+        objects = {row["object"] for row in csv.DictReader(handle)}
+    held_out = {ref.id for ref in split_targets(config)[1]}
+    assert objects == held_out and not objects & {ref.id for ref in split_targets(config)[0]}
