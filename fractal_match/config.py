@@ -51,6 +51,7 @@ Every error names the file, the field and what is allowed. A minimal config::
     trials = 20         # per family (a family with fewer distinct settings gets each once)
     startup = 8         # random trials before the TPE sampler takes over
     objective = "pooled"   # the tune split's hit rate over all methods, or "per-method"
+    start = "random"    # or "config": each family's first trial is its variant as written here
 
     [evaluation]
     hit = "auto"        # center for sweeps, iou for pairs
@@ -141,11 +142,14 @@ class Split:
 class Search:
     """How `tune` searches: `trials` per family (the first `startup` of them drawn at random,
     then Optuna's TPE); the objective is the tune split's hit rate pooled over methods, or one
-    hit rate per method (`per-method`: a multi-objective study, a winner for each method)."""
+    hit rate per method (`per-method`: a multi-objective study, a winner for each method).
+    `start = "config"` makes every searched family's first trial its variant as the config
+    writes it (its defaults, unless given), so a search never ends below its starting point."""
 
     trials: int = 20
     startup: int = 8
     objective: str = "pooled"
+    start: str = "random"
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,8 @@ class Config:
                 data.pop(optional)
         if data.get("split") is not None and data["split"]["side"] is None:
             data["split"].pop("side")
+        if data.get("search") is not None and data["search"]["start"] == Search.start:
+            data["search"].pop("start")  # the default is left out (older digests)
         for variant in data["variants"]:  # own switches are left out when absent (older digests)
             for key in ("color", "template_masks"):
                 if variant[key] is None:
@@ -346,8 +352,11 @@ def _search(path: Path, table: dict | None) -> Search | None:
     objective = reader.get("objective", str, Search.objective)
     if objective not in ("pooled", "per-method"):
         raise reader.error("objective", f"= {objective!r} is not allowed (allowed: 'pooled' or 'per-method')")
-    reader.finish(("trials", "startup", "objective"))
-    return Search(trials, startup, objective)
+    start = reader.get("start", str, Search.start)
+    if start not in ("random", "config"):
+        raise reader.error("start", f"= {start!r} is not allowed (allowed: 'random' or 'config')")
+    reader.finish(("trials", "startup", "objective", "start"))
+    return Search(trials, startup, objective, start)
 
 
 def load_config(path) -> Config:

@@ -41,7 +41,7 @@ from .executors import execute
 from .experiment import ROW_COLUMNS, count_cases, expand, group_row_count, run_groups, split_targets
 from .images import write_atomic
 from .progress import Progress, ensure
-from .search_space import SearchSpace, bank_space, search_space
+from .search_space import SearchSpace, bank_space, search_space, variant_point
 from .store import RunError, RunStore, utc_now, environment, lock_folder, unlock, write_config, write_json
 
 NOT_TUNED = ("oracle", "pnet-detector")  # an upper bound and a reference: no parameters to tune
@@ -71,6 +71,7 @@ class Family:
     variant: Variant
     space: SearchSpace
     budget: int
+    start: dict | None = None  # the first trial's values (``[search] start = "config"``), else drawn
 
     @property
     def name(self) -> str:
@@ -101,7 +102,13 @@ def families(config: Config, trials: int | None = None) -> list[Family]:
         if variant.family in NOT_TUNED:
             continue
         space = bank_space() if variant.family == "bank" else search_space(variant.family, variant.params)
-        found.append(Family(variant, space, trials if space.size is None else min(trials, space.size)))
+        start = None
+        if search_settings(config).start == "config" and space.size is None:
+            try:
+                start = variant_point(space, variant, config.color, config.template_masks)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: field 'search.start' = 'config' cannot start {variant.name!r}: {exc}") from None
+        found.append(Family(variant, space, trials if space.size is None else min(trials, space.size), start))
     if not found:
         raise ConfigError(f"{where}: field 'variants' has nothing to tune (oracle and pnet-detector have no parameters)")
     return found
@@ -145,8 +152,11 @@ def _sampler(config: Config, family: Family, number: int):
         return module.samplers.GridSampler(grid, seed=trial_seed(config, family.name, 0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", module.exceptions.ExperimentalWarning)  # multivariate TPE
-        return module.samplers.TPESampler(seed=seed, n_startup_trials=search_settings(config).startup,
-                                          multivariate=True, constant_liar=False)
+        sampler = module.samplers.TPESampler(seed=seed, n_startup_trials=search_settings(config).startup,
+                                             multivariate=True, constant_liar=False)
+        if number == 0 and family.start is not None:  # every value fixed: the variant as written
+            return module.samplers.PartialFixedSampler(family.start, sampler)
+        return sampler
 
 
 def directions(config: Config) -> list[str]:

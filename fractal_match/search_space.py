@@ -71,6 +71,26 @@ class SearchSpace:
             return {key: (float(value),) for key, value in params.items()}, switches
         return FAMILIES[self.family].resolve(params), switches
 
+    def point(self, params: Mapping[str, Any], switches: Mapping[str, bool]) -> dict[str, Any]:
+        """The inverse of :meth:`params`: resolved family parameters (for the bank, its pose lists,
+        of which the first pose is taken) and switches -> values by dimension name. A value outside
+        its dimension's range is a ValueError."""
+        values = {}
+        for dim in self.dimensions:
+            value = switches[dim.name] if dim.param is None else params[dim.param]
+            if self.family == "bank" and dim.param is not None:
+                value = value[0]
+            if dim.part is not None:
+                value = getattr(complex(value), dim.part)
+            if dim.kind == "categorical":
+                if value not in dim.choices:
+                    raise ValueError(f"{self.family}.{dim.name} = {value!r} is not one of {list(dim.choices)}")
+            elif not dim.low <= value <= dim.high:
+                raise ValueError(f"{self.family}.{dim.name} = {value!r} is outside the searched range "
+                                 f"{dim.low:g} to {dim.high:g}")
+            values[dim.name] = int(value) if dim.kind == "int" else float(value) if dim.kind == "float" else value
+        return values
+
     @property
     def size(self) -> int | None:
         """How many distinct points the space has, when it is finite (only choices); else None."""
@@ -132,6 +152,18 @@ def bank_space() -> SearchSpace:
             Dimension("scale", "float", *BANK_SCALES, param="scales")]
     dims += [Dimension(name, "categorical", choices=choices) for name, choices in SWITCHES.items()]
     return SearchSpace("bank", tuple(dims), {}, {"templates": "one, as many as a fractal variant has"})
+
+
+def variant_point(space: SearchSpace, variant, color: bool, masks: bool) -> dict[str, Any]:
+    """A config's `variant` (its parameters, or the bank's first pose; its own switches, else the
+    run's `color` and `masks`) as values in `space`: where ``[search] start = "config"`` starts."""
+    if space.family == "bank":
+        params = {"rotations": variant.rotations, "scales": variant.scales}
+    else:
+        params = FAMILIES[space.family].resolve(dict(variant.params))
+    own = {"color": variant.color, "template_masks": variant.template_masks}
+    switches = {"color": color, "template_masks": masks} | {k: v for k, v in own.items() if v is not None}
+    return space.point(params, switches)
 
 
 def sample(space: SearchSpace, rng) -> dict[str, Any]:

@@ -273,7 +273,14 @@ def test_bad_uses_fail_in_one_line(tmp_path, config_path, reference):
     for name in ("search.json", "config.toml"):
         (no_journal / name).write_text((reference / name).read_text())
     (tmp_path / "a-file").write_text("")
+    bad_start = tmp_path / "bad-start.toml"
+    bad_start.write_text(CONFIG.replace("startup = 2", 'startup = 2\nstart = "defaults"'))
+    far_bank = tmp_path / "far-bank.toml"
+    far_bank.write_text(CONFIG.replace("startup = 2", 'startup = 2\nstart = "config"').replace(
+        'family = "bank"', 'family = "bank"\nrotations = [270]'))
     cases += [
+        (["tune", str(bad_start), "--out", str(tmp_path / "e")], "field 'search.start' = 'defaults' is not allowed"),
+        (["tune", str(far_bank), "--out", str(tmp_path / "f")], "bank.rotation = 270.0 is outside the searched range"),
         (["tune", str(other), "--out", str(reference), "--resume"], "was made from a different config"),
         (["tune", str(config_path), "--out", str(reference), "--resume", "--trials", "5"], "started with 3 trials per family"),
         (["tune", str(config_path), "--out", str(tmp_path / "c"), "--trials", "0"], "--trials 0 is out of range"),
@@ -289,7 +296,7 @@ def test_bad_uses_fail_in_one_line(tmp_path, config_path, reference):
         assert result.exit_code != 0, args
         assert message in result.output and "Traceback" not in result.output, (args, result.output)
         assert len(result.output.strip().splitlines()) == 1, result.output
-    assert not any((tmp_path / name).exists() for name in ("a", "b", "c", "d"))
+    assert not any((tmp_path / name).exists() for name in ("a", "b", "c", "d", "e", "f"))
     assert not (partial / "report").exists() and not (no_journal / "study.journal").exists()
     # an unfinished search (here: interrupted in its second round) cannot be confirmed
     from fractal_match import search
@@ -312,6 +319,29 @@ def test_bad_uses_fail_in_one_line(tmp_path, config_path, reference):
     result = runner.invoke(app, ["confirm", str(unfinished)])
     assert result.exit_code == 1 and "the search is not finished" in result.output
     assert not (tmp_path / "unfinished-confirm").exists()
+
+
+def test_a_search_started_at_the_config_tries_each_variant_as_written_first(tmp_path, config_path):
+    from fractal_match import FAMILIES
+
+    path = tmp_path / "start.toml"
+    path.write_text(CONFIG.replace("startup = 2", 'startup = 2\nstart = "config"'))
+    config = load_config(path)
+    tune(config, tmp_path / "tune", executor="serial")
+    first = {row["family"]: json.loads(row["params"]) for row in study_trials(tmp_path / "tune") if row["trial"] == 0}
+    found = {f.name: f for f in families(config)}
+    for name in ("rot-sym", "orbit-trap"):
+        variant = variant_at(found[name], first[name])
+        assert variant.params == FAMILIES[variant.family].resolve(dict(found[name].variant.params))
+        assert (variant.color, variant.template_masks) == (False, False)
+    assert first["orbit-trap"]["iterations"] == 40  # the config's value, not the family default
+    bank = variant_at(found["bank"], first["bank"])
+    assert (bank.rotations, bank.scales) == (found["bank"].variant.rotations[:1], found["bank"].variant.scales[:1])
+    assert found["none"].start is None  # a grid walks its points in its seeded order as before
+    # the default start is left out of the digest, so searches made before it keep theirs
+    random_start = tmp_path / "random.toml"
+    random_start.write_text(CONFIG.replace("startup = 2", 'startup = 2\nstart = "random"'))
+    assert load_config(random_start).digest == load_config(config_path).digest != config.digest
 
 
 def test_tuning_report_shows_every_family(tmp_path, reference):

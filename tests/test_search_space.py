@@ -67,3 +67,25 @@ def test_points_outside_the_declared_range_are_refused_by_the_family():
 def test_an_unknown_family_is_one_clear_error():
     with pytest.raises(ParameterError, match="unknown family"):
         search_space("mandelbulb")
+
+
+@pytest.mark.parametrize("family", SEARCHED)
+def test_a_point_read_back_from_its_parameters_is_the_same_point(family):
+    from fractal_match.config import Variant
+    from fractal_match.search_space import bank_space, variant_point
+
+    space = search_space(family)
+    rng = np.random.default_rng(2)
+    for _ in range(6):
+        point = sample(space, rng)
+        again = space.point(*space.params(point))
+        assert again.keys() == point.keys()
+        assert all(again[k] == pytest.approx(v) if isinstance(v, float) else again[k] == v for k, v in point.items())
+    defaults = variant_point(space, Variant(family, family), color=True, masks=False)
+    assert space.params(defaults)[0] == FAMILIES[family].resolve({})
+    assert (defaults["color"], defaults["template_masks"]) == (True, False)
+    bank = bank_space()
+    assert variant_point(bank, Variant("bank", "bank", rotations=(30.0,), scales=(0.5,)), False, True) == {
+        "rotation": 30.0, "scale": 0.5, "color": False, "template_masks": True}
+    with pytest.raises(ValueError, match="bank.rotation = 270.0 is outside the searched range -180 to 180"):
+        variant_point(bank, Variant("bank", "bank", rotations=(270.0,), scales=(1.0,)), False, False)
