@@ -18,7 +18,8 @@ from ._errors import FractalMatchError
 from .config import Config, Variant, load_config
 from .fractal import family_kind
 from .search import (
-    SearchError, families, labels, open_storage, optuna, read_manifest, side_config, stored_trials, variant_at, best_trials,
+    NOT_TUNED, SearchError, best_trials, families, labels, open_storage, optuna, read_manifest, side_config,
+    stored_trials, variant_at,
 )
 from .store import write_json
 
@@ -68,7 +69,7 @@ def declare(config: Config, found: list, winners: dict) -> tuple[tuple[Variant, 
             for label, (n, _, _) in winners[family.name].items():
                 if n == number:
                     names[(family.name, label)] = name
-    variants += [v for v in config.variants if v.family in ("oracle", "pnet-detector")]
+    variants += [v for v in config.variants if v.family in NOT_TUNED]
     if not any(v.family == "oracle" for v in variants):
         variants.append(Variant("oracle", "oracle"))
     kinds = {f.name: family_kind(f.variant.family) for f in found}

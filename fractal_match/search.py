@@ -96,14 +96,15 @@ def families(config: Config, trials: int | None = None) -> list[Family]:
     if config.split.side is not None:
         raise ConfigError(f"{where}: field 'split.side' is set by tune and confirm themselves (remove it)")
     split_targets(config)  # both sides exist (at least two separate images), or one line now, before any folder
-    trials = search_settings(config).trials if trials is None else trials
+    settings = search_settings(config)
+    trials = settings.trials if trials is None else trials
     found = []
     for variant in config.variants:
         if variant.family in NOT_TUNED:
             continue
         space = bank_space() if variant.family == "bank" else search_space(variant.family, variant.params)
         start = None
-        if search_settings(config).start == "config" and space.size is None:
+        if settings.start == "config" and space.size is None:
             try:
                 start = variant_point(space, variant, config.color, config.template_masks)
             except ValueError as exc:

@@ -81,7 +81,7 @@ def write_config(folder: Path, config: Config) -> None:
     whose relative paths would point elsewhere from the new folder)."""
     target = folder / "config.toml"
     if config.source is not None:
-        shutil.copyfile(config.source, target)
+        write_atomic(target, Path(config.source).read_bytes())
         try:
             if load_config(target).digest == config.digest:
                 return

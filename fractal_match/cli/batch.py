@@ -28,12 +28,12 @@ def validate(
         groups = expand(loaded)
         split = describe_split(loaded) if loaded.split is not None else []
         if loaded.split is not None and loaded.search is not None and loaded.split.side is None:
-            from ..search import families
+            from ..search import NOT_TUNED, families
 
             found = families(loaded)
             split.append("search on the tune side, trials per study: " + ", ".join(f"{f.name} {f.budget} ({f.sampler})" for f in found)
                          + "; not tuned: "
-                         + (", ".join(v.name for v in loaded.variants if v.family in ("oracle", "pnet-detector")) or "nothing"))
+                         + (", ".join(v.name for v in loaded.variants if v.family in NOT_TUNED) or "nothing"))
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     cases, matches = count_cases(loaded, groups)
