@@ -41,8 +41,13 @@ def _complete(study) -> list:
     return study.get_trials(deepcopy=False, states=(optuna().trial.TrialState.COMPLETE,))
 
 
+def _labels(manifest: dict) -> list[str]:
+    """What a trial's values stand for, as search.json records it: ["all"] or the methods."""
+    return manifest["methods"] if manifest["objective"] == "per-method" else ["all"]
+
+
 def trial_rows(manifest: dict, studies: dict) -> list[dict]:
-    labels = manifest["methods"] if manifest["objective"] == "per-method" else ["all"]
+    labels = _labels(manifest)
     rows = []
     for name, study in studies.items():
         for trial in study.get_trials(deepcopy=False):
@@ -157,10 +162,9 @@ def make_search_report(folder, out=None, progress: Progress | None = None) -> Pa
         found = {name: importances(study) for name, study in studies.items()}
         save_figure(importance_figure(found), out / "importances", {"folder": folder.name})
         task.advance()
-    body = []
+    body, names = [], _labels(manifest)
     for name, entry in manifest["families"].items():
         trials = _complete(studies[name]) if name in studies else []
-        names = manifest["methods"] if manifest["objective"] == "per-method" else ["all"]
         winner = "none yet" if not trials else "<br>".join(
             f"{'' if label == 'all' else html.escape(_short(label)) + ': '}trial {best.number}, tune hit rate "
             f"{best.values[i]:.3f}: <code>{html.escape(json.dumps(best.params, sort_keys=True))}</code>"
