@@ -18,7 +18,7 @@ import numpy as np
 from ._checks import check_positive_int
 from ._errors import FractalMatchError
 from ._verdict import verdict
-from .images import write_atomic
+from .atomic import write_atomic
 from ._methods import METHOD_INFO, METHODS
 from .matching import match_all, match_many
 from .progress import Progress, ensure

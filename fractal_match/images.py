@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import cv2
 import numpy as np
 
 from ._errors import ImageError, ParameterError
+from .atomic import write_atomic
 
 MODES = ("gray", "color", "unchanged")
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
@@ -163,36 +162,6 @@ def encode_image(array: np.ndarray, suffix: str, metadata: dict | None = None) -
     return data
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path, data: bytes) -> Path:
-    """Write bytes to `path` through a temporary file in the same folder, then rename."""
-    path = Path(path)
-    if path.is_dir():
-        raise ImageError(f"{path}: is a directory (allowed: a file path)")
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise ImageError(f"{folder}: cannot write here ({exc.strerror or exc})") from None
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    return path
-
-
 def save_image(path, array: np.ndarray, metadata: dict | None = None) -> Path:
     """Write an image atomically; for PNG, `metadata` values are stored as text chunks.
 
@@ -236,10 +205,17 @@ def as_unit_float(image) -> np.ndarray:
 
 def on_target_scale(image: np.ndarray, target: np.ndarray) -> np.ndarray:
     """A kernel or template picture on the target's value scale and type (uint8 0-255, uint16
-    0-65535, float 0-1), so the raw methods compare like with like."""
+    0-65535, float 0-1, or float 0-255 for a float target with values above 1), so the raw
+    methods compare like with like. A float target with values above 255 has no scale to put a
+    picture on: ParameterError."""
     unit = as_unit_float(image)
     if target.dtype == np.uint8:
         return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
     if target.dtype == np.uint16:
         return np.clip(np.rint(unit * 65535.0), 0, 65535).astype(np.uint16)
+    if target.dtype.kind == "f" and target.size and (top := float(np.max(target))) > 1.0:
+        if top > 255.0:
+            raise ParameterError(f"a picture on 0-1 cannot be put on the scale of a float target that reaches {top:g} "
+                                 "(allowed: float targets on 0-1 or 0-255)")
+        return unit * np.float32(255.0)
     return unit

@@ -45,14 +45,56 @@ import numpy as np
 from . import _fused
 from ._checks import check_image, check_mask
 from ._errors import DegenerateError, ParameterError
+from .images import on_target_scale
 from ._masked import match_masked
 from ._methods import (FLAT_RTOL, METHOD_INFO, METHODS, Match, MethodInfo, Responses, best_match, check_methods,
                        opencv_methods, score_map, template_error)
 
 
+def _is_template(template) -> bool:
+    """A generated template (:class:`fractal_match.Template`, or anything whose ``image`` is a
+    picture in [0, 1]) rather than a plain array."""
+    return not isinstance(template, np.ndarray) and isinstance(getattr(template, "image", None), np.ndarray)
+
+
+def _template_on_scale(template, target: np.ndarray) -> np.ndarray:
+    """A generated template's picture ([0, 1]) put on the scale of `target`
+    (:func:`fractal_match.images.on_target_scale`)."""
+    return on_target_scale(check_image(template.image, "template"), target)
+
+
+def _scale_problem(target: np.ndarray, template: np.ndarray) -> str | None:
+    """Why a plain template array cannot be on the value scale of `target`, or None.
+
+    The rule (by type and range): a float template whose values all lie in [0, 1] against a
+    uint8 or uint16 target that has values above 1; an integer template with values above 1
+    against a float target on [0, 1]; a uint16 template with values above 255 against a uint8
+    target. Anything else may be on the target's scale and is matched as it is."""
+    if target.dtype in (np.uint8, np.uint16) and template.dtype.kind == "f":
+        low, high = float(template.min()), float(template.max())
+        if 0.0 <= low and 0.0 < high <= 1.0 and int(target.max()) > 1:
+            full = 255 if target.dtype == np.uint8 else 65535
+            return (f"template: float values in [0, 1] are not on the scale of a {target.dtype.name} target (0-{full}); "
+                    f"pass the Template itself, template.to_uint8(), or the array times {full}")
+    if target.dtype.kind == "f" and template.dtype in (np.uint8, np.uint16):
+        if float(target.min()) >= 0.0 and 0.0 < float(target.max()) <= 1.0 and int(template.max()) > 1:
+            return (f"template: {template.dtype.name} values up to {int(template.max())} are not on the scale of a float "
+                    "target in [0, 1]; divide the template by its full scale, or give the target on the template's scale")
+    if target.dtype == np.uint8 and template.dtype == np.uint16 and int(template.max()) > 255:
+        return (f"template: uint16 values up to {int(template.max())} are not on the scale of a uint8 target (0-255); "
+                "convert one of them to the other's scale")
+    return None
+
+
 def _prepare(target: np.ndarray, template, mask):
     """The checked template and mask for an already checked `target`, or a ParameterError."""
-    template = check_image(template, "template")
+    if _is_template(template):
+        template = _template_on_scale(template, target)
+    else:
+        template = check_image(template, "template")
+        problem = _scale_problem(target, template)
+        if problem:
+            raise ParameterError(problem)
     if target.ndim != template.ndim:
         raise ParameterError(
             f"target has {_channels(target)} channel(s) but template has {_channels(template)} "
@@ -82,10 +124,17 @@ def match_all(
 
     Parameters
     ----------
-    target, template : ndarray
-        Gray (H, W) or colour (H, W, 3) images of the same channel count; uint8, uint16,
-        float32 or float64. Colour scores are summed over channels exactly as OpenCV does
-        (per-channel means for the CCOEFF methods). Inputs are never modified.
+    target : ndarray
+        Gray (H, W) or colour (H, W, 3) image; uint8, uint16, float32 or float64.
+    template : ndarray or Template
+        An image of the target's channel count. A :class:`~fractal_match.Template` (what
+        :func:`~fractal_match.fractalize` returns, on 0-1) is put on the target's scale first
+        (uint8 0-255, uint16 0-65535, float 0-1 or 0-255); its mask is used only if passed as
+        `mask`. A plain array is matched as it is, so it must be on the target's scale: one that
+        cannot be is refused (a float array within [0, 1] against an integer target with values
+        above 1; integer values above 1 against a float target within [0, 1]; uint16 values
+        above 255 against a uint8 target). Colour scores are summed over channels exactly as
+        OpenCV does (per-channel means for the CCOEFF methods). Inputs are never modified.
     methods : sequence of str
         Names from :data:`METHODS` (default: all six).
     mask : ndarray, optional
@@ -101,7 +150,8 @@ def match_all(
     Raises
     ------
     ParameterError
-        Bad shapes, types, channel counts, unknown methods, or a template larger than the target.
+        Bad shapes, types, channel counts, unknown methods, a template larger than the target,
+        or a template array that cannot be on the target's value scale.
     DegenerateError
         The template has no energy, or no contrast for ``TM_CCOEFF_NORMED``.
 

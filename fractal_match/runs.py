@@ -49,7 +49,8 @@ def run_experiment(config: Config, out, resume: bool = False, executor: str = "p
         if complete:
             store.finish(cases=count_cases(config, groups)[0], groups=len(groups))
         return {"folder": str(store.folder), "groups": len(groups), "done_before": done_before, "ran": finished - done_before,
-                "complete": complete, "repaired_bytes": store.repaired, "dropped_rows": store.dropped}
+                "complete": complete, "repaired_bytes": store.repaired, "dropped_rows": store.dropped,
+                "leftovers_removed": store.leftovers}
 
 
 def run_progress(progress: Progress, config: Config):

@@ -39,10 +39,11 @@ from ._errors import ConfigError, FractalMatchError
 from .config import Config, Search, Variant
 from .executors import execute
 from .experiment import ROW_COLUMNS, count_cases, expand, group_row_count, run_groups, split_targets
-from .images import write_atomic
+from .atomic import remove_leftovers, write_atomic
 from .progress import Progress, ensure
 from .search_space import SearchSpace, bank_space, search_space, variant_point
-from .store import RunError, RunStore, utc_now, environment, lock_folder, unlock, write_config, write_json
+from .store import (RunError, RunStore, environment, foreign_files, lock_folder, unlock, utc_now, write_config,
+                    write_json)
 
 NOT_TUNED = ("oracle", "pnet-detector")  # an upper bound and a reference: no parameters to tune
 GROUPS_PER_ITEM = 4  # target x pose groups a worker gets at a time
@@ -257,9 +258,9 @@ def _open(config: Config, out: Path, resume: bool, trials: int | None) -> tuple[
         raise RunError(f"{out}: already holds a search (use --resume to continue it, or choose another --out)")
     if out.exists() and not out.is_dir():
         raise RunError(f"{out}: is an existing file (allowed: a folder for the search)")
-    foreign = [p.name for p in out.iterdir() if p.name not in SEARCH_FILES] if out.exists() else []
+    foreign = foreign_files(out, SEARCH_FILES)
     if foreign and not started:
-        raise RunError(f"{out}: is not a search folder (it holds {', '.join(sorted(foreign)[:3])}); choose an empty or new --out")
+        raise RunError(f"{out}: is not a search folder (it holds {', '.join(foreign[:3])}); choose an empty or new --out")
     manifest = read_manifest(out) if started else None
     if manifest is not None:
         if manifest["config_hash"] != config.digest:
@@ -275,11 +276,14 @@ def _open(config: Config, out: Path, resume: bool, trials: int | None) -> tuple[
     created = not out.exists()
     lock = lock_folder(out)
     try:
+        leftovers = remove_leftovers(out, SEARCH_FILES)  # the lock's holder is the only writer
         if manifest is not None:
-            manifest["resumed"].append(utc_now())
+            manifest["resumed"].append({"at": utc_now(), "leftovers_removed": leftovers})
         else:
             write_config(out, config)
             manifest = {**_describe(config, found, trials), "started": utc_now(), "resumed": [], **environment()}
+            if leftovers:
+                manifest["leftovers_removed"] = leftovers
         manifest["finished"] = None
         write_json(out / "search.json", manifest)
     except BaseException:
@@ -304,8 +308,9 @@ def _run_item(item) -> list:
     return [(key, rows) for _, rows in run_groups(config, groups)]
 
 
-def _evaluate(config: Config, jobs: list[_Job], executor: str, workers, scheduler, task) -> dict:
-    """Run every unfinished group of the jobs' trial configs on the executor; {job: values}."""
+def _evaluate(config: Config, jobs: list[_Job], executor: str, workers, scheduler, task) -> tuple[dict, int]:
+    """Run every unfinished group of the jobs' trial configs on the executor: ({job: values},
+    temporary files of interrupted writes removed from the trial folders)."""
     with ExitStack() as stack:
         stores, groups, items = {}, {}, []
         for job in jobs:
@@ -321,7 +326,8 @@ def _evaluate(config: Config, jobs: list[_Job], executor: str, workers, schedule
             task.advance()
         for key, store in stores.items():
             store.finish(cases=count_cases(store.config, groups[key])[0], groups=len(groups[key]))
-    return {(job.family.name, job.number): trial_values(job.folder, config) for job in jobs}
+        leftovers = sum(store.leftovers for store in stores.values())
+    return {(job.family.name, job.number): trial_values(job.folder, config) for job in jobs}, leftovers
 
 
 def _params_of(study, storage, family: Family, config: Config, number: int):
@@ -372,6 +378,7 @@ def tune(config: Config, out, resume: bool = False, executor: str = "processes",
     progress = ensure(progress)
     out = Path(out)
     lock, manifest, found = _open(config, out, resume, trials)
+    leftovers = manifest["resumed"][-1]["leftovers_removed"] if manifest["resumed"] else manifest.get("leftovers_removed", 0)
     try:
         storage, repaired = open_storage(out, repair=True)
         studies = {f.name: module.create_study(storage=storage, study_name=f.name, directions=directions(config),
@@ -395,7 +402,8 @@ def tune(config: Config, out, resume: bool = False, executor: str = "processes",
                     jobs.append(_Job(family, number, trial_config, out / "trials" / family.name / f"{number:04d}"))
                 if not jobs:
                     continue
-                results = _evaluate(config, jobs, executor, workers, scheduler, groups)
+                results, removed = _evaluate(config, jobs, executor, workers, scheduler, groups)
+                leftovers += removed
                 for job in jobs:
                     value = results[(job.family.name, job.number)]
                     study = studies[job.family.name]
@@ -410,7 +418,7 @@ def tune(config: Config, out, resume: bool = False, executor: str = "processes",
     finally:
         unlock(lock)
     return {"folder": str(out), "trials": sum(f.budget for f in found), "ran": ran, "repaired_bytes": repaired,
-            "best": best_note(studies)}
+            "leftovers_removed": leftovers, "best": best_note(studies)}
 
 
 __all__ = ["tune", "families", "Family", "variant_at", "side_config", "trial_values", "open_storage", "SearchError",

@@ -7,7 +7,9 @@
       .lock            held while a run writes (a second run on the folder is refused)
 
 Resuming reads results.csv, repairs a torn last line left by a crash (reported, never kept),
-drops the rows of any group that is incomplete, and skips the groups that are complete.
+drops the rows of any group that is incomplete, and skips the groups that are complete. A kill
+during an atomic write leaves its temporary file (``.config.toml.XXXXXX.tmp``, ...): opening the
+folder again, to resume or to start over, removes those and counts them in the manifest.
 """
 
 from __future__ import annotations
@@ -26,11 +28,19 @@ from ._errors import FractalMatchError
 from ._version import __version__
 from ._toml import toml_text
 from .config import Config, load_config
-from .images import write_atomic
+from .atomic import remove_leftovers, temporary_of, write_atomic
 
 
 #: The files a run folder is made of.
 RUN_FILES = (".lock", "config.toml", "manifest.json", "results.csv", "report", "declared.json")
+
+
+def foreign_files(folder: Path, files) -> list[str]:
+    """The names in `folder` that are neither one of `files` nor a temporary file that an atomic
+    write of one of them left behind (a kill between writing and renaming)."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name not in files and temporary_of(p.name) not in files)
 
 
 class RunError(FractalMatchError):
@@ -131,27 +141,33 @@ class RunStore:
         self.repaired = 0  # torn bytes removed on resume
         self.dropped = 0  # rows of incomplete groups removed on resume
         self.appended = 0  # groups appended by this process
+        self.leftovers = 0  # temporary files of interrupted atomic writes, removed on opening
         self.created = not self.folder.exists()  # removed again if the run fails before any result
         if self.folder.exists() and not self.folder.is_dir():
             raise RunError(f"{self.folder}: is an existing file (allowed: a run folder)")
         # A folder holds a run once its manifest exists. A run killed while starting leaves only
         # files of its own (lock, config copy, maybe results): those are reused, never refused.
         started = self.manifest_path.exists()
-        foreign = [p.name for p in self.folder.iterdir() if p.name not in RUN_FILES] if self.folder.exists() else []
+        foreign = foreign_files(self.folder, RUN_FILES)
         if started and not resume:
             raise RunError(f"{self.folder}: already holds a run (use --resume to continue it, or choose another --out)")
         if foreign and not started:
-            raise RunError(f"{self.folder}: is not a run folder (it holds {', '.join(sorted(foreign)[:3])}); "
+            raise RunError(f"{self.folder}: is not a run folder (it holds {', '.join(foreign[:3])}); "
                            "choose an empty or new --out")
         resume = resume and started
         self._lock = lock_folder(self.folder)
+        # Only the holder of the lock removes the leftovers: no other writer can be making them.
+        self.leftovers = remove_leftovers(self.folder, RUN_FILES)
         if resume:
             self.manifest = self._check_resumable()
             self.done = self._repair_and_scan(group_rows)
+            self.manifest["resumed"][-1].update(repaired_bytes=self.repaired, dropped_rows=self.dropped)
         else:
             self.manifest = {"name": config.name, "config_hash": config.digest, "seed": config.seed,
                              "started": utc_now(), "finished": None, "cases": None, "groups": None, "resumed": [],
                              **environment()}
+            if self.leftovers:  # a start that was killed before its manifest existed
+                self.manifest["leftovers_removed"] = self.leftovers
             write_config(self.folder, config)
             self._write_manifest()
             self._append_text(",".join(self.columns) + "\n")
@@ -168,7 +184,7 @@ class RunStore:
                            f"this config {self.config.digest}); start a new run with another --out")
         if not self.results.exists():  # killed between the manifest and the header: nothing ran yet
             self._append_text(",".join(self.columns) + "\n")
-        manifest.setdefault("resumed", []).append(utc_now())
+        manifest.setdefault("resumed", []).append({"at": utc_now(), "leftovers_removed": self.leftovers})
         manifest["finished"] = None
         return manifest
 

@@ -14,7 +14,8 @@ from ._methods import METHODS
 from ._version import __version__
 from .detect import Detection, detect, matches_csv
 from .fractal import FAMILIES, Template, fractalize, parse_assignments
-from .images import encode_image, load_image, on_target_scale, write_atomic
+from .atomic import write_atomic
+from .images import encode_image, load_image, on_target_scale
 from .kernels import Kernel, load_kernel, resize_kernel
 from .progress import Progress, ensure
 

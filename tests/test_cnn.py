@@ -30,7 +30,10 @@ def _unicode(text: str) -> bytes:
 
 
 def _int(value: int) -> bytes:
-    return b"J" + struct.pack("<i", value)
+    if -2**31 <= value < 2**31:
+        return b"J" + struct.pack("<i", value)
+    data = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)  # LONG1: any size
+    return b"\x8a" + bytes([len(data)]) + data
 
 
 def _tuple(values) -> bytes:
@@ -91,10 +94,23 @@ def _view_file(offset: int, shape, stride, count: int = 4) -> bytes:
     (0, (100000, 100000), (0, 0)),  # 10^10 elements from 4: refused before any allocation
     (2, (4,), (1,)),             # runs past its end
     (0, (-1,), (1,)),
+    # element counts that wrap around in int64: 2^64 -> 0, 2^63 + 2 -> negative, 2^64 + 2 -> 2
+    (0, (2**32, 2**32), (0, 0)),
+    (0, (2**62, 2, 1), (0, 0, 0)),
+    (0, (2**32, 2**32 + 2), (0, 0)),
+    (0, (2**70,), (0,)),          # a side beyond int64
+    (0, (0, 2**40), (1, 1)),      # no element, and a side that no storage of 4 has
+    (0, (2,), (2**63,)),          # a stride past int64
+    (2**70, (1,), (1,)),          # an offset past int64
 ])
 def test_a_view_outside_its_storage_is_refused(offset, shape, stride):
-    with pytest.raises(WeightsError, match="impossible view|reaches past its storage"):
+    with pytest.raises(WeightsError, match=r"^view\.pt: entry 'w' (has an impossible view|reaches past its storage)"):
         read_legacy_state_dict(_view_file(offset, shape, stride), "view.pt")
+
+
+def test_an_empty_view_reads_as_an_empty_array():
+    read = read_legacy_state_dict(_view_file(0, (0, 3), (3, 1)), "view.pt")
+    assert read["w"].shape == (0, 3) and read["w"].dtype == np.float32
 
 
 def test_a_legal_strided_view_reads_the_right_elements():
@@ -105,7 +121,7 @@ def test_a_legal_strided_view_reads_the_right_elements():
 def test_a_file_that_rewrites_the_readers_objects_is_refused():
     # BUILD on the storage stand-in: the pickle tries to change its element count
     payload = legacy_file({"w": np.zeros(2)}).replace(b"NtQ", b"NtQ}" + _unicode("count") + _int(10**9) + b"sb", 1)
-    with pytest.raises(WeightsError, match="tries to change an object it did not make"):
+    with pytest.raises(WeightsError, match=r"^build\.pt: the file tries to change an object it did not make"):
         read_legacy_state_dict(payload, "build.pt")
 
 

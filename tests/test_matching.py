@@ -431,3 +431,70 @@ def test_peaks_equal_a_plain_greedy_nms(seed, k, plateau, levels, max_overlap):
     from fractal_match.peaks import peaks_of_score
 
     assert peaks_of_score(score, shape, k, None, max_overlap) == _reference_peaks(score, shape, k, max_overlap)
+
+
+# --- value scales: a template array on another scale than its target is refused ------------------
+
+def test_a_generated_template_is_matched_on_the_targets_scale_and_never_as_unit_floats():
+    """The IFS of an eye crop: a float32 Template on 0-1 against a uint8 photo. Passed as the
+    Template it gives the answer of its uint8 picture; its bare 0-1 array is refused (matched as
+    it was, TM_SQDIFF_NORMED chose the corner (0, 0) and TM_SQDIFF a window 33 px from the
+    uint8 answer)."""
+    from fractal_match import fractalize, load_image
+    from fractal_match.datasets import find_annotation
+    from fractal_match.geometry import crop
+
+    eye = find_annotation("chelsea/left-eye")
+    target = load_image(eye.image, "gray")
+    template = fractalize(crop(target, eye.box), "ifs")
+    assert template.image.dtype == np.float32 and 0 < template.image.max() <= 1
+    as_template, as_uint8 = match_all(target, template), match_all(target, template.to_uint8())
+    for method in METHODS:
+        np.testing.assert_array_equal(as_template[method], as_uint8[method])
+    with pytest.raises(ParameterError, match=r"^template: float values in \[0, 1\] are not on the scale of a uint8 "
+                                             r"target \(0-255\); pass the Template itself, template.to_uint8\(\)"):
+        match_all(target, template.image)
+    with pytest.raises(ParameterError, match="not on the scale"):
+        match_many(target, [template.to_uint8(), template.image])
+
+
+@pytest.mark.parametrize("target_dtype", ["uint8", "uint16", "float32"])
+def test_a_template_object_takes_the_scale_of_every_target_type(target_dtype):
+    from fractal_match import Template
+
+    rng = np.random.default_rng(5)
+    unit = rng.random((40, 50)).astype(np.float32)
+    full = {"uint8": 255, "uint16": 65535, "float32": 1}[target_dtype]
+    target = np.rint(unit * full).astype(target_dtype) if full > 1 else unit
+    template = Template(unit[10:22, 5:20].copy(), None, "none")
+    responses = match_all(target, template)
+    for method in METHODS:
+        assert (responses.best(method).x, responses.best(method).y) == (5, 10), method
+    assert responses["TM_SQDIFF"][10, 5] <= 1e-6 * responses["TM_SQDIFF"].max()  # the same values, not rescaled ones
+    # a float target on 0-255 gets the template on 0-255 too
+    on_255 = match_all(unit * np.float32(255), template)
+    assert on_255["TM_SQDIFF"][10, 5] <= 1e-6 * on_255["TM_SQDIFF"].max()
+    with pytest.raises(ParameterError, match="cannot be put on the scale of a float target that reaches 999"):
+        match_all(unit * np.float32(1000), template)
+
+
+@pytest.mark.parametrize("target, template, message", [
+    (np.full((20, 20), 200, np.uint16), np.full((5, 5), 0.5, np.float32), r"uint16 target \(0-65535\)"),
+    (np.full((20, 20), 0.5, np.float32), np.full((5, 5), 200, np.uint8), "not on the scale of a float target in"),
+    (np.full((20, 20), 200, np.uint8), np.full((5, 5), 4000, np.uint16), "uint16 values up to 4000"),
+])
+def test_a_plain_array_that_cannot_be_on_the_targets_scale_is_one_line(target, template, message):
+    with pytest.raises(ParameterError, match=message) as error:
+        match_all(target, template)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("target, template", [
+    (np.full((20, 20), 200, np.uint8), np.full((5, 5), 180.0, np.float32)),  # a float array on 0-255
+    (np.eye(20, dtype=np.uint8), np.eye(5, dtype=np.float32)),  # a 0/1 target: any 0-1 template is on its scale
+    (np.full((20, 20), 0.5, np.float32), np.eye(5, dtype=np.uint8)),  # 0/1 integers against floats on 0-1
+    (np.full((20, 20), 30000, np.uint16), np.full((5, 5), 200, np.uint8)),  # a dark uint8 patch may be on 0-65535
+    (np.full((20, 20), 200, np.uint8), np.zeros((5, 5), np.float32)),  # zero is zero on every scale
+])
+def test_arrays_that_may_be_on_the_targets_scale_are_matched_as_they_are(target, template):
+    assert set(match_all(target, template, ("TM_SQDIFF", "TM_CCORR"))) == {"TM_SQDIFF", "TM_CCORR"}

@@ -105,9 +105,16 @@ def run(
     if summary["repaired_bytes"] or summary["dropped_rows"]:
         typer.echo(f"repaired: removed a torn last line ({summary['repaired_bytes']} bytes) and "
                    f"{summary['dropped_rows']} row(s) of unfinished groups; those groups ran again", err=True)
+    _report_leftovers(summary)
     state = "complete" if summary["complete"] else f"partial ({summary['done_before'] + summary['ran']} of {summary['groups']} groups)"
     typer.echo(f"{summary['folder']}: {state}; {summary['ran']} group(s) run now, {summary['done_before']} done before; "
                f"{cases} cases in all ({time.perf_counter() - started:.1f} s)")
+
+
+def _report_leftovers(summary: dict) -> None:
+    if summary.get("leftovers_removed"):
+        typer.echo(f"cleaned: removed {summary['leftovers_removed']} temporary file(s) that an interrupted write left",
+                   err=True)
 
 
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the search or run in --out where it stopped.")]
@@ -144,6 +151,7 @@ def tune(
         raise _fail(str(exc)) from None
     if summary["repaired_bytes"]:
         typer.echo(f"repaired: removed a torn last line of the study journal ({summary['repaired_bytes']} bytes)", err=True)
+    _report_leftovers(summary)
     typer.echo(f"{folder}: {summary['trials']} trial(s), {summary['ran']} run now; {summary['best']}")
     typer.echo(f"report: {folder}/report/index.html; next: fractal-match confirm {folder}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import pickle
 import zipfile
 from collections import OrderedDict
@@ -21,7 +22,7 @@ import numpy as np
 
 from .._data import DATA_DIR
 from .._errors import FractalMatchError
-from ..images import write_atomic
+from ..atomic import write_atomic
 
 #: The wheel the weights come from: ``pip download facenet-pytorch==2.6.0 --no-deps``.
 WHEEL_NAME = "facenet_pytorch-2.6.0-py3-none-any.whl"
@@ -65,13 +66,17 @@ class WeightsError(FractalMatchError):
     """A weights file or wheel is not the expected one, or names something it may not."""
 
 
+class _BuildRefused(Exception):
+    """Raised by a stand-in asked to change (a pickle BUILD); the reader names the file."""
+
+
 class _Inert:
     """Base of the reader's stand-ins: a pickle may not change them (its BUILD is refused)."""
 
     __slots__ = ()
 
     def __setstate__(self, state):
-        raise WeightsError("the file tries to change an object it did not make")
+        raise _BuildRefused()
 
 
 class _Storage(_Inert):
@@ -113,12 +118,17 @@ def _tensor_array(ref: tuple, name: str, where: str) -> np.ndarray:
     its length. Elements are gathered by index (numpy checks the bounds once more)."""
     _, storage, offset, shape, stride = ref
     data = storage.data
-    size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    size = math.prod(shape)  # Python integers: a crafted shape cannot wrap around to a small count
     if offset < 0 or any(n < 0 for n in shape) or any(s < 0 for s in stride) or size > len(data):
         raise WeightsError(f"{where}: entry {name!r} has an impossible view (offset {offset}, shape {shape}, "
                            f"stride {stride}) of a storage of {len(data)} elements")
-    last = offset + sum((n - 1) * s for n, s in zip(shape, stride)) if size else offset
-    if size and last >= len(data):
+    if size == 0:  # no element to read; a crafted empty view may still name huge sides
+        if any(n > len(data) for n in shape):
+            raise WeightsError(f"{where}: entry {name!r} has an impossible view (shape {shape}) of a storage of "
+                               f"{len(data)} elements")
+        return np.zeros(shape, np.float32)
+    last = offset + sum((n - 1) * s for n, s in zip(shape, stride))
+    if last >= len(data):
         raise WeightsError(f"{where}: entry {name!r} reaches past its storage ({len(data)} elements)")
     index = np.full(shape, offset, dtype=np.int64)
     for axis, (n, s) in enumerate(zip(shape, stride)):
@@ -198,6 +208,9 @@ def read_legacy_state_dict(raw: bytes, where: str) -> "OrderedDict[str, np.ndarr
         state = reader.load()
     except WeightsError:
         raise
+    except _BuildRefused:
+        raise WeightsError(f"{where}: the file tries to change an object it did not make (a pickle BUILD of "
+                           "a storage or tensor)") from None
     except Exception as error:
         raise WeightsError(f"{where}: cannot read the state dict: {type(error).__name__}: {error}") from None
     keys = plain("storage key list")

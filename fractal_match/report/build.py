@@ -16,7 +16,7 @@ import numpy as np
 
 from .._errors import FractalMatchError
 from ..fractal import SPECIAL_VARIANTS
-from ..images import write_atomic
+from ..atomic import write_atomic
 from ..progress import Progress, ensure
 from .figures import detection_grid, gallery, save_figure
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure

@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from ..images import write_atomic
+from ..atomic import write_atomic
 from .._methods import METHOD_INFO, Match
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..images import write_atomic
+from ..atomic import write_atomic
 from ..search import best_trials, mean_value
 from ..progress import Progress, ensure
 from .figures import save_figure
