@@ -1,6 +1,7 @@
 """Faults that must lose nothing: concurrent writers, dead workers, a full disk."""
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -155,3 +156,53 @@ def test_repeated_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_
     finished = subprocess.run(command + resume, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
     assert rows_without_timing(folder) == rows_without_timing(reference)
+
+
+# --- a kill in the middle of an atomic write leaves its temporary file: the folder still resumes --
+
+def _run(config_path, folder, *options):
+    return subprocess.run([sys.executable, "-m", "fractal_match", "run", str(config_path), "--out", str(folder),
+                           "-e", "serial", *options], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_run_killed_while_writing_its_config_starts_again_with_or_without_resume(tmp_path, config_path, reference,
+                                                                                    resume):
+    folder = tmp_path / "torn"
+    folder.mkdir()
+    (folder / ".config.toml.ab12cd.tmp").write_text('name = "fau')  # all a kill left: a torn config copy
+    done = _run(config_path, folder, *(["--resume"] if resume else []))
+    assert done.returncode == 0, done.stderr
+    assert "cleaned: removed 1 temporary file(s) that an interrupted write left" in done.stderr
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "config.toml", "manifest.json", "results.csv"]
+    assert json.loads((folder / "manifest.json").read_text())["leftovers_removed"] == 1
+    assert rows_without_timing(folder) == rows_without_timing(reference)
+
+
+def test_a_started_run_with_torn_temporary_files_resumes_and_counts_them(tmp_path, config_path, reference):
+    folder = tmp_path / "torn"
+    run_experiment(load_config(config_path), folder, executor="serial", limit=2)
+    for name in (".manifest.json.x1y2z3.tmp", ".results.csv.q_9.tmp", ".declared.json.abcdefgh.tmp"):
+        (folder / name).write_bytes(b"{")
+    refused = _run(config_path, folder)  # without --resume: the run is there, and says how to continue it
+    assert refused.returncode == 1 and "already holds a run (use --resume" in refused.stderr
+    done = _run(config_path, folder, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert "cleaned: removed 3 temporary file(s)" in done.stderr
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    record = json.loads((folder / "manifest.json").read_text())["resumed"]
+    assert len(record) == 1 and record[0]["leftovers_removed"] == 3 and record[0]["dropped_rows"] == 0
+    assert rows_without_timing(folder) == rows_without_timing(reference)
+
+
+@pytest.mark.parametrize("name", [".config.toml.tmp", ".notes.txt.ab12cd.tmp", "config.toml.ab12cd.tmp", "notes.txt"])
+def test_files_that_no_write_of_the_run_made_are_still_refused(tmp_path, config_path, name):
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / name).write_text("mine")
+    for options in ((), ("--resume",)):
+        refused = _run(config_path, folder, *options)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines() == [
+            f"error: {folder}: is not a run folder (it holds {name}); choose an empty or new --out"]
+    assert sorted(p.name for p in folder.iterdir()) == [name]  # nothing removed, nothing added
