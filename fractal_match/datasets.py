@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._checks import read_toml
 from ._data import DATA_DIR
-from ._errors import ConfigError
+from ._errors import ConfigError, FractalMatchError
 from .geometry import Box
 
 
@@ -20,6 +20,7 @@ class Annotation:
     image: Path
     label: str
     box: Box
+    where: str = field(default="", compare=False)  # the file and object it is written in, for errors
 
     @property
     def name(self) -> str:
@@ -48,7 +49,8 @@ def load_annotations(path=None) -> list[Annotation]:
             raise ConfigError(f"{where}: field 'box' must be [x, y, w, h] numbers, got {box!r}")
         if box[2] <= 0 or box[3] <= 0:
             raise ConfigError(f"{where}: field 'box' needs positive width and height, got {box!r}")
-        result.append(Annotation(path.parent / "images" / str(entry["image"]), str(entry["label"]), Box(*box)))
+        result.append(Annotation(path.parent / "images" / str(entry["image"]), str(entry["label"]), Box(*box),
+                                 f"{where} ({Path(str(entry['image'])).stem}/{entry['label']})"))
     return result
 
 
@@ -74,6 +76,7 @@ class Pair:
     template_box: Box
     target_image: Path
     target_box: Box
+    where: tuple[str, str] = field(default=("", ""), compare=False)  # where each box is written, for errors
 
 
 _PAIR_FILE = re.compile(r"^pair(?P<pair>\d+)_frm(?P<frame>[12])_(?P<seq>.+)_(?P<index>\d+)\.(?:jpe?g|png|bmp)$", re.I)
@@ -116,7 +119,9 @@ def load_pairs(folder) -> list[Pair]:
         if not second_box.exists():
             parts = _PAIR_FILE.match(second.name)
             second_box = folder / f"pair{number}_frm1_{parts['seq']}_{parts['index']}.txt"
-        pairs.append(Pair(f"pair{number}", first, read_box(first.with_suffix(".txt")), second, read_box(second_box)))
+        first_box = first.with_suffix(".txt")
+        pairs.append(Pair(f"pair{number}", first, read_box(first_box), second, read_box(second_box),
+                          (f"{first_box}: box", f"{second_box}: box")))
     if not pairs:
         raise ConfigError(f"{folder}: no pairNNNN_frm1_/frm2_ images found")
     return pairs
@@ -145,7 +150,56 @@ def load_manifest(path) -> list[Pair]:
                 raise ConfigError(f"{path}: line {number}: {column} must be 'x,y,w,h', got {row[column]!r}") from None
             boxes.append(box)
         pairs.append(Pair(f"{path.stem}-{number - 1}", path.parent / row["template_image"], boxes[0],
-                          path.parent / row["target_image"], boxes[1]))
+                          path.parent / row["target_image"], boxes[1],
+                          (f"{path}: line {number}: template_box", f"{path}: line {number}: target_box")))
     if not pairs:
         raise ConfigError(f"{path}: no rows")
     return pairs
+
+
+# --- what a run will read: every image decodes, every box lies inside its image -----------------
+
+def _format_box(box: Box) -> str:
+    return ",".join(f"{v:g}" for v in box)
+
+
+class ImageSizes:
+    """(width, height) of image files as :func:`load_image` reads them (EXIF orientation applied),
+    each file decoded once; a file that is missing or does not decode is a ConfigError naming `where`."""
+
+    def __init__(self):
+        self._sizes: dict[Path, tuple[int, int]] = {}
+
+    def __call__(self, path: Path, where: str) -> tuple[int, int]:
+        from .images import load_image
+
+        path = Path(path)
+        if path not in self._sizes:
+            try:
+                image = load_image(path, "unchanged")
+            except FractalMatchError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            self._sizes[path] = (image.shape[1], image.shape[0])
+        return self._sizes[path]
+
+
+def check_box(box: Box, image: Path, where: str, sizes: ImageSizes) -> None:
+    """A box that a run crops or scores against: at least 1 px wide and high, and inside its image
+    (0 <= x, 0 <= y, x + w <= width, y + h <= height). Else one ConfigError naming `where`, the
+    box and the image."""
+    if round(box.w) < 1 or round(box.h) < 1:
+        raise ConfigError(f"{where} {_format_box(box)} has no area (allowed: a width and height of at least 1 px)")
+    width, height = sizes(image, where.rpartition(":")[0] or where)  # a missing image: the file and row
+    if box.x < 0 or box.y < 0 or box.x + box.w > width or box.y + box.h > height:
+        raise ConfigError(f"{where} {_format_box(box)} is not inside its image {image} ({width} x {height} px; allowed: "
+                          f"0 <= x, 0 <= y, x + w <= {width}, y + h <= {height})")
+
+
+def check_annotation(annotation: Annotation, sizes: ImageSizes) -> None:
+    check_box(annotation.box, annotation.image, f"{annotation.where or annotation.name}: box", sizes)
+
+
+def check_pair(pair: Pair, sizes: ImageSizes) -> None:
+    template_where, target_where = (w or f"{pair.name}: {side}" for w, side in zip(pair.where, ("template_box", "target_box")))
+    check_box(pair.template_box, pair.template_image, template_where, sizes)
+    check_box(pair.target_box, pair.target_image, target_where, sizes)

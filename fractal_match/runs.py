@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from functools import partial
 
+from ._errors import ConfigError, FractalMatchError
 from .config import Config
+from .datasets import ImageSizes, check_annotation, check_pair, find_annotation, load_annotations
 from .executors import execute
-from .experiment import ROW_COLUMNS, count_cases, expand, group_row_count, run_groups
+from .experiment import ROW_COLUMNS, count_cases, expand, group_row_count, run_groups, selected_refs
+from .images import load_image
 from .progress import Progress
 from .store import RunStore
+
+
+def check_inputs(config: Config) -> None:
+    """Read what a run of `config` will read, before anything is written: every target's image
+    and kernel file decodes, and every box it crops or scores lies inside its image with an area.
+    The first problem is a ConfigError that names the file, the row or object, and the box."""
+    sizes = ImageSizes()
+    annotations = None
+    for ref in selected_refs(config):
+        if ref.kind == "annotation":
+            annotations = load_annotations() if annotations is None else annotations
+            check_annotation(find_annotation(ref.id, annotations), sizes)
+        elif ref.kind == "pair":
+            check_pair(ref.pair, sizes)
+    for kernel in config.kernels:
+        if Path(kernel).is_absolute():  # an image file (the config resolves those; named kernels load there)
+            try:
+                load_image(kernel, "unchanged")
+            except FractalMatchError as exc:
+                raise ConfigError(f"{config.source or config.name}: field 'kernels': {exc}") from None
 
 
 def run_experiment(config: Config, out, resume: bool = False, executor: str = "processes", workers: int | None = None,
@@ -27,6 +51,7 @@ def run_experiment(config: Config, out, resume: bool = False, executor: str = "p
         from .cnn.units import require_jax
 
         require_jax("the pnet-detector variant (it runs the MTCNN network)")
+    check_inputs(config)
     groups = expand(config)
     rows_per_group = group_row_count(config)
     with RunStore(out, config, ROW_COLUMNS, resume=resume, group_rows=rows_per_group) as store:

@@ -42,6 +42,7 @@ from .experiment import ROW_COLUMNS, count_cases, expand, group_row_count, run_g
 from .atomic import remove_leftovers, write_atomic
 from .progress import Progress, ensure
 from .search_space import SearchSpace, bank_space, search_space, variant_point
+from .runs import check_inputs
 from .store import (RunError, RunStore, environment, foreign_files, lock_folder, unlock, utc_now, write_config,
                     write_json)
 
@@ -377,6 +378,7 @@ def tune(config: Config, out, resume: bool = False, executor: str = "processes",
     module = optuna()
     progress = ensure(progress)
     out = Path(out)
+    check_inputs(config)
     lock, manifest, found = _open(config, out, resume, trials)
     leftovers = manifest["resumed"][-1]["leftovers_removed"] if manifest["resumed"] else manifest.get("leftovers_removed", 0)
     try:

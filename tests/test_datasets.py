@@ -1,4 +1,5 @@
 import csv
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -95,3 +96,70 @@ def test_search_recovers_the_pose_of_a_turned_and_scaled_object():
     assert found.templates == 8 and (best.scale, best.rotation) == (1.2, 30)
     h, w = best.template_shape[:2]
     assert abs(best.match.x + w / 2 - center[0]) <= 1 and abs(best.match.y + h / 2 - center[1]) <= 1
+
+
+# --- validate and run read what the run will read: images that decode, boxes inside them --------
+
+def _manifest(tmp_path, rows) -> Path:
+    """A pairs config over a 512 x 300 photo-like image, with manifest `rows` after a good one."""
+    rng = np.random.default_rng(2)
+    save_image(tmp_path / "photo.png", cv2.GaussianBlur(rng.integers(0, 256, (300, 512)).astype(np.uint8), (0, 0), 2))
+    lines = ["template_image,template_box,target_image,target_box", 'photo.png,"10,20,45,32",photo.png,"10,20,45,32"']
+    (tmp_path / "manifest.csv").write_text("\n".join(lines + rows) + "\n")
+    path = tmp_path / "pairs.toml"
+    path.write_text('name = "pairs"\nkernels = ["crop"]\n[targets]\nmanifest = "manifest.csv"\n'
+                    '[[variants]]\nfamily = "none"\n')
+    return path
+
+
+@pytest.mark.parametrize("row, message", [
+    ('photo.png,"10,20,45,32",photo.png,"600,174,45,32"',
+     "line 3: target_box 600,174,45,32 is not inside its image {photo} (512 x 300 px; allowed: 0 <= x, 0 <= y, "
+     "x + w <= 512, y + h <= 300)"),
+    ('photo.png,"480,20,45,32",photo.png,"10,20,45,32"', "line 3: template_box 480,20,45,32 is not inside its image"),
+    ('photo.png,"-1,20,45,32",photo.png,"10,20,45,32"', "line 3: template_box -1,20,45,32 is not inside its image"),
+    ('photo.png,"10,20,45,32",photo.png,"10,280,45,32"', "line 3: target_box 10,280,45,32 is not inside its image"),
+    ('photo.png,"10,20,45,32",photo.png,"10,20,0,32"',
+     "line 3: target_box 10,20,0,32 has no area (allowed: a width and height of at least 1 px)"),
+    ('photo.png,"10,20,45,32",nowhere.png,"10,20,45,32"', "line 3: {tmp}/nowhere.png: no such file"),
+    ('garbage.png,"10,20,45,32",photo.png,"10,20,45,32"', "line 3: {tmp}/garbage.png: not an image"),
+])
+def test_a_box_outside_its_image_or_a_missing_image_is_refused_before_any_folder(tmp_path, row, message):
+    from typer.testing import CliRunner
+
+    from fractal_match.cli import app
+
+    (tmp_path / "garbage.png").write_bytes(b"this is no png")
+    path = _manifest(tmp_path, [row])
+    expected = f"error: {tmp_path / 'manifest.csv'}: " + message.format(photo=tmp_path / "photo.png", tmp=tmp_path)
+    runner = CliRunner()
+    for args in (["validate", str(path)], ["run", str(path), "--out", str(tmp_path / "run"), "-e", "serial"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(expected), (lines, expected)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bbs_box_outside_its_frame_names_its_box_file(tmp_path):
+    make_pairs(tmp_path / "p")
+    (tmp_path / "p" / "pair0002_frm1_Seq2_0010.txt").write_text("150,10,30,20\n")  # frame 2 is 160 px wide
+    (tmp_path / "c.toml").write_text('name = "c"\n[targets]\npairs = "p"\n[[variants]]\nfamily = "none"\n')
+    with pytest.raises(ConfigError, match=r"pair0002_frm1_Seq2_0010\.txt: box 150,10,30,20 is not inside its image .*"
+                                          r"pair0002_frm2_Seq2_0010\.png \(160 x 120 px"):
+        run_experiment(load_config(tmp_path / "c.toml"), tmp_path / "run", executor="serial")
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_shipped_annotation_lies_inside_its_image_and_a_wrong_one_is_named():
+    from fractal_match.datasets import Annotation, ImageSizes, check_annotation, load_annotations
+    from fractal_match.geometry import Box
+
+    sizes = ImageSizes()
+    annotations = load_annotations()
+    for annotation in annotations:
+        check_annotation(annotation, sizes)
+    first = annotations[0]
+    wide = Annotation(first.image, first.label, Box(first.box.x, first.box.y, 5000, first.box.h), first.where)
+    with pytest.raises(ConfigError, match=rf"annotations\.toml: object 1 \({first.name}\): box .* is not inside its image"):
+        check_annotation(wide, sizes)

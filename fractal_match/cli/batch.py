@@ -22,10 +22,12 @@ def validate(
     """Check an experiment config and say how many cases and matches it expands to."""
     from ..config import load_config
     from ..experiment import count_cases, describe_split, expand
+    from ..runs import check_inputs
 
     try:
         loaded = load_config(config)
         groups = expand(loaded)
+        check_inputs(loaded)
         split = describe_split(loaded) if loaded.split is not None else []
         if loaded.split is not None and loaded.search is not None and loaded.split.side is None:
             from ..search import NOT_TUNED, families
