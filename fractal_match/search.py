@@ -43,8 +43,7 @@ from .atomic import remove_leftovers, write_atomic
 from .progress import Progress, ensure
 from .search_space import SearchSpace, bank_space, search_space, variant_point
 from .runs import check_inputs
-from .store import (RunError, RunStore, environment, foreign_files, lock_folder, unlock, utc_now, write_config,
-                    write_json)
+from .store import RunError, RunStore, environment, foreign_files, lock_folder, unlock, utc_now, write_config, write_json
 
 NOT_TUNED = ("oracle", "pnet-detector")  # an upper bound and a reference: no parameters to tune
 GROUPS_PER_ITEM = 4  # target x pose groups a worker gets at a time
@@ -75,13 +74,8 @@ class Family:
     budget: int
     start: dict | None = None  # the first trial's values (``[search] start = "config"``), else drawn
 
-    @property
-    def name(self) -> str:
-        return self.variant.name
-
-    @property
-    def sampler(self) -> str:
-        return "tpe" if self.space.size is None else "grid"
+    name = property(lambda self: self.variant.name)
+    sampler = property(lambda self: "tpe" if self.space.size is None else "grid")
 
 
 def search_settings(config: Config) -> Search:
@@ -89,9 +83,8 @@ def search_settings(config: Config) -> Search:
 
 
 def families(config: Config, trials: int | None = None) -> list[Family]:
-    """The studies of a search config: every variant but the oracle and the detector, each with
-    `trials` (else the config's) trials, or fewer when its space has fewer distinct points (a
-    plain kernel has four: colour x masks), each of which it then tries once."""
+    """The studies of a search config: every variant but the oracle and the detector, each with `trials`
+    (else the config's), or its space's distinct points (a plain kernel: colour x masks) if fewer."""
     where = config.source or config.name
     if config.split is None:
         raise ConfigError(f"{where}: tune needs a [split] (objects divided by image into tune and held-out sets)")
@@ -282,9 +275,8 @@ def _open(config: Config, out: Path, resume: bool, trials: int | None) -> tuple[
             manifest["resumed"].append({"at": utc_now(), "leftovers_removed": leftovers})
         else:
             write_config(out, config)
-            manifest = {**_describe(config, found, trials), "started": utc_now(), "resumed": [], **environment()}
-            if leftovers:
-                manifest["leftovers_removed"] = leftovers
+            manifest = {**_describe(config, found, trials), "started": utc_now(), "resumed": [], **environment(),
+                        **({"leftovers_removed": leftovers} if leftovers else {})}
         manifest["finished"] = None
         write_json(out / "search.json", manifest)
     except BaseException:
@@ -310,8 +302,7 @@ def _run_item(item) -> list:
 
 
 def _evaluate(config: Config, jobs: list[_Job], executor: str, workers, scheduler, task) -> tuple[dict, int]:
-    """Run every unfinished group of the jobs' trial configs on the executor: ({job: values},
-    temporary files of interrupted writes removed from the trial folders)."""
+    """Run the jobs' unfinished groups: ({job: values}, leftover temporary files removed)."""
     with ExitStack() as stack:
         stores, groups, items = {}, {}, []
         for job in jobs:
@@ -380,7 +371,7 @@ def tune(config: Config, out, resume: bool = False, executor: str = "processes",
     out = Path(out)
     check_inputs(config)
     lock, manifest, found = _open(config, out, resume, trials)
-    leftovers = manifest["resumed"][-1]["leftovers_removed"] if manifest["resumed"] else manifest.get("leftovers_removed", 0)
+    leftovers = (manifest["resumed"][-1] if manifest["resumed"] else manifest).get("leftovers_removed", 0)
     try:
         storage, repaired = open_storage(out, repair=True)
         studies = {f.name: module.create_study(storage=storage, study_name=f.name, directions=directions(config),
