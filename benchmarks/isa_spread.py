@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ISAS = ("native", "AVX2", "AVX", "SSE4_2")
 #: Recipes that differ from the shipped one, made on this machine's own instruction set.
 CHANGED = {"seed 1": {"seed": 1}, "256 steps": {"steps": 256}}
-#: Changes to the recipe's constants (fractal_match.cnn.visualize), for the fingerprint of its first steps.
+#: Changes to the recipe's constants (fractal_match.templates.cnn.visualize), for the fingerprint of its first steps.
 CHANGED_CONSTANTS = {"learning rate 0.045": ("LEARNING_RATE", 0.045), "jitter 0.07": ("JITTER", 0.07),
                      "rotation 9": ("ROTATION", 9.0), "margin 0.2": ("PAD", 0.2)}
 
@@ -45,7 +45,7 @@ def fingerprint_here() -> dict:
     """The recipe's first steps (tests/data/recipe_fingerprint.npz) made again in this process."""
     import numpy as np
 
-    from fractal_match.cnn.visualize import visualize
+    from fractal_match.templates.cnn.visualize import visualize
 
     stored = np.load(ROOT / "tests" / "data" / "recipe_fingerprint.npz")
     made = visualize(str(stored["unit"]), steps=int(stored["steps"]), seed=int(stored["seed"]))
@@ -58,9 +58,9 @@ def measure_here(changed: bool) -> dict:
     """In this process (whose XLA_FLAGS are already set): every shipped picture made again."""
     import numpy as np
 
-    from fractal_match.cnn import nets
-    from fractal_match.cnn.pictures import SHIPPED_DIR, parse_request, shipped_units
-    from fractal_match.cnn.visualize import visualize
+    from fractal_match.templates.cnn import nets
+    from fractal_match.templates.cnn.pictures import SHIPPED_DIR, parse_request, shipped_units
+    from fractal_match.templates.cnn.visualize import visualize
     from fractal_match.images import load_image, read_png_metadata
 
     pictures = {}
@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--constant", nargs=2, help=argparse.SUPPRESS)  # NAME VALUE: the fingerprint with it changed
     args = parser.parse_args()
     if args.constant:
-        from fractal_match.cnn import visualize
+        from fractal_match.templates.cnn import visualize
 
         setattr(visualize, args.constant[0], float(args.constant[1]))
         json.dump(fingerprint_here(), sys.stdout)
@@ -117,7 +117,7 @@ def main() -> None:
         done = subprocess.run([sys.executable, __file__, "--constant", name, str(value)], capture_output=True,
                               text=True, check=True)
         changed[label] = json.loads(done.stdout)
-    from fractal_match.store import environment
+    from fractal_match.experiments.store import environment
 
     report = {"environment": environment(), "cpu": _cpu(), "isas": results, "fingerprint_changed_recipe": changed}
     args.out.parent.mkdir(parents=True, exist_ok=True)

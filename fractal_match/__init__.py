@@ -19,23 +19,25 @@ Run a batch experiment without the command line (a shipped config by name, or a 
     config = load_config("quick")
     summary = run_experiment(config, "results/quick", executor="processes", workers=2)
 
-The modules: ``matching`` (the six maps from one correlation), ``peaks``, ``pose_search``,
-``fractal`` (generator families), ``kernels`` (kernel sources), ``config``, ``experiment`` and
-``runs`` (batch runs), ``report`` (figures and the HTML page; imports matplotlib).
+The package in layers, each importing only those before it: the basics (``images``,
+``geometry``, ``datasets``, ``atomic``, ``progress``), ``engine`` (the six maps from one
+correlation, peaks, measures), ``templates`` (kernel sources, generator families, visualized CNN
+units), ``experiments`` (configs, plans, runs, the run folder), ``search`` (tune and confirm),
+``report`` (tables, statistics, figures, the HTML page; imports matplotlib) and ``cli``.
 """
 
 from ._data import DATA_DIR
 from ._errors import ConfigError, DegenerateError, FractalMatchError, ImageError, ParameterError
-from ._methods import METHOD_INFO, METHODS, Match, Responses, best_match
+from .engine._methods import METHOD_INFO, METHODS, Match, Responses, best_match
 from ._version import __version__
-from .config import Config, load_config
-from .fractal import FAMILIES, Family, Param, Template, fractalize
+from .experiments.config import Config, load_config
+from .templates.fractal import FAMILIES, Family, Param, Template, fractalize
 from .geometry import Box, iou
 from .images import load_image, read_png_metadata, save_image
-from .kernels import KERNEL_SOURCES, Kernel, KernelSource, load_kernel, resize_kernel
-from .matching import match_all, match_many
-from .peaks import find_peaks
-from .runs import run_experiment
+from .templates.kernels import KERNEL_SOURCES, Kernel, KernelSource, load_kernel, resize_kernel
+from .engine.matching import match_all, match_many
+from .engine.peaks import find_peaks
+from .experiments.runs import run_experiment
 
 __all__ = [
     "METHODS", "METHOD_INFO", "Match", "Responses", "match_all", "match_many", "best_match", "find_peaks",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field as dataclass_field
 from pathlib import Path
 
 from ._checks import read_toml
@@ -20,7 +20,7 @@ class Annotation:
     image: Path
     label: str
     box: Box
-    where: str = field(default="", compare=False)  # the file and object it is written in, for errors
+    where: str = dataclass_field(default="", compare=False)  # the file and object it is written in, for errors
 
     @property
     def name(self) -> str:
@@ -76,7 +76,7 @@ class Pair:
     template_box: Box
     target_image: Path
     target_box: Box
-    where: tuple[str, str] = field(default=("", ""), compare=False)  # where each box is written, for errors
+    where: tuple[str, str] = dataclass_field(default=("", ""), compare=False)  # where each box is written, for errors
 
 
 _PAIR_FILE = re.compile(r"^pair(?P<pair>\d+)_frm(?P<frame>[12])_(?P<seq>.+)_(?P<index>\d+)\.(?:jpe?g|png|bmp)$", re.I)

@@ -111,8 +111,8 @@ def test_demo_runs_on_bundled_data(tmp_path):
     batch = list(csv.DictReader((demo / "quick" / "results.csv").open()))
     assert len(batch) == 36 * 2 * 6 * 6 and {r["status"] for r in batch} == {"ok"}
     # one unit of throughput: the template matches the rows record are the ones the config counts
-    from fractal_match.config import load_config
-    from fractal_match.experiment import count_cases
+    from fractal_match.experiments.config import load_config
+    from fractal_match.experiments.plan import count_cases
 
     assert sum(int(r["templates"]) for r in batch) // 6 == count_cases(load_config("quick"))[1] == 1224
     # the demo always runs afresh: a folder that holds files is refused, and left as it was

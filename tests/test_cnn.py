@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fractal_match.cnn.weights import MEMBER_SHA256, WeightsError, load_weights, read_legacy_state_dict
+from fractal_match.templates.cnn.weights import MEMBER_SHA256, WeightsError, load_weights, read_legacy_state_dict
 
 jax = pytest.importorskip("jax", reason="the cnn extra (jax) is part of the test extra")
 
-from fractal_match.cnn import analysis, nets  # noqa: E402
-from fractal_match.cnn.visualize import visualize  # noqa: E402
+from fractal_match.templates.cnn import analysis, nets  # noqa: E402
+from fractal_match.templates.cnn.visualize import visualize  # noqa: E402
 
 
 # --- the legacy torch format, written by hand (no torch here either) ---------------------------
@@ -156,7 +156,7 @@ WHEEL = os.environ.get("FRACTAL_MATCH_MTCNN_WHEEL")
 
 @pytest.mark.skipif(not WHEEL, reason="set FRACTAL_MATCH_MTCNN_WHEEL to the downloaded wheel (.ci/run does)")
 def test_the_committed_weights_are_what_the_wheel_holds(tmp_path):
-    from fractal_match.cnn.weights import import_wheel
+    from fractal_match.templates.cnn.weights import import_wheel
 
     fresh = load_weights(import_wheel(WHEEL, tmp_path / "mtcnn.npz"))
     committed = load_weights()

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from fractal_match import DATA_DIR, FractalMatchError, load_config
-from fractal_match.config import ConfigError
+from fractal_match.experiments.config import ConfigError
 from fractal_match.images import load_image
-from fractal_match.kernels import expand_kernel_names, load_faces, load_kernel, resize_kernel
-from fractal_match.scenes import synthetic_scene
+from fractal_match.templates.kernels import expand_kernel_names, load_faces, load_kernel, resize_kernel
+from fractal_match.experiments.scenes import synthetic_scene
 
 
 def test_lfw_kernels_are_the_bundled_crops():
@@ -55,7 +55,7 @@ def test_a_face_pasted_into_a_photo_is_the_only_change_to_the_photo():
 
 
 def test_an_ellipse_paste_leaves_no_square_edge():
-    from fractal_match.scenes import ellipse_alpha
+    from fractal_match.experiments.scenes import ellipse_alpha
 
     alpha = ellipse_alpha(64, 48)
     assert alpha.min() == 0.0 and alpha.max() == 1.0 and alpha[32, 24] == 1.0
@@ -112,9 +112,9 @@ def test_the_detector_row_is_judged_like_a_template(tmp_path):
     import math
 
     from fractal_match import run_experiment
-    from fractal_match.cnn.nets import pnet_pyramid
+    from fractal_match.templates.cnn.nets import pnet_pyramid
     from fractal_match.datasets import find_annotation
-    from fractal_match.experiment import count_cases
+    from fractal_match.experiments.plan import count_cases
     from fractal_match.geometry import Pose, transform_target
 
     path = _config(tmp_path, 'annotations = ["astronaut/face", "camera/face"]\n[transforms]\nscales = [1.0, 0.5]\n'

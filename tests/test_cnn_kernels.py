@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from fractal_match import DATA_DIR
-from fractal_match.cnn import pictures
-from fractal_match.cnn.pictures import SHIPPED_DIR, parse_request, shipped_units
+from fractal_match.templates.cnn import pictures
+from fractal_match.templates.cnn.pictures import SHIPPED_DIR, parse_request, shipped_units
 from fractal_match.images import load_image, read_png_metadata
-from fractal_match.kernels import kernel_names, load_kernel
+from fractal_match.templates.kernels import kernel_names, load_kernel
 
 SHIPPED = ["onet/face", "rnet/face", "onet/conv4:115", "onet/conv4:7", "onet/conv4:40", "onet/conv3:41"]
 
@@ -53,7 +53,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def assert_like_the_shipped_picture(picture: np.ndarray, value: float, request) -> None:
-    from fractal_match.cnn.nets import face_probability
+    from fractal_match.templates.cnn.nets import face_probability
 
     path = SHIPPED_DIR / request.filename
     shipped = load_image(path, "color")
@@ -69,7 +69,7 @@ def assert_like_the_shipped_picture(picture: np.ndarray, value: float, request) 
 @pytest.mark.parametrize("spec", shipped_units())
 def test_every_shipped_picture_is_what_the_recipe_makes_now(spec):
     pytest.importorskip("jax")
-    from fractal_match.cnn.visualize import visualize
+    from fractal_match.templates.cnn.visualize import visualize
 
     request = parse_request(spec)
     made = visualize(request.unit, size=request.side, steps=request.steps, seed=request.seed)
@@ -83,8 +83,8 @@ def test_the_recipe_is_the_one_that_made_the_shipped_pictures():
     of its size; a 10% smaller learning rate moved them by 5.5 levels and 8e-2, a 1-degree smaller
     rotation range by 10 levels, another canvas margin by 29. Allowed: 1.5 levels and 1e-2."""
     pytest.importorskip("jax")
-    from fractal_match.cnn.pictures import RECIPE
-    from fractal_match.cnn.visualize import visualize
+    from fractal_match.templates.cnn.pictures import RECIPE
+    from fractal_match.templates.cnn.visualize import visualize
 
     stored = np.load(Path(__file__).parent / "data" / "recipe_fingerprint.npz")
     assert int(stored["recipe"]) == RECIPE  # a changed recipe bumps RECIPE and writes a new fingerprint
@@ -97,7 +97,7 @@ def test_the_recipe_is_the_one_that_made_the_shipped_pictures():
 def test_the_shipped_picture_check_catches_another_seed():
     """What the tolerances above must still refuse: the same unit's picture from seed 1."""
     pytest.importorskip("jax")
-    from fractal_match.cnn.visualize import visualize
+    from fractal_match.templates.cnn.visualize import visualize
 
     request = parse_request("rnet/face")
     other = visualize(request.unit, size=request.side, steps=request.steps, seed=1)
@@ -150,7 +150,7 @@ def test_a_damaged_cached_picture_is_made_again(tmp_path):
 
 def test_shipped_units_load_without_jax_and_a_new_unit_names_the_extra(tmp_path):
     code = (
-        NO_JAX + "from fractal_match.kernels import load_kernel\n"
+        NO_JAX + "from fractal_match.templates.kernels import load_kernel\n"
         "k = load_kernel('cnn:onet/face?size=64', 'color'); print(k.image.shape)\n"
         "from fractal_match import FractalMatchError\n"
         "try:\n    load_kernel('cnn:onet/conv2:3')\nexcept FractalMatchError as e:\n    print(e)\n"

@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 
 from fractal_match import ConfigError
-from fractal_match.config import load_config
+from fractal_match.experiments.config import load_config
 from fractal_match.datasets import DATA_DIR
-from fractal_match.experiment import count_cases, expand
+from fractal_match.experiments.plan import count_cases, expand
 
 GOOD = """
 name = "t"

@@ -4,7 +4,7 @@ import pytest
 
 from fractal_match import load_image
 from fractal_match.datasets import DATA_DIR, find_annotation, load_annotations
-from fractal_match.kernels import load_faces, load_kernel, resize_kernel
+from fractal_match.templates.kernels import load_faces, load_kernel, resize_kernel
 from fractal_match._errors import ConfigError
 
 

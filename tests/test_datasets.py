@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from fractal_match import ConfigError, save_image
-from fractal_match.config import load_config
+from fractal_match.experiments.config import load_config
 from fractal_match.datasets import load_manifest, load_pairs, read_box
 from fractal_match.geometry import Pose, transform_target
-from fractal_match.pose_search import search
-from fractal_match.runs import run_experiment
-from fractal_match.scenes import synthetic_scene
+from fractal_match.engine.pose_search import search
+from fractal_match.experiments.runs import run_experiment
+from fractal_match.experiments.scenes import synthetic_scene
 
 
 def make_pairs(folder, count=3, second_box_name="frm1"):

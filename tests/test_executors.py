@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from fractal_match.executors import ExecutorError, execute, pools_in_workers, worker_pools
+from fractal_match.experiments.executors import ExecutorError, execute, pools_in_workers, worker_pools
 
 
 def _assert_single_threaded(reports):

@@ -10,11 +10,12 @@ import time
 
 import pytest
 
-from fractal_match.config import load_config
-from fractal_match.executors import ExecutorError
-from fractal_match.experiment import ROW_COLUMNS, group_row_count
-from fractal_match.runs import run_experiment
-from fractal_match.store import RunError, RunStore
+from fractal_match.experiments.config import load_config
+from fractal_match.experiments.executors import ExecutorError
+from fractal_match.experiments.cases import ROW_COLUMNS
+from fractal_match.experiments.plan import make_plan
+from fractal_match.experiments.runs import run_experiment
+from fractal_match.experiments.store import RunError, RunStore
 from test_runs import rows_without_timing
 
 CONFIG = """
@@ -53,7 +54,7 @@ def test_a_second_run_process_on_the_same_folder_is_refused(tmp_path, config_pat
     # a run started meanwhile in another process must be refused, whatever the timing.
     folder = tmp_path / "shared"
     config = load_config(config_path)
-    with RunStore(folder, config, ROW_COLUMNS, group_rows=group_row_count(config)):
+    with RunStore(folder, make_plan(config), ROW_COLUMNS):
         second = subprocess.run([sys.executable, "-m", "fractal_match", "run", str(config_path), "--out", str(folder),
                                  "--resume", "-e", "serial"], capture_output=True, text=True)
     assert second.returncode == 1
@@ -88,7 +89,7 @@ def test_a_full_disk_stops_the_run_with_a_clear_error_and_a_resumable_folder(tmp
     with one clear error, and --resume repairs the tail and finishes with the right rows."""
     import builtins
 
-    import fractal_match.store as store
+    import fractal_match.experiments.store as store
 
     config = load_config(config_path)
     folder = tmp_path / "full"

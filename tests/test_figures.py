@@ -1,7 +1,7 @@
 import numpy as np
 
 from fractal_match import match_all, read_png_metadata
-from fractal_match.detect import Variant
+from fractal_match.engine.detect import Variant
 from fractal_match.report.figures import detection_grid, save_figure
 
 METHODS = ("TM_SQDIFF", "TM_CCOEFF_NORMED")
@@ -27,7 +27,7 @@ def test_detection_grid_has_a_row_per_method_and_two_panels_per_variant(tmp_path
 
 
 def test_saved_figures_are_byte_for_byte_reproducible(tmp_path):
-    from fractal_match.workflows import run_gallery
+    from fractal_match.cli.workflows import run_gallery
 
     first = run_gallery("bank:ring", size=32, out=tmp_path / "a.png")
     second = run_gallery("bank:ring", size=32, out=tmp_path / "b.png")

@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fractal_match import ParameterError
-from fractal_match.fractal import FAMILIES, fractalize, parse_assignments
-from fractal_match.fractal._canvas import fit_square
-from fractal_match.fractal.controls import rotated, scaled_about_centre
-from fractal_match.fractal.droste import droste_map
-from fractal_match.fractal.orbit_trap import trap_indices
+from fractal_match.templates.fractal import FAMILIES, fractalize, parse_assignments
+from fractal_match.templates.fractal._canvas import fit_square
+from fractal_match.templates.fractal.controls import rotated, scaled_about_centre
+from fractal_match.templates.fractal.droste import droste_map
+from fractal_match.templates.fractal.orbit_trap import trap_indices
 
 
 @pytest.fixture(scope="module")

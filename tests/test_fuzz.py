@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fractal_match import ConfigError
-from fractal_match.config import load_config
-from fractal_match.fractal import FAMILIES, fractalize
+from fractal_match.experiments.config import load_config
+from fractal_match.templates.fractal import FAMILIES, fractalize
 from test_matching import assert_agrees, random_mask, shapes
 
 # -- the matcher: 1,000 random cases against cv2.matchTemplate ------------------------------------

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fractal_match import ParameterError, match_all
-from fractal_match.kernels import (
+from fractal_match.templates.kernels import (
     BANK,
     LEARNED,
     bank_kernel,

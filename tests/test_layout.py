@@ -91,14 +91,56 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycles():
     graph = import_graph()
-    assert "fractal_match._masked" in graph["fractal_match.matching"]  # the walk sees imports
+    assert "fractal_match.engine._masked" in graph["fractal_match.engine.matching"]  # the walk sees imports
     assert cycles(graph) == []
 
 
 def test_the_walk_sees_every_name_and_the_packages_on_the_way():
     graph = import_graph()
-    assert {"fractal_match.fractal.orbit_trap", "fractal_match.fractal.ifs", "fractal_match.fractal.droste"} <= graph["fractal_match.fractal"]
-    assert "fractal_match.report" in graph["fractal_match.workflows"]  # report.figures runs report/__init__
+    assert {"fractal_match.templates.fractal.orbit_trap", "fractal_match.templates.fractal.ifs", "fractal_match.templates.fractal.droste"} <= graph["fractal_match.templates.fractal"]
+    assert "fractal_match.report" in graph["fractal_match.cli.workflows"]  # report.figures runs report/__init__
+
+
+#: The layers, lowest first. The basics are the modules loose in fractal_match/ (errors, input
+#: checks, images, geometry, TOML, atomic files, progress, the annotated data sets).
+LAYERS = ("basics", "engine", "templates", "experiments", "search", "report", "cli")
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of a package module; None for the package itself (the public API, which may
+    import any layer)."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return None
+    if parts[1] == "__main__":
+        return "cli"
+    return parts[1] if parts[1] in LAYERS else "basics"
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    upward = []
+    for module, imported in import_graph().items():
+        mine = layer_of(module)
+        for other in imported:
+            theirs = layer_of(other)
+            if mine is not None and theirs is not None and LAYERS.index(theirs) > LAYERS.index(mine):
+                upward.append(f"{module} ({mine}) imports {other} ({theirs})")
+    assert not upward, upward
+
+
+def test_the_layer_check_sees_an_upward_import():
+    assert layer_of("fractal_match.engine.matching") == "engine" and layer_of("fractal_match.images") == "basics"
+    assert layer_of("fractal_match.templates.cnn.nets") == "templates" and layer_of("fractal_match") is None
+    graph = import_graph()
+    assert "fractal_match.engine.matching" in graph["fractal_match.experiments.cases"]  # down: allowed
+    assert LAYERS.index(layer_of("fractal_match.experiments.cases")) > LAYERS.index("engine")
+
+
+def test_at_most_twelve_modules_stay_loose_and_every_layer_is_a_folder():
+    loose = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(loose) <= 14 and {"__init__.py", "__main__.py"} <= set(loose), loose
+    for name in LAYERS[1:]:
+        assert (PACKAGE / name / "__init__.py").is_file(), name
 
 
 def test_single_image_path_does_not_reach_into_batch_runs():
@@ -106,8 +148,8 @@ def test_single_image_path_does_not_reach_into_batch_runs():
     # but of a package's __init__ only the top level (its lazy names load only when asked for).
     everywhere, top = import_graph(), import_graph(top_level_only=True)
     graph = {name: top[name] if _modules()[name].name == "__init__.py" else edges for name, edges in everywhere.items()}
-    batch = {"fractal_match.experiment", "fractal_match.runs", "fractal_match.executors", "fractal_match.store"}
-    for module in ("fractal_match.workflows", "fractal_match.detect", "fractal_match.matching"):
+    batch = {"fractal_match.experiments.cases", "fractal_match.experiments.runs", "fractal_match.experiments.executors", "fractal_match.experiments.store"}
+    for module in ("fractal_match.cli.workflows", "fractal_match.engine.detect", "fractal_match.engine.matching"):
         seen, todo = set(), [module]
         while todo:
             for other in graph[todo.pop()] - seen:
@@ -119,7 +161,7 @@ def test_single_image_path_does_not_reach_into_batch_runs():
 def test_lower_layers_import_neither_matplotlib_nor_typer():
     """matplotlib only in the report; typer and rich (the terminal) only in the command line."""
     for name, path in _modules().items():
-        if name.startswith(("fractal_match.report", "fractal_match.cli")) or name == "fractal_match._terminal":
+        if name.startswith(("fractal_match.report", "fractal_match.cli")) or name == "fractal_match.cli._terminal":
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
@@ -144,9 +186,9 @@ def test_only_the_cnn_modules_that_need_it_import_jax():
         if not more:
             break
         reaching |= more
-    assert direct == {"fractal_match.cnn.nets", "fractal_match.cnn.visualize"}
-    assert reaching == {"fractal_match.cnn.nets", "fractal_match.cnn.visualize", "fractal_match.cnn.analysis",
-                        "fractal_match.cnn.detector"}
+    assert direct == {"fractal_match.templates.cnn.nets", "fractal_match.templates.cnn.visualize"}
+    assert reaching == {"fractal_match.templates.cnn.nets", "fractal_match.templates.cnn.visualize", "fractal_match.templates.cnn.analysis",
+                        "fractal_match.templates.cnn.detector"}
 
 
 def test_no_module_is_over_about_400_lines():
@@ -159,3 +201,19 @@ def test_the_public_api():
                  "find_peaks", "load_kernel", "KernelSource", "Family", "Param", "DATA_DIR"):
         assert name in fractal_match.__all__ and hasattr(fractal_match, name), name
     assert set(fractal_match.__all__) <= set(dir(fractal_match))
+
+
+def test_every_public_name_of_before_the_layers_still_imports():
+    """The names fractal_match.__all__ listed before the modules moved into layer folders: a
+    script written against them keeps working."""
+    before = ["METHODS", "METHOD_INFO", "Match", "Responses", "match_all", "match_many", "best_match", "find_peaks",
+              "fractalize", "FAMILIES", "Family", "Param", "Template", "load_kernel", "resize_kernel", "Kernel",
+              "KernelSource", "KERNEL_SOURCES", "load_config", "Config", "run_experiment", "load_image", "save_image",
+              "read_png_metadata", "Box", "iou", "DATA_DIR", "FractalMatchError", "ImageError", "ParameterError",
+              "DegenerateError", "ConfigError", "__version__"]
+    namespace = {}
+    exec(f"from fractal_match import {', '.join(before)}", namespace)
+    assert set(before) <= set(fractal_match.__all__) and all(namespace[name] is not None for name in before)
+    from fractal_match.report import make_report  # the report's entry point, named in the guide
+
+    assert callable(make_report)

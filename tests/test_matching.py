@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from fractal_match import DegenerateError, ParameterError
 from fractal_match.geometry import iou
-from fractal_match.matching import (
+from fractal_match.engine.matching import (
     METHOD_INFO,
     METHODS,
     Match,
@@ -17,7 +17,7 @@ from fractal_match.matching import (
     match_many,
     opencv_methods,
 )
-from fractal_match.peaks import find_peaks
+from fractal_match.engine.peaks import find_peaks
 
 NORMED_TOL = 2e-4
 RAW_TOL = 1e-3
@@ -428,7 +428,7 @@ def test_peaks_equal_a_plain_greedy_nms(seed, k, plateau, levels, max_overlap):
     score[rng.random(score.shape) < plateau] = score.min()
     score[rng.random(score.shape) < 0.05] = -np.inf
     shape = (int(rng.integers(1, 12)), int(rng.integers(1, 12)))
-    from fractal_match.peaks import peaks_of_score
+    from fractal_match.engine.peaks import peaks_of_score
 
     assert peaks_of_score(score, shape, k, None, max_overlap) == _reference_peaks(score, shape, k, max_overlap)
 

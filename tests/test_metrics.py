@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fractal_match.geometry import Box
-from fractal_match.metrics import (
+from fractal_match.engine.metrics import (
     SUCCESS_THRESHOLDS,
     Truth,
     evaluate,
@@ -68,9 +68,9 @@ def test_success_curve_and_auc_follow_the_papers_protocol():
 @pytest.mark.parametrize("criterion", ["center", "iou"])
 @pytest.mark.parametrize("method", ["TM_SQDIFF", "TM_CCOEFF_NORMED"])
 def test_fast_evaluate_agrees_with_the_plain_definitions(criterion, method):
-    from fractal_match.matching import best_match
-    from fractal_match.peaks import find_peaks
-    from fractal_match.metrics import is_hit
+    from fractal_match.engine.matching import best_match
+    from fractal_match.engine.peaks import find_peaks
+    from fractal_match.engine.metrics import is_hit
 
     rng = np.random.default_rng(7)
     response = rng.random((70, 90)).astype(np.float32)

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from fractal_match.cli import app
 from fractal_match.report import make_report
-from fractal_match.stats import mcnemar_exact, wilson_interval
+from fractal_match.report.stats import mcnemar_exact, wilson_interval
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_run"
 
@@ -124,8 +124,9 @@ def test_the_gallery_draws_a_mask_only_where_the_variant_matches_with_it(tmp_pat
 
     from matplotlib.figure import Figure
 
-    from fractal_match.config import load_config
-    from fractal_match.experiment import CaseRunner, selected_refs
+    from fractal_match.experiments.config import load_config
+    from fractal_match.experiments.cases import CaseRunner
+    from fractal_match.experiments.plan import selected_refs
     from fractal_match.report import build
 
     base = load_config(FIXTURE / "config.toml")

@@ -10,10 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from fractal_match.cli import app
-from fractal_match.config import load_config
-from fractal_match.experiment import ROW_COLUMNS, group_row_count
-from fractal_match.runs import run_experiment
-from fractal_match.store import RunError, RunStore
+from fractal_match.experiments.config import load_config
+from fractal_match.experiments.cases import ROW_COLUMNS
+from fractal_match.experiments.plan import make_plan
+from fractal_match.experiments.runs import run_experiment
+from fractal_match.experiments.store import RunError, RunStore
 
 CONFIG = """
 name = "tiny"
@@ -125,7 +126,7 @@ def test_torn_last_line_and_half_written_group_are_repaired(tmp_path, config_pat
     folder = tmp_path / "torn"
     run_experiment(config, folder, executor="serial", limit=3)
     lines = (folder / "results.csv").read_text().splitlines(keepends=True)
-    half_group = lines[1 : 1 + group_row_count(config) // 2]  # some rows of the first group again, as a fragment
+    half_group = lines[1 : 1 + make_plan(config).rows_per_group // 2]  # some rows of the first group again, as a fragment
     with open(folder / "results.csv", "a") as handle:
         handle.writelines(line.replace(line.split("@")[0], "chelsea/nose") for line in half_group)
         handle.write("chelsea/nose@s1r30|crop|none,chelsea/nose@s1r30,chel")  # torn: no newline
@@ -136,21 +137,21 @@ def test_torn_last_line_and_half_written_group_are_repaired(tmp_path, config_pat
 
 def test_second_writer_is_refused_and_other_misuse(tmp_path, config_path, reference):
     config = load_config(config_path)
-    rows = group_row_count(config)
-    with RunStore(tmp_path / "locked", config, ROW_COLUMNS, group_rows=rows):
+    plan = make_plan(config)
+    with RunStore(tmp_path / "locked", plan, ROW_COLUMNS):
         with pytest.raises(RunError, match="another run is writing this folder"):
-            RunStore(tmp_path / "locked", config, ROW_COLUMNS, resume=True, group_rows=rows)
+            RunStore(tmp_path / "locked", plan, ROW_COLUMNS, resume=True)
     with pytest.raises(RunError, match="already holds a run"):
-        RunStore(reference, config, ROW_COLUMNS, group_rows=rows)
+        RunStore(reference, plan, ROW_COLUMNS)
     other = load_config(config_path).__class__(**{**config.__dict__, "seed": 99})
     with pytest.raises(RunError, match="made from a different config"):
-        RunStore(reference, other, ROW_COLUMNS, resume=True, group_rows=rows)
+        RunStore(reference, make_plan(other), ROW_COLUMNS, resume=True)
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "x.txt").write_text("x")
     with pytest.raises(RunError, match="is not a run folder"):
-        RunStore(tmp_path / "plain", config, ROW_COLUMNS, resume=True, group_rows=rows)
+        RunStore(tmp_path / "plain", plan, ROW_COLUMNS, resume=True)
     with pytest.raises(RunError, match="is not a run folder"):
-        RunStore(tmp_path / "plain", config, ROW_COLUMNS, group_rows=rows)
+        RunStore(tmp_path / "plain", plan, ROW_COLUMNS)
 
 
 def test_a_run_killed_while_starting_leaves_a_usable_folder(tmp_path, config_path, reference):
@@ -196,3 +197,19 @@ def test_cli_run_errors_are_one_line(tmp_path, config_path, args, message):
     assert result.exit_code == 1
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+
+
+def test_a_run_expands_its_config_once(tmp_path, config_path, monkeypatch):
+    """One way through a run: the command makes the plan; the runner, the run folder, the
+    progress display and the summary read it, and nothing expands the config again."""
+    from fractal_match.experiments import plan as plan_module
+
+    calls = []
+    real = plan_module._groups
+    monkeypatch.setattr(plan_module, "_groups", lambda config, targets: calls.append(1) or real(config, targets))
+    result = CliRunner().invoke(app, ["run", str(config_path), "--out", str(tmp_path / "run"), "-e", "serial"])
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1
+    calls.clear()
+    assert CliRunner().invoke(app, ["validate", str(config_path)]).exit_code == 0
+    assert len(calls) == 1

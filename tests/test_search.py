@@ -16,16 +16,16 @@ from typer.testing import CliRunner
 
 pytest.importorskip("optuna")
 
-from fractal_match import experiment  # noqa: E402
+from fractal_match.experiments import cases as experiment  # noqa: E402
 from fractal_match.cli import app  # noqa: E402
-from fractal_match.config import load_config  # noqa: E402
-from fractal_match.confirm import confirm, read_search  # noqa: E402
-from fractal_match.experiment import split_targets  # noqa: E402
+from fractal_match.experiments.config import load_config  # noqa: E402
+from fractal_match.search.confirm import confirm, read_search  # noqa: E402
+from fractal_match.experiments.plan import split_targets  # noqa: E402
 from fractal_match.report.search import trial_rows, _studies  # noqa: E402
 from fractal_match.report.tables import comparison_rows, load_run  # noqa: E402
-from fractal_match.search import families, side_config, tune, variant_at  # noqa: E402
-from fractal_match.stats import holm  # noqa: E402
-from fractal_match.store import config_toml  # noqa: E402
+from fractal_match.search.tune import families, side_config, tune, variant_at  # noqa: E402
+from fractal_match.report.stats import holm  # noqa: E402
+from fractal_match.experiments.store import config_toml  # noqa: E402
 
 # Coins (4 objects, one image) against a face and a lesion (two more images); 3 trials a family.
 CONFIG = """
@@ -152,8 +152,9 @@ def test_tune_resumes_after_sigkill_to_the_same_trials_and_values(tmp_path, conf
 
 KILLED_WHILE_WRITING = """
 import os, signal, sys
-from fractal_match import search, store
-from fractal_match.config import load_config
+from fractal_match.experiments import store
+from fractal_match.search import tune as search
+from fractal_match.experiments.config import load_config
 
 where = sys.argv[3]
 module = store if where == "trial" else search  # a trial folder's config, or the tuning folder's own
@@ -277,7 +278,7 @@ def test_configs_made_in_code_read_back_equal(tmp_path, reference):
 def test_a_variant_with_its_own_switches_matches_like_a_config_with_them(tmp_path, config_path):
     """Rows of colour, masked variants (one template; a bank) in a gray config equal those of a
     colour, masked config."""
-    from fractal_match.runs import run_experiment
+    from fractal_match.experiments.runs import run_experiment
 
     base = replace(load_config(config_path), split=None, search=None)
     rot = next(v for v in base.variants if v.family == "rot-sym")
@@ -348,7 +349,7 @@ def test_bad_uses_fail_in_one_line(tmp_path, config_path, reference):
     assert not any((tmp_path / name).exists() for name in ("a", "b", "c", "d", "e", "f"))
     assert not (partial / "report").exists() and not (no_journal / "study.journal").exists()
     # an unfinished search (here: interrupted in its second round) cannot be confirmed
-    from fractal_match import search
+    from fractal_match.search import tune as search
 
     unfinished, original = tmp_path / "unfinished", search._evaluate
     rounds = []
@@ -400,7 +401,7 @@ def test_tuning_report_shows_every_family(tmp_path, reference):
     for name in ("none", "rot-sym", "orbit-trap", "bank"):
         assert f"<td>{name}</td>" in page
     from fractal_match.report.search import _space_html
-    from fractal_match.search_space import search_space
+    from fractal_match.search.space import search_space
 
     space = search_space("scrambled")
     held = _space_html({"dimensions": [vars(d) for d in space.dimensions], "fixed": dict(space.fixed),
@@ -414,8 +415,8 @@ def test_tuning_report_shows_every_family(tmp_path, reference):
 
 
 def test_the_best_fractal_and_control_are_chosen_by_tune_value_alone(config_path):
-    from fractal_match.confirm import declare
-    from fractal_match.config import Variant
+    from fractal_match.search.confirm import declare
+    from fractal_match.experiments.config import Variant
 
     base = load_config(config_path)
     config = replace(base, variants=base.variants + (Variant("ifs", "ifs"), Variant("blur", "blur")))

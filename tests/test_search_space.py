@@ -8,7 +8,7 @@ import pytest
 
 from fractal_match import FAMILIES, fractalize
 from fractal_match import ParameterError
-from fractal_match.search_space import SWITCHES, sample, search_space
+from fractal_match.search.space import SWITCHES, sample, search_space
 
 SEARCHED = [name for name, family in FAMILIES.items() if family.kind in ("fractal", "control")]
 
@@ -71,8 +71,8 @@ def test_an_unknown_family_is_one_clear_error():
 
 @pytest.mark.parametrize("family", SEARCHED)
 def test_a_point_read_back_from_its_parameters_is_the_same_point(family):
-    from fractal_match.config import Variant
-    from fractal_match.search_space import bank_space, variant_point
+    from fractal_match.experiments.config import Variant
+    from fractal_match.search.space import bank_space, variant_point
 
     space = search_space(family)
     rng = np.random.default_rng(2)

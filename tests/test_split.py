@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from fractal_match import DATA_DIR, load_config
-from fractal_match.config import ConfigError
+from fractal_match.experiments.config import ConfigError
 from fractal_match.datasets import find_annotation
-from fractal_match.experiment import split_targets, target_refs
+from fractal_match.experiments.plan import split_targets, target_refs
 
 CONFIG = """name = "s"
 kernels = ["crop"]

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from fractal_match.stats import cluster_bootstrap, compare, holm, mcnemar_exact, wilcoxon_p, wilson_interval
+from fractal_match.report.stats import cluster_bootstrap, compare, holm, mcnemar_exact, wilcoxon_p, wilson_interval
 
 
 def test_wilson_interval_matches_the_formula_by_hand():

@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperArgument, TyperOption
 
 from .._errors import FractalMatchError
-from .._terminal import configure_logging, progress_display
+from ._terminal import configure_logging, progress_display
 from .._version import __version__
 
 def _option_label(option, ctx) -> str | None:
@@ -68,8 +68,8 @@ def _print_best(detection) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..detect import best_table
-    from .._methods import METHOD_INFO
+    from ..engine.detect import best_table
+    from ..engine._methods import METHOD_INFO
 
     seconds = detection.seconds
     table = Table(title=f"best match per method (matching took {seconds:.2f} s)")
@@ -115,7 +115,7 @@ def match(
 ):
     """Match KERNEL (and its --family variants) against TARGET with every method; write the
     detection grid (normal vs each variant side by side) and matches.csv."""
-    from ..workflows import run_match
+    from .workflows import run_match
 
     _run_and_report(lambda progress: run_match(target, kernel, method or None, color, mask, size, top_k, out,
                                                family or (), set_ or (), template_masks, progress))
@@ -132,7 +132,7 @@ def fractalize(
     gallery: Annotated[bool, typer.Option("--gallery", help="Write a contact sheet of every family at its defaults instead.")] = False,
 ):
     """Make a template of KERNEL with one generator family (or a gallery of all of them)."""
-    from ..workflows import run_fractalize, run_gallery
+    from .workflows import run_fractalize, run_gallery
 
     try:
         if gallery:
@@ -155,7 +155,7 @@ def families():
     from rich.console import Console
     from rich.table import Table
 
-    from ..fractal import FAMILIES
+    from ..templates.fractal import FAMILIES
 
     console = Console(width=max(Console().width, 120))
     try:
@@ -178,7 +178,7 @@ def kernels(
     sheet: Annotated[Optional[Path], typer.Option("--sheet", help="Also write a contact sheet of the named kernels (PNG + SVG).")] = None,
 ):
     """List the named kernels: procedural bank, learned from the bundled faces, annotated crops."""
-    from ..kernels import BANK, bank_parameters, kernel_names
+    from ..templates.kernels import BANK, bank_parameters, kernel_names
 
     try:
         names = kernel_names()
@@ -191,7 +191,7 @@ def kernels(
     for name in BANK:
         typer.echo(f"  {name}: " + ", ".join(f"{p.name}={p.default} [{p.describe_range()}]" for p in params[name]))
     if sheet is not None:
-        from ..workflows import run_kernel_sheet
+        from .workflows import run_kernel_sheet
 
         try:
             written = run_kernel_sheet(sheet, names)
@@ -214,7 +214,7 @@ def visualize(
 ):
     """The feature visualization of one unit of the MTCNN face detector (needs the cnn extra):
     the picture that excites it most, by Distill's recipe."""
-    from ..unit_commands import visualize_command
+    from .unit_commands import visualize_command
 
     try:
         with progress_display() as progress:
@@ -232,7 +232,7 @@ def import_mtcnn(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", help="Where to write the weights (default: the bundled data/cnn/mtcnn.npz).")] = None,
 ):
     """Read MTCNN's weights from the facenet-pytorch wheel (hash-checked, no torch, no pickle code)."""
-    from ..cnn.weights import import_wheel
+    from ..templates.cnn.weights import import_wheel
 
     try:
         _echo_written([import_wheel(wheel, out)])
@@ -247,7 +247,7 @@ def demo(
     """Run the original experiment on bundled data: the visualized ONet face unit, its orbit-trap fractal and
     two controls, all six methods, against the astronaut; the gallery of every family; then the
     small batch run quick.toml and its report. Every demo runs afresh into a new folder."""
-    from ..demo import default_out, run_demo
+    from .demo import default_out, run_demo
 
     folder = out or default_out()
     typer.echo(f"the original experiment, then the small batch run quick.toml, into {folder}/ ...")
@@ -284,7 +284,7 @@ BenchQuick = Annotated[bool, typer.Option("--quick", help="A small target and fe
 
 
 def _bench(which: str, out: Optional[Path], repeats: Optional[int], quick: bool) -> dict:
-    from ..bench import BENCHMARKS, run_benchmark
+    from .bench import BENCHMARKS, run_benchmark
 
     if which not in BENCHMARKS and which != "all":
         raise _fail(f"unknown benchmark {which!r} (allowed: {', '.join(BENCHMARKS)}, all)")

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from .._errors import FractalMatchError
-from .._terminal import progress_display
+from ._terminal import progress_display
 from . import _fail, app
 
 
@@ -20,17 +20,17 @@ def validate(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
 ):
     """Check an experiment config and say how many cases and matches it expands to."""
-    from ..config import load_config
-    from ..experiment import count_cases, describe_split, expand
-    from ..runs import check_inputs
+    from ..experiments.config import load_config
+    from ..experiments.plan import describe_split, make_plan
+    from ..experiments.runs import check_inputs
 
     try:
         loaded = load_config(config)
-        groups = expand(loaded)
-        check_inputs(loaded)
+        plan = make_plan(loaded)
+        check_inputs(plan)
         split = describe_split(loaded) if loaded.split is not None else []
         if loaded.split is not None and loaded.search is not None and loaded.split.side is None:
-            from ..search import NOT_TUNED, families
+            from ..search.tune import NOT_TUNED, families
 
             found = families(loaded)
             split.append("search on the tune side, trials per study: " + ", ".join(f"{f.name} {f.budget} ({f.sampler})" for f in found)
@@ -38,18 +38,17 @@ def validate(
                          + (", ".join(v.name for v in loaded.variants if v.family in NOT_TUNED) or "nothing"))
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
-    cases, matches = count_cases(loaded, groups)
     typer.echo(f"{config}: valid (config hash {loaded.digest})")
-    typer.echo(f"  {len(groups)} target x pose groups, {len(loaded.kernels)} kernel(s), {len(loaded.variants)} variant(s), "
+    typer.echo(f"  {len(plan.groups)} target x pose groups, {len(loaded.kernels)} kernel(s), {len(loaded.variants)} variant(s), "
                f"{len(loaded.methods)} method(s)")
-    typer.echo(f"  {cases} cases, {cases * len(loaded.methods)} result rows, {matches} template matches")
+    typer.echo(f"  {plan.cases} cases, {plan.rows} result rows, {plan.matches} template matches")
     for line in split:
         typer.echo(f"  {line}")
 
 
 def check_execution(executor: str, workers: int | None, scheduler: str | None, resume: bool, out) -> None:
     """The options every batch command shares, checked alike."""
-    from ..executors import EXECUTORS
+    from ..experiments.executors import EXECUTORS
 
     if executor not in EXECUTORS:
         raise _fail(f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
@@ -85,9 +84,9 @@ def run(
     """Run an experiment: every case of CONFIG, results appended to a run folder as they finish."""
     from datetime import datetime, timezone
 
-    from ..config import load_config
-    from ..experiment import count_cases
-    from ..runs import run_experiment, run_progress
+    from ..experiments.config import load_config
+    from ..experiments.plan import make_plan
+    from ..experiments.runs import run_experiment, run_progress
 
     try:
         loaded = load_config(config)
@@ -95,11 +94,11 @@ def run(
         if limit is not None and limit < 1:
             raise _fail(f"--limit {limit} is out of range (allowed: 1 or more)")
         folder = out or Path("results") / f"{loaded.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-        cases, matches = count_cases(loaded)
+        plan = make_plan(loaded)
         started = time.perf_counter()
         with progress_display() as display:
-            summary = run_experiment(loaded, folder, resume, executor, workers, scheduler, limit,
-                                     progress=run_progress(display, loaded))
+            summary = run_experiment(plan, folder, resume, executor, workers, scheduler, limit,
+                                     progress=run_progress(display, plan))
     except KeyboardInterrupt:
         raise _interrupted(f"fractal-match run {config}", out or "the run folder printed above", "cases") from None
     except FractalMatchError as exc:
@@ -110,7 +109,7 @@ def run(
     _report_leftovers(summary)
     state = "complete" if summary["complete"] else f"partial ({summary['done_before'] + summary['ran']} of {summary['groups']} groups)"
     typer.echo(f"{summary['folder']}: {state}; {summary['ran']} group(s) run now, {summary['done_before']} done before; "
-               f"{cases} cases in all ({time.perf_counter() - started:.1f} s)")
+               f"{summary['cases']} cases in all ({time.perf_counter() - started:.1f} s)")
 
 
 def _report_leftovers(summary: dict) -> None:
@@ -134,9 +133,9 @@ def tune(
 ):
     """Search every family's parameters, fractals and controls alike, with the same number of
     trials each (Optuna's seeded TPE), on the tune side of CONFIG's split; then write its report."""
-    from ..config import load_config
+    from ..experiments.config import load_config
     from ..report import make_report
-    from ..search import tune as run_search
+    from ..search.tune import tune as run_search
 
     check_execution(executor, workers, scheduler, resume, out)
     if trials is not None and not 1 <= trials <= 10000:
@@ -169,7 +168,7 @@ def confirm(
 ):
     """Run each family's winner, the plain kernel, the one-template bank and the oracle on the
     held-out side only, with the comparisons declared before it runs; then write the report."""
-    from ..confirm import confirm as run_confirm
+    from ..search.confirm import confirm as run_confirm
     from ..report import make_report
 
     check_execution(executor, workers, scheduler, False, out)

@@ -15,15 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import FractalMatchError
-from ..fractal import SPECIAL_VARIANTS
+from ..templates.fractal import SPECIAL_VARIANTS
 from ..atomic import write_atomic
 from ..progress import Progress, ensure
 from .figures import detection_grid, gallery, save_figure
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
-from .tables import (
-    COMPARISON_COLUMNS, SUMMARY_COLUMNS, Run, comparison_rows, family_kind, load_run, success_curves, summary_rows,
-    to_csv,
-)
+from .tables import (COMPARISON_COLUMNS, SUMMARY_COLUMNS, Run, comparison_rows, family_kind, load_run,
+                     success_curves, summary_rows, to_csv)
 
 SIGNIFICANCE = 0.05
 
@@ -42,7 +40,7 @@ def _marks(comparisons: list[dict]) -> dict:
 
 def _config(run: Run):
     """The run's config, if it can still be loaded (its data must be where it was)."""
-    from ..config import load_config
+    from ..experiments.config import load_config
 
     try:
         return load_config(run.folder / "config.toml")
@@ -73,8 +71,8 @@ def _chosen_cases(run: Run, variant: str) -> list[tuple[str, int, str]]:
 
 def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen, task) -> list[tuple[str, str]]:
     """Redraw the original experiment's figure for the `chosen` cases of the variant `fractal`."""
-    from ..detect import detect
-    from ..experiment import expand
+    from ..engine.detect import detect
+    from ..experiments.plan import expand
     from ..images import on_target_scale
     from ..geometry import transform_target
 
@@ -112,7 +110,7 @@ def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen
 
 
 def _gallery_figure(config, runner, out: Path) -> list[tuple[str, str]]:
-    from ..experiment import selected_refs
+    from ..experiments.plan import selected_refs
 
     refs = selected_refs(config)
     if not refs:
@@ -160,7 +158,7 @@ def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
     with progress.step("report: figures", total=drawn) as task:
         figures = _figures(run, summary, comparisons, posed, out, task)
         if config is not None:
-            from ..experiment import CaseRunner
+            from ..experiments.cases import CaseRunner
 
             runner = CaseRunner(config)  # one runner: templates made for the gallery serve the grids too
             figures += _gallery_figure(config, runner, out)

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ..atomic import write_atomic
-from .._methods import METHOD_INFO, Match
+from ..engine._methods import METHOD_INFO, Match
 
 
 #: Longest side an array is drawn at: panels are a few hundred pixels wide, and full-size rasters
@@ -63,7 +63,7 @@ def plot_response(ax: Axes, response: np.ndarray, method: str, match: Match | No
                   degenerate: np.ndarray | None = None):
     """Draw a raw response map with a colour bar and the best position marked; returns the image.
 
-    Degenerate positions (see :mod:`fractal_match.matching`) are shown in light grey and left out
+    Degenerate positions (see :mod:`fractal_match.engine.matching`) are shown in light grey and left out
     of the colour scale, so a few undefined windows do not flatten the picture. A map whose
     defined positions all tie says so on the panel. The marker is never clipped at the border.
     """

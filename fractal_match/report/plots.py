@@ -9,7 +9,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..metrics import SUCCESS_THRESHOLDS
+from ..engine.metrics import SUCCESS_THRESHOLDS
 
 #: Okabe and Ito's colour-blind-safe colours; with distinct markers and, past eight, a dashed
 #: line, so that no two variants look alike even in gray.
@@ -74,7 +74,7 @@ def hit_rate_curves(rows: list[dict], methods: Sequence[str], variants: Sequence
     method (small multiples), one line per variant with its Wilson 95% band. Each variant keeps
     its colour, marker and line style in every panel; the y axis is fitted to the data and every
     pose on the x axis is ticked."""
-    from ..stats import wilson_interval
+    from .stats import wilson_interval
 
     cells = [r for r in rows if r["scale"] != "all"]
     other = "scale" if axis == "rotation" else "rotation"

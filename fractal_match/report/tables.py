@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import FractalMatchError
-from ..experiment import ROW_COLUMNS
-from ..fractal import family_kind
-from ..metrics import SUCCESS_THRESHOLDS, success_auc, success_curve
-from ..stats import compare, holm, wilson_interval
+from ..experiments.cases import ROW_COLUMNS
+from ..templates.fractal import family_kind
+from ..engine.metrics import SUCCESS_THRESHOLDS, success_auc, success_curve
+from .stats import compare, holm, wilson_interval
 
 
 

@@ -9,15 +9,15 @@ made on another CPU differs from the shipped one nearly as much as one made with
 (benchmarks/isa_spread.py). The first 16 steps of a channel unit do not amplify it: across the
 instruction sets measured their picture moved by 0.002 levels on average, while a 10% smaller
 learning rate moved it by 5.5 levels. Run this again only when the recipe changes on purpose
-(and bump fractal_match.cnn.pictures.RECIPE with it).
+(and bump fractal_match.templates.cnn.pictures.RECIPE with it).
 """
 
 from pathlib import Path
 
 import numpy as np
 
-from fractal_match.cnn.pictures import RECIPE
-from fractal_match.cnn.visualize import visualize
+from fractal_match.templates.cnn.pictures import RECIPE
+from fractal_match.templates.cnn.visualize import visualize
 
 UNIT, STEPS, SEED = "onet/conv4:40", 16, 0
 

@@ -1,0 +1,162 @@
+"""What the single-image commands (`match`, `fractalize`, galleries) do, as library functions
+(the CLI only parses and prints). Nothing here runs batches: see :mod:`fractal_match.cli.demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .._checks import check_mask, check_output_dir
+from .._errors import ParameterError
+from ..engine._methods import METHODS
+from .._version import __version__
+from ..engine.detect import Detection, detect, matches_csv
+from ..templates.fractal import FAMILIES, Template, fractalize, parse_assignments
+from ..atomic import write_atomic
+from ..images import encode_image, load_image, on_target_scale
+from ..templates.kernels import Kernel, load_kernel, resize_kernel
+from ..progress import Progress, ensure
+
+def family_settings(families: Sequence[str], assignments: Sequence[str]) -> dict[str, dict]:
+    """Distribute ``--set`` items over the chosen families.
+
+    ``key=value`` goes to every chosen family that has that parameter (an error if none has);
+    ``family.key=value`` goes to that family only.
+    """
+    for name in families:
+        if name not in FAMILIES:
+            raise FAMILIES.unknown(name)
+    if len(set(families)) != len(families):
+        raise ParameterError(f"--family lists a family twice: {', '.join(families)}")
+    settings = {name: {} for name in families}
+    for key, value in parse_assignments(assignments).items():
+        family, dot, param = key.rpartition(".")
+        if dot:
+            if family not in settings:
+                raise ParameterError(f"--set {key}: family {family!r} is not among --family ({', '.join(families) or 'none'})")
+            settings[family][param] = value
+            continue
+        owners = [name for name in families if any(p.name == key for p in FAMILIES[name].params)]
+        if not owners:
+            raise ParameterError(f"--set {key}: no chosen family has a parameter {key!r} (families: {', '.join(families) or 'none'})")
+        for name in owners:
+            settings[name][key] = value
+    return settings
+
+
+def make_templates(kernel: Kernel, families: Sequence[str], assignments: Sequence[str] = (),
+                   size: int | None = None, progress: Progress | None = None) -> list[Template]:
+    """The kernel itself (family "none") followed by one template per chosen family."""
+    settings = family_settings(list(families), list(assignments))
+    templates = [fractalize(kernel, "none", size=size)]
+    with ensure(progress).step("making templates", total=len(families)) as task:
+        for name in families:
+            templates.append(fractalize(kernel, name, size=size, **settings[name]))
+            task.advance()
+    return templates
+
+
+def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = None, color: bool = False,
+              mask_path=None, size: int | None = None, top_k: int = 1, out="results/match",
+              families: Sequence[str] = (), assignments: Sequence[str] = (),
+              template_masks: bool = False, progress: Progress | None = None) -> tuple[Detection, list[Path]]:
+    """Load the target and kernel, make the chosen variants, match each with every method, and
+    write the detection grid and matches table to `out`.
+
+    The kernel's own mask (its alpha channel or `mask_path`) is always used for the kernel;
+    generated templates are matched as plain pictures, like the original experiment, unless
+    `template_masks` is set.
+    """
+    mode = "color" if color else "gray"
+    methods = tuple(methods) if methods else METHODS
+    check_output_dir(Path(out))
+    target = load_image(target_path, mode)
+    if color and load_image(target_path, "unchanged").ndim == 2:
+        raise ParameterError(f"{target_path}: is a gray image, so --color has nothing to match in colour "
+                             "(drop --color, or give a colour target)")
+    kernel = load_kernel(kernel_name, mode)
+    if size is not None and not families:
+        kernel = resize_kernel(kernel, size)
+    mask = kernel.mask
+    if mask_path is not None:
+        mask = check_mask(load_image(mask_path, "gray"), kernel.image.shape, name=str(mask_path))
+    label = kernel_name if ":" in kernel_name else Path(kernel_name).name
+    entries = [(label, on_target_scale(kernel.image, target), mask)]
+    if families:
+        if mask_path is not None:
+            raise ParameterError("--mask applies to the kernel alone; use it without --family")
+        templates = make_templates(kernel, families, assignments, size, progress)
+        entries = [(label, on_target_scale(templates[0].image, target), None)]
+        for template in templates[1:]:
+            entries.append((template.family, on_target_scale(template.image, target),
+                            template.mask if template_masks else None))
+    try:
+        detection = detect(target, entries, methods, top_k, progress)
+    except ParameterError as exc:
+        raise type(exc)(f"{kernel_name} in {target_path}: {exc}") from None
+    metadata = {"command": "match", "version": __version__, "target": str(target_path), "kernel": kernel_name,
+                "mode": mode, "mask": None if mask_path is None else str(mask_path), "size": size, "top_k": top_k,
+                "families": list(families), "set": list(assignments), "template_masks": template_masks}
+    written = write_detection(detection, out, f"{kernel_name} in {Path(target_path).name}", metadata, progress=progress)
+    return detection, written
+
+
+def write_detection(detection: Detection, out, title: str, metadata: dict, truth=None,
+                    progress: Progress | None = None) -> list[Path]:
+    """Write detection_grid.png/.svg and matches.csv into `out` (atomically, file by file)."""
+    from ..report.figures import detection_grid, save_figure
+
+    out = check_output_dir(Path(out))
+    table = matches_csv(detection)  # computed before anything is written
+    with ensure(progress).step("drawing the detection grid", total=2) as task:
+        figure = detection_grid(detection.target, detection.variants, detection.methods, truth=truth, title=title)
+        written = save_figure(figure, out / "detection_grid", metadata, on_saved=task.advance)
+    written.append(write_atomic(out / "matches.csv", table))
+    return written
+
+
+def write_template(template: Template, out, kernel_name: str) -> Path:
+    """Write a template as PNG: the picture, its mask as the alpha channel, how it was made as text."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise ParameterError(f"{out}: templates are written as PNG (allowed: a path ending in .png)")
+    picture = template.to_uint8()
+    if template.mask is not None:
+        alpha = np.clip(np.rint(template.mask * 255.0), 0, 255).astype(np.uint8)
+        rgb = picture if picture.ndim == 3 else np.dstack([picture] * 3)  # PNG encoders want RGBA, not gray+alpha
+        picture = np.dstack([rgb, alpha])
+    metadata = {"kernel": kernel_name, "version": __version__, **template.metadata()}
+    return write_atomic(out, encode_image(picture, ".png", metadata))
+
+
+def run_fractalize(kernel_name: str, family: str, assignments: Sequence[str] = (), size: int | None = None,
+                   color: bool = False, out="template.png") -> tuple[Template, Path]:
+    """Make one template and write it (see :func:`write_template`)."""
+    kernel = load_kernel(kernel_name, "color" if color else "gray")
+    settings = family_settings([family], list(assignments))[family]
+    template = fractalize(kernel, family, size=size, **settings)
+    return template, write_template(template, out, kernel_name)
+
+
+def run_gallery(kernel_name: str, size: int | None = None, color: bool = False, out="gallery.png") -> list[Path]:
+    """A contact sheet of every family at its defaults for one kernel (PNG and SVG)."""
+    from ..report.figures import gallery, save_figure
+
+    kernel = load_kernel(kernel_name, "color" if color else "gray")
+    templates = [fractalize(kernel, name, size=size or 128) for name in FAMILIES if name != "none"]
+    figure = gallery(kernel.image, templates, title=f"{kernel_name}: every family at its defaults")
+    return save_figure(figure, out, {"kernel": kernel_name, "version": __version__, "families": list(FAMILIES)})
+
+
+def run_kernel_sheet(out, names: Sequence[str]) -> list[Path]:
+    """A contact sheet of named kernels."""
+    from types import SimpleNamespace
+
+    from ..report.figures import gallery, save_figure
+
+    kernels = [load_kernel(name) for name in names]
+    shown = [SimpleNamespace(image=k.image, mask=None, family=k.name) for k in kernels[1:]]
+    return save_figure(gallery(kernels[0].image, shown, columns=7), out, {"kernels": list(names)})
+

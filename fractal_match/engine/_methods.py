@@ -1,0 +1,168 @@
+"""The six OpenCV methods: what is known about each, response maps, and their best positions.
+
+The lowest layer of matching: :mod:`fractal_match.engine.matching` (all six maps from one
+correlation), :mod:`fractal_match.engine._masked` (masked forms), :mod:`fractal_match.engine.peaks` and
+:mod:`fractal_match.engine.pose_search` build on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import cv2
+import numpy as np
+
+from .._errors import DegenerateError, ParameterError
+
+#: Relative flatness threshold for ``CCOEFF_NORMED`` windows and templates (see module docs).
+FLAT_RTOL = 1e-5
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What the matcher knows about one OpenCV method."""
+
+    name: str
+    code: int
+    lower_is_better: bool
+    normed: bool
+    #: value given to degenerate positions of a normalised method
+    worst: float
+
+
+_KNOWN = (
+    # name, lower is better, normalised, worst value
+    ("TM_SQDIFF", True, False, np.inf),
+    ("TM_SQDIFF_NORMED", True, True, 1.0),
+    ("TM_CCORR", False, False, -np.inf),
+    ("TM_CCORR_NORMED", False, True, -1.0),
+    ("TM_CCOEFF", False, False, -np.inf),
+    ("TM_CCOEFF_NORMED", False, True, -1.0),
+)
+
+#: The six method names as OpenCV spells them, in OpenCV's order.
+METHODS: tuple[str, ...] = tuple(name for name, *_ in _KNOWN)
+
+#: Method name -> :class:`MethodInfo`.
+METHOD_INFO: dict[str, MethodInfo] = {
+    name: MethodInfo(name, int(getattr(cv2, name)), lower, normed, worst)
+    for name, lower, normed, worst in _KNOWN
+}
+
+
+def opencv_methods() -> tuple[str, ...]:
+    """Names of every ``cv2.TM_*`` matching method this OpenCV build defines."""
+    return tuple(sorted(name for name in dir(cv2) if name.startswith("TM_")))
+
+
+def check_methods(methods: Iterable[str] | str) -> tuple[str, ...]:
+    """Return `methods` as a tuple of known names (a single name is allowed), or raise."""
+    if isinstance(methods, str):
+        methods = (methods,)
+    methods = tuple(methods)
+    if not methods:
+        raise ParameterError(f"no method given (allowed: {', '.join(METHODS)})")
+    for name in methods:
+        if name not in METHOD_INFO:
+            raise ParameterError(f"unknown method {name!r} (allowed: {', '.join(METHODS)})")
+    return tuple(dict.fromkeys(methods))
+
+
+@dataclass(frozen=True)
+class Match:
+    """A template position: top-left corner (x, y) and the method's score there."""
+
+    x: int
+    y: int
+    score: float
+
+
+class Responses(dict):
+    """Response maps (float32, shape (H-h+1, W-w+1)) keyed by method name.
+
+    ``degenerate[name]`` is a boolean map of positions where the normalised score is undefined,
+    or None where there are none (always None for the raw methods, defined everywhere).
+    """
+
+    def __init__(self, maps: Mapping[str, np.ndarray], degenerate: Mapping[str, np.ndarray | None]):
+        super().__init__(maps)
+        self.degenerate = dict(degenerate)
+
+    def degenerate_count(self, method: str) -> int:
+        """Number of degenerate positions in `method`'s map."""
+        mask = self.degenerate.get(method)
+        return 0 if mask is None else int(np.count_nonzero(mask))
+
+    def best(self, method: str) -> Match:
+        """The best match of `method`, never at a degenerate position."""
+        return best_match(self[method], method, degenerate=self.degenerate.get(method))
+
+
+def fill_worst(out: np.ndarray, bad: np.ndarray | None, method: str) -> None:
+    """Give degenerate positions the worst value: the method's bound, or a worse value present."""
+    if bad is None or not bad.any():
+        return
+    worst = METHOD_INFO[method].worst
+    valid = out[~bad]
+    if valid.size:
+        worst = max(worst, float(valid.max())) if METHOD_INFO[method].lower_is_better else min(worst, float(valid.min()))
+    out[bad] = worst
+
+
+def score_map(response: np.ndarray, method: str, degenerate: np.ndarray | None = None,
+              copy: bool = True) -> np.ndarray:
+    """A float32 map where higher is better (SQDIFF methods negated, which is exact), with
+    degenerate positions set to -inf so they are never chosen. With ``copy=False`` a map that
+    needs no change is returned as it is (read-only use)."""
+    response = np.asarray(response)
+    if METHOD_INFO[method].lower_is_better:
+        score = np.negative(response, dtype=np.float32)
+    elif copy or response.dtype != np.float32 or (degenerate is not None and degenerate.any()):
+        score = response.astype(np.float32)
+    else:
+        return response
+    if degenerate is not None:
+        score[degenerate] = -np.inf
+    return score
+
+
+def best_match(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> Match:
+    """The best position of a response map: the minimum for the SQDIFF methods, else the maximum.
+
+    Positions flagged in `degenerate` are never chosen. Ties go to the first position in
+    row-major order, as ``cv2.minMaxLoc`` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> best_match(np.array([[0.5, 0.1], [0.3, 0.9]], np.float32), "TM_SQDIFF")
+    Match(x=1, y=0, score=0.10000000149011612)
+    """
+    method = check_methods(method)[0]
+    response = np.asarray(response)
+    if response.ndim != 2 or response.size == 0:
+        raise ParameterError(f"response: shape {response.shape} is not a 2-D map")
+    if degenerate is None or not degenerate.any():  # no copy: the minimum is the negated maximum
+        index = int(np.argmin(response) if METHOD_INFO[method].lower_is_better else np.argmax(response))
+        finite = np.isfinite(response.flat[index])
+    else:
+        score = score_map(response, method, degenerate)
+        index = int(np.argmax(score))
+        finite = np.isfinite(score.flat[index])
+    if not finite:
+        raise DegenerateError(
+            f"every position is degenerate for {method} (the target has no contrast under any window)"
+        )
+    y, x = divmod(index, response.shape[1])
+    return Match(x, y, float(response[y, x]))
+
+
+def template_error(template: np.ndarray, method: str, what: str) -> DegenerateError:
+    return DegenerateError(
+        f"template {what}, so {method} is undefined "
+        f"(range {float(template.min()):g}..{float(template.max()):g}); "
+        "drop that method or use a template with contrast"
+    )
+
+

@@ -1,0 +1,96 @@
+"""One target, one kernel (and its variants): match with every method and keep the peaks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .._checks import check_positive_int
+from ._methods import METHODS, Match, check_methods
+from .matching import match_all
+from .peaks import find_peaks
+from ..progress import Progress, ensure
+
+MATCH_COLUMNS = ("variant", "method", "rank", "x", "y", "w", "h", "score", "degenerate")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One template shown in a detection grid: its name, picture, and per-method results."""
+
+    name: str
+    template: np.ndarray
+    responses: Mapping[str, np.ndarray]
+    best: Mapping[str, Match]
+
+
+@dataclass
+class Detection:
+    """The outcome of matching several templates against one target."""
+
+    target: np.ndarray
+    methods: tuple[str, ...]
+    variants: list[Variant] = field(default_factory=list)
+    peaks: dict = field(default_factory=dict)  # (variant, method) -> list[Match]
+    degenerate: dict = field(default_factory=dict)  # (variant, method) -> count
+    seconds: float = 0.0  # time spent matching (not loading, making templates or drawing)
+
+    def rows(self) -> list[dict]:
+        """One row per (variant, method, rank), the columns of :data:`MATCH_COLUMNS`."""
+        rows = []
+        for variant in self.variants:
+            h, w = variant.template.shape[:2]
+            for method in self.methods:
+                for rank, match in enumerate(self.peaks[variant.name, method], start=1):
+                    rows.append({"variant": variant.name, "method": method, "rank": rank, "x": match.x,
+                                 "y": match.y, "w": w, "h": h, "score": f"{match.score:.9g}",
+                                 "degenerate": self.degenerate[variant.name, method]})
+        return rows
+
+
+def detect(target: np.ndarray, templates: Sequence[tuple[str, np.ndarray, np.ndarray | None]],
+           methods: Sequence[str] = METHODS, top_k: int = 1, progress: Progress | None = None) -> Detection:
+    """Match each (name, template, mask) against `target` with all `methods` in one pass each."""
+    methods = check_methods(methods)
+    top_k = check_positive_int(top_k, "top-k", 1, 1000)
+    detection = Detection(target, methods)
+    started = time.perf_counter()
+    with ensure(progress).step("matching", total=len(templates)) as task:
+        for name, template, mask in templates:
+            _detect_one(detection, target, name, template, mask, top_k)
+            task.advance()
+    detection.seconds = time.perf_counter() - started
+    return detection
+
+
+def _detect_one(detection: Detection, target, name: str, template, mask, top_k: int) -> None:
+    """Match one template with every method of `detection`; add its peaks and best matches."""
+    methods = detection.methods
+    responses = match_all(target, template, methods, mask=mask)
+    best = {}
+    for method in methods:
+        degenerate = responses.degenerate.get(method)
+        best[method] = responses.best(method)
+        detection.peaks[name, method] = find_peaks(responses[method], method, template.shape, k=top_k,
+                                                   degenerate=degenerate) or [best[method]]
+        detection.degenerate[name, method] = responses.degenerate_count(method)
+    detection.variants.append(Variant(name, template, responses, best))
+
+
+def matches_csv(detection: Detection) -> bytes:
+    """The matches table as CSV bytes."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=MATCH_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(detection.rows())
+    return buffer.getvalue().encode("utf-8")
+
+
+def best_table(detection: Detection) -> list[tuple[str, str, Match, int]]:
+    """(variant, method, best match, degenerate count) for printing."""
+    return [(v.name, m, v.best[m], detection.degenerate[v.name, m]) for v in detection.variants for m in detection.methods]

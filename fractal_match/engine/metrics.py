@@ -1,0 +1,169 @@
+"""Per-case, per-method measures of how well a response map finds the ground truth."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._methods import best_match, score_map
+from ._scan import best_outside, scan_map
+from ..geometry import Box, iou
+from .peaks import peaks_of_candidates
+
+#: IoU thresholds of the success curve (the template-matching papers' protocol).
+SUCCESS_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(21))
+
+#: Half-size of the window around the peak that is left out of the sidelobe for PSR.
+PSR_EXCLUDE = 5
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Where the object is in a target, and what counts as finding it.
+
+    ``criterion`` "center": hit when the detected box's centre is within ``center_fraction`` x
+    min(w, h) of the object's true size (used for scale/rotation sweeps, where IoU cannot exceed
+    min(s, 1/s)^2); "iou": hit when IoU > ``iou_threshold`` (used for pairs datasets).
+    """
+
+    box: Box
+    center: tuple[float, float]
+    size: tuple[float, float]  # the transformed object's (w, h), before axis-aligning
+    criterion: str = "center"
+    center_fraction: float = 0.25
+    iou_threshold: float = 0.5
+
+    @property
+    def radius(self) -> float:
+        return self.center_fraction * min(self.size)
+
+
+def hit_region(shape: tuple[int, int], template_shape: tuple[int, ...], truth: Truth) -> np.ndarray:
+    """Boolean map over template positions: would a detection there count as a hit?"""
+    th, tw = template_shape[:2]
+    ys = np.arange(shape[0], dtype=np.float64)[:, None]
+    xs = np.arange(shape[1], dtype=np.float64)[None, :]
+    if truth.criterion == "center":
+        return (xs + tw / 2.0 - truth.center[0]) ** 2 + (ys + th / 2.0 - truth.center[1]) ** 2 <= truth.radius**2
+    bx, by, bw, bh = truth.box
+    inter = np.maximum(0.0, np.minimum(xs + tw, bx + bw) - np.maximum(xs, bx)) * \
+        np.maximum(0.0, np.minimum(ys + th, by + bh) - np.maximum(ys, by))
+    return inter / (tw * th + bw * bh - inter) > truth.iou_threshold
+
+
+def is_hit(x: float, y: float, template_shape, truth: Truth) -> tuple[bool, float, float]:
+    """(hit, centre error, IoU) of a detection with top-left (x, y)."""
+    th, tw = template_shape[:2]
+    error = math.hypot(x + tw / 2.0 - truth.center[0], y + th / 2.0 - truth.center[1])
+    overlap = iou((x, y, tw, th), truth.box)
+    hit = error <= truth.radius if truth.criterion == "center" else overlap > truth.iou_threshold
+    return hit, error, overlap
+
+
+def peak_to_sidelobe(response: np.ndarray, method: str, degenerate: np.ndarray | None = None) -> float:
+    """(peak - mean of sidelobe) / std of sidelobe; the sidelobe is every defined position outside
+    an 11x11 window around the peak (SQDIFF maps negated). NaN when the sidelobe is flat or empty."""
+    score = score_map(response, method)
+    valid = np.ones(score.shape, bool) if degenerate is None else ~degenerate
+    best = best_match(response, method, degenerate)
+    side = valid.copy()
+    side[max(0, best.y - PSR_EXCLUDE): best.y + PSR_EXCLUDE + 1, max(0, best.x - PSR_EXCLUDE): best.x + PSR_EXCLUDE + 1] = False
+    values = score[side]
+    spread = float(values.std(dtype=np.float64)) if values.size else 0.0
+    if values.size < 2 or spread == 0:
+        return float("nan")
+    return float((float(score[best.y, best.x]) - values.mean(dtype=np.float64)) / spread)
+
+
+def margin(response: np.ndarray, method: str, region: np.ndarray, degenerate: np.ndarray | None = None) -> float:
+    """(best score in the hit region - best outside) / (max - min), SQDIFF negated; positive
+    means the truth wins. NaN when either side is empty or the map is flat."""
+    score = score_map(response, method)
+    valid = np.ones(score.shape, bool) if degenerate is None else ~degenerate
+    inside, outside = score[region & valid], score[~region & valid]
+    span = float(score[valid].max() - score[valid].min()) if valid.any() else 0.0
+    if inside.size == 0 or outside.size == 0 or span == 0:
+        return float("nan")
+    return float((inside.max() - outside.max()) / span)
+
+
+def _region_window(shape, template_shape, truth: Truth) -> tuple[slice, slice]:
+    """Rows and columns of template positions that can possibly be hits (a box around the region)."""
+    th, tw = template_shape[:2]
+    if truth.criterion == "center":
+        reach = truth.radius
+        cx, cy = truth.center[0] - tw / 2.0, truth.center[1] - th / 2.0
+        x0, x1, y0, y1 = cx - reach, cx + reach, cy - reach, cy + reach
+    else:  # IoU > t needs the boxes to overlap
+        bx, by, bw, bh = truth.box
+        x0, x1, y0, y1 = bx - tw, bx + bw, by - th, by + bh
+    rows = slice(max(0, int(math.floor(y0))), max(0, min(shape[0], int(math.ceil(y1)) + 1)))
+    cols = slice(max(0, int(math.floor(x0))), max(0, min(shape[1], int(math.ceil(x1)) + 1)))
+    return rows, cols
+
+
+def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, degenerate: np.ndarray | None = None,
+             top_k: int = 5, nms_overlap: float = 0.3) -> dict:
+    """Every per-case measure for one method's map: best x, y, score; centre error; IoU; hit; PSR;
+    margin; rank of the first hit among the NMS peaks (0 if none of the top k); degenerate count.
+
+    One float32 score map is made and everything is read from it (same values as
+    :func:`peak_to_sidelobe`, :func:`margin` and :func:`~fractal_match.engine.peaks.find_peaks`).
+    """
+    score = score_map(response, method, degenerate, copy=False)  # read only: no copy unless it must change
+    best, count, total, total_sq, low, indices, values = scan_map(score, np.float32(-np.inf))
+    if best < 0:
+        best_match(response, method, degenerate)  # raises the DegenerateError that says why
+    y, x = divmod(int(best), score.shape[1])
+    peak = float(score[y, x])
+    hit, error, overlap = is_hit(x, y, template_shape, truth)
+    peaks = peaks_of_candidates(indices, values, score.shape[1], template_shape, top_k, nms_overlap)
+    rank = next((i + 1 for i, (px, py, _) in enumerate(peaks) if is_hit(px, py, template_shape, truth)[0]), 0)
+    # PSR: the sidelobe is every defined position outside the 11x11 window around the peak
+    window = score[max(0, y - PSR_EXCLUDE): y + PSR_EXCLUDE + 1, max(0, x - PSR_EXCLUDE): x + PSR_EXCLUDE + 1]
+    window = window[np.isfinite(window)].astype(np.float64)
+    side_n = count - window.size
+    psr = float("nan")
+    if side_n >= 2:
+        mean = (total - window.sum()) / side_n
+        variance = max((total_sq - np.square(window).sum()) / side_n - mean * mean, 0.0)
+        if variance > 0:
+            psr = (peak - mean) / math.sqrt(variance)
+    # margin: best where a detection would be a hit minus best elsewhere, over the range
+    rows, cols = _region_window(score.shape, template_shape, truth)
+    local = score[rows, cols]
+    region = hit_region(local.shape, template_shape, _shifted(truth, cols.start, rows.start)) & np.isfinite(local)
+    low = low if count else 0.0
+    result_margin = float("nan")
+    if region.any() and region.sum() < count and peak > low:
+        inside = float(local[region].max())
+        peak_inside = rows.start <= y < rows.stop and cols.start <= x < cols.stop and region[y - rows.start, x - cols.start]
+        # the best outside is the peak itself, unless the peak is in the region: then one more pass
+        outside = best_outside(score, rows.start, cols.start, region) if peak_inside else peak
+        if np.isfinite(outside):
+            result_margin = (inside - outside) / (peak - low)
+    return {
+        "x": x, "y": y, "score": float(response[y, x]), "center_error": error, "iou": overlap, "hit": int(hit),
+        "psr": psr, "margin": result_margin, "rank": rank,
+        "degenerate": 0 if degenerate is None else int(np.count_nonzero(degenerate)),
+    }
+
+
+def _shifted(truth: Truth, dx: int, dy: int) -> Truth:
+    """The same truth in the coordinates of a window whose origin is (dx, dy)."""
+    box = Box(truth.box.x - dx, truth.box.y - dy, truth.box.w, truth.box.h)
+    return Truth(box, (truth.center[0] - dx, truth.center[1] - dy), truth.size, truth.criterion,
+                 truth.center_fraction, truth.iou_threshold)
+
+
+def success_curve(ious) -> np.ndarray:
+    """Fraction of cases with IoU above each threshold in :data:`SUCCESS_THRESHOLDS`."""
+    ious = np.asarray(ious, np.float64)
+    return np.array([(ious > t).mean() if ious.size else float("nan") for t in SUCCESS_THRESHOLDS])
+
+
+def success_auc(ious) -> float:
+    """Area under the success curve: the mean of the curve without its last point."""
+    return float(success_curve(ious)[:-1].mean())

@@ -1,0 +1,274 @@
+"""Run a group of cases: load its target object, pose it, match every kernel and variant, measure.
+
+A *case* is one (target object, pose, kernel, variant); it yields one row per method. Cases that
+share a target object and pose form a *group* (:mod:`.plan` makes them): the transformed target
+is made once and shared by every kernel and variant. Templates do not depend on the pose, so each
+worker keeps them in a cache across groups.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from .._errors import DegenerateError
+from .config import Config
+from ..datasets import find_annotation
+from ..templates.fractal import SPECIAL_VARIANTS, fractalize
+from ..geometry import Box, Pose, crop, transform_target
+from ..images import load_image, on_target_scale
+from ..templates.kernels import load_kernel
+from ..engine.matching import batch_size, match_batch
+from ..engine.metrics import Truth, evaluate
+from ..engine.pose_search import search
+from .plan import Group, TargetRef, format_pose
+from .scenes import synthetic_scene
+
+ROW_COLUMNS = (
+    "case_id", "group_id", "target", "object", "kernel", "variant", "family", "scale", "rotation", "method",
+    "x", "y", "score", "center_error", "iou", "hit", "psr", "margin", "rank", "degenerate", "templates",
+    "seconds", "status",
+)
+
+
+# --- loading targets -----------------------------------------------------------------------------
+
+@dataclass
+class LoadedTarget:
+    image: np.ndarray  # untransformed target
+    box: Box  # the object's box in it
+    reference: np.ndarray  # the object's picture at the reference pose (the "crop" kernel)
+    label: str
+    source: str
+
+
+def load_target(ref: TargetRef, config: Config, color: bool | None = None) -> LoadedTarget:
+    """A target object, in colour or gray (`color`; None: the config's [matching] choice)."""
+    color = config.color if color is None else color
+    mode = "color" if color else "gray"
+    if ref.kind == "annotation":
+        annotation = find_annotation(ref.id)
+        image = load_image(annotation.image, mode)
+        return LoadedTarget(image, annotation.box, crop(image, annotation.box), annotation.label, annotation.image.name)
+    if ref.kind == "pair":
+        pair = ref.pair
+        template_source = load_image(pair.template_image, mode)
+        return LoadedTarget(load_image(pair.target_image, mode), pair.target_box, crop(template_source, pair.template_box),
+                            pair.name, pair.target_image.name)
+    spec = config.targets.synthetic
+    scene, box, picture = synthetic_scene(ref.index, spec.seed, spec.textures, spec.objects, spec.object_size,
+                                          spec.scene_size, color, spec.paste)
+    return LoadedTarget(scene, box, picture, f"{spec.objects[ref.index % len(spec.objects)]}#{ref.index}",
+                        f"{spec.textures[ref.index % len(spec.textures)]}-scene")
+
+
+# --- templates -------------------------------------------------------------------------------------
+
+def search_poses(variant, pose: Pose) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(scales, rotations) a bank or oracle variant searches: the bank's own lists, or the
+    oracle's single true pose of the case."""
+    if variant.family == "bank":
+        return tuple(variant.scales), tuple(variant.rotations)
+    return (pose.scale,), (pose.rotation,)
+
+
+class CaseRunner:
+    """Runs groups for one config; caches kernel pictures and templates across groups.
+
+    A variant may match in its own colour mode and with its own masks (its `color` and
+    `template_masks`, else the config's): the target is loaded and posed once per mode in use."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.targets: dict[tuple[str, bool], LoadedTarget] = {}
+        # Kernel pictures and templates do not depend on the pose: made once per object, reused
+        # by every pose of it (bank and oracle warp the cached picture).
+        self.kernel_picture = lru_cache(maxsize=256)(self._kernel_picture)
+        self.template = lru_cache(maxsize=512)(self._template)
+        self._detected: tuple = (None, None, "", 0.0)  # (group id, measures, status, seconds) of the detector
+        # the colour modes the target is needed in: each matching variant's, and the detector's
+        self.modes = sorted({self.switches(v)[0] if v.family != "pnet-detector" else config.color for v in config.variants})
+
+    def switches(self, variant) -> tuple[bool, bool]:
+        """(color, template_masks) a variant matches with."""
+        color = self.config.color if variant.color is None else variant.color
+        masks = self.config.template_masks if variant.template_masks is None else variant.template_masks
+        return color, masks
+
+    def target(self, ref: TargetRef, color: bool | None = None) -> LoadedTarget:
+        key = (ref.id, self.config.color if color is None else color)
+        if key not in self.targets:
+            if len(self.targets) > 64:
+                self.targets.clear()
+            self.targets[key] = load_target(ref, self.config, key[1])
+        return self.targets[key]
+
+    def _kernel_picture(self, ref: TargetRef, kernel: str, color: bool | None = None) -> np.ndarray:
+        """The kernel at the object's reference size (longer side equal), as a picture."""
+        color = self.config.color if color is None else color
+        loaded = self.target(ref, color)
+        if kernel == "crop":
+            picture = loaded.reference.copy()
+        else:
+            picture = load_kernel(kernel, "color" if color else "gray").image
+            side = max(loaded.reference.shape[:2])
+            h, w = picture.shape[:2]
+            factor = side / max(h, w)
+            size = (max(1, round(w * factor)), max(1, round(h * factor)))
+            picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+        picture.setflags(write=False)  # cached and shared: nobody may change it in place
+        return picture
+
+    def _template(self, ref: TargetRef, kernel: str, variant_name: str):
+        variant = next(v for v in self.config.variants if v.name == variant_name)
+        picture = self.kernel_picture(ref, kernel, self.switches(variant)[0])
+        return fractalize(picture, variant.family, size=max(picture.shape[:2]), **variant.params)
+
+    def run(self, group: Group) -> list[dict]:
+        config = self.config
+        targets = {}
+        for color in self.modes:  # the geometry (box, centre) is the same in every mode
+            loaded = self.target(group.target, color)
+            targets[color], box, center, _ = transform_target(loaded.image, loaded.box, group.pose)
+        h, w = loaded.box.h, loaded.box.w
+        criterion = config.evaluation.hit if config.evaluation.hit != "auto" else (
+            "iou" if group.target.kind == "pair" else "center")
+        truth = Truth(box, center, (w * group.pose.scale, h * group.pose.scale), criterion,
+                      config.evaluation.center_fraction, config.evaluation.iou_threshold)
+        rows = []
+        for kernel in config.kernels:
+            plain = self._match_plain(group, kernel, targets, truth)
+            for variant in config.variants:
+                base = {
+                    "case_id": f"{group.id}|{kernel}|{variant.name}", "group_id": group.id, "target": loaded.source,
+                    "object": loaded.label if group.target.kind != "annotation" else group.target.id,
+                    "kernel": kernel, "variant": variant.name, "family": variant.family,
+                    "scale": format_pose(group.pose.scale), "rotation": format_pose(group.pose.rotation),
+                }
+                if variant.name in plain:
+                    results = plain[variant.name]
+                elif variant.family == "pnet-detector":
+                    results = self._detector(group, targets[config.color], truth)
+                else:
+                    results = self._measure(self._search(group, kernel, variant, targets[self.switches(variant)[0]]), truth)
+                rows += [{**base, **result} for result in results]
+        return rows
+
+    def _match_plain(self, group: Group, kernel: str, targets: dict, truth: Truth) -> dict:
+        """{variant name: result rows} for the variants that are one template each, matched
+        together (those with the same switches) so they share the target's window sums, a slice
+        at a time so that memory stays bounded; each slice's maps are measured and dropped
+        before the next is made."""
+        found = {}
+        plain = [v for v in self.config.variants if v.family not in SPECIAL_VARIANTS]
+        for (color, masks) in dict.fromkeys(self.switches(v) for v in plain):
+            alike = [v for v in plain if self.switches(v) == (color, masks)]
+            target = targets[color]
+            templates = [self.template(group.target, kernel, v.name) for v in alike]
+            images = [on_target_scale(t.image, target) for t in templates]
+            step = batch_size(target.shape, [i.shape for i in images])
+            for first in range(0, len(alike), step):
+                started = time.perf_counter()
+                chunk = slice(first, first + step)
+                outcomes = match_batch(target, images[chunk], self.config.methods,
+                                       [t.mask for t in templates[chunk]] if masks else None)
+                seconds = (time.perf_counter() - started) / len(outcomes)  # the shared cost, split evenly
+                for variant, image, outcome in zip(alike[chunk], images[chunk], outcomes):
+                    winners = {m: (*o, image.shape) for m, o in outcome.items() if not isinstance(o, str)}
+                    problems = {m: o for m, o in outcome.items() if isinstance(o, str)}
+                    found[variant.name] = self._measure((winners, problems, 1, seconds), truth)
+                del outcomes
+        return found
+
+    def _search(self, group: Group, kernel: str, variant, target: np.ndarray) -> tuple:
+        """The bank or the oracle: (winners, problems, templates, seconds)."""
+        started = time.perf_counter()
+        color, masks = self.switches(variant)
+        picture = on_target_scale(self.kernel_picture(group.target, kernel, color), target)
+        scales, rotations = search_poses(variant, group.pose)
+        found = search(target, picture, rotations, scales, self.config.methods, masks)
+        winners = {m: (r.response, r.degenerate, r.template_shape) for m, r in found.results.items()}
+        return winners, dict(found.problems), found.templates, time.perf_counter() - started
+
+    def _detector(self, group: Group, target: np.ndarray, truth: Truth) -> list[dict]:
+        """The face detector's rows (the same for every kernel and method): detected once per group."""
+        if self._detected[0] != group.id:
+            from ..templates.cnn.detector import detector_measures
+
+            started = time.perf_counter()
+            evaluation = self.config.evaluation
+            try:
+                found = detector_measures(target, truth, evaluation.top_k, evaluation.nms_overlap)
+                measures, status = {k: _cell(v) for k, v in found.items()}, "ok"
+            except ValueError as exc:  # a target too small for the pyramid: no detection, said why
+                measures, status = _no_measures(), f"undefined: {exc}"
+            # one detection serves every kernel: its time is shared among them
+            self._detected = (group.id, measures, status, (time.perf_counter() - started) / len(self.config.kernels))
+        _, measures, status, seconds = self._detected
+        return [{"method": method, **measures, "templates": "0", "seconds": f"{seconds:.6f}", "status": status}
+                for method in self.config.methods]
+
+    def _measure(self, matched: tuple, truth: Truth) -> list[dict]:
+        """One row per method: the measures of its winning map, or why it has none."""
+        winners, problems, templates, seconds = matched
+        problems = dict(problems)
+        evaluation = self.config.evaluation
+        started = time.perf_counter()
+        best, results = {}, []
+        for method, (response, degenerate, shape) in winners.items():
+            try:
+                best[method] = evaluate(response, method, shape, truth, degenerate, evaluation.top_k, evaluation.nms_overlap)
+            except DegenerateError as exc:
+                problems[method] = f"undefined: {exc}"
+        seconds += time.perf_counter() - started
+        for method in self.config.methods:
+            if method in best:
+                measures = {k: _cell(v) for k, v in best[method].items()}
+                status = "ok"
+            else:
+                measures = _no_measures()
+                status = problems.get(method, "undefined")
+            results.append({"method": method, **measures, "templates": str(templates),
+                            "seconds": f"{seconds:.6f}", "status": status})
+        return results
+
+
+def _no_measures() -> dict:
+    """The measures of a row that has no result: empty, and not a hit."""
+    measures = {k: "" for k in ("x", "y", "score", "center_error", "iou", "psr", "margin", "rank", "degenerate")}
+    measures["hit"] = "0"
+    return measures
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.9g}"
+    return str(value)
+
+
+_RUNNERS: dict[str, CaseRunner] = {}
+
+
+def run_group(config: Config, group: Group) -> list[dict]:
+    """Run one group; the runners of the last few configs (and their caches) are kept for the
+    life of the process (a tuning round interleaves several trials' configs)."""
+    runner = _RUNNERS.pop(config.digest, None)
+    if runner is None:
+        runner = CaseRunner(config)
+        while len(_RUNNERS) >= 4:
+            _RUNNERS.pop(next(iter(_RUNNERS)))
+    _RUNNERS[config.digest] = runner  # now the most recent
+    return runner.run(group)
+
+
+def run_groups(config: Config, groups: list[Group]) -> list[tuple[str, list[dict]]]:
+    """Run several groups in this process (a batch for an executor): (group id, rows) each."""
+    return [(group.id, run_group(config, group)) for group in groups]
+
+
+__all__ = ["ROW_COLUMNS", "CaseRunner", "LoadedTarget", "load_target", "run_group", "run_groups", "search_poses"]

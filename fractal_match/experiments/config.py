@@ -1,0 +1,416 @@
+"""Experiment configuration: a TOML file read into frozen dataclasses.
+
+Every error names the file, the field and what is allowed. A minimal config::
+
+    name = "quick"
+    seed = 0
+
+    [targets]
+    annotations = ["astronaut/face", "coins/coin-3"]   # or "all"
+    # pairs = "path/to/folder"          # BBS-layout pairs (pairNNNN_frm1_... / frm2_...)
+    # manifest = "pairs.csv"            # template_image, template_box, target_image, target_box
+    # [targets.synthetic]               # kernel pictures pasted on bundled textures or photos
+    # count = 4
+    # objects = ["lfw:face-*"]          # kernel names; PREFIX:GLOB expands to every match
+    # textures = ["brick", "coffee"]    # data/textures or data/images stems
+    # paste = "ellipse"                 # or "square" (default): how the object meets the background
+
+    [transforms]
+    scales = [0.8, 1.0, 1.25]
+    rotations = [0, 15, 45]
+
+    kernels = ["crop", "learned:mean-face", "bank:gabor?theta=30"]  # (top level, before tables)
+
+    [[variants]]
+    family = "none"
+    [[variants]]
+    family = "orbit-trap"
+    params = { degree = 3 }
+    color = true                     # optional: this variant's own [matching] color / template_masks
+    [[variants]]
+    family = "bank"                  # the plain kernel at several poses, best of the bank
+    rotations = [-30, 0, 30]
+    scales = [0.8, 1.0, 1.25]
+    [[variants]]
+    family = "oracle"                # the kernel warped to the true pose (an upper bound)
+    [[variants]]
+    family = "pnet-detector"         # reference: MTCNN's PNet over a pyramid (cnn extra), no kernel
+
+    [matching]
+    methods = ["TM_CCOEFF_NORMED", "TM_SQDIFF"]   # default: all six
+    color = false
+    template_masks = false
+
+    [split]             # optional: objects divided by image into a tune set and a held-out set
+    tune = 0.5          # fraction of the images whose objects are for tuning
+    seed = 0
+    by = "image"
+    # side = "tune"     # run one side only (what tune's trials and confirm write)
+
+    [search]            # optional: how `fractal-match tune` searches each family's parameters
+    trials = 20         # per family (a family with fewer distinct settings gets each once)
+    startup = 8         # random trials before the TPE sampler takes over
+    objective = "pooled"   # the tune split's hit rate over all methods, or "per-method"
+    start = "random"    # or "config": each family's first trial is its variant as written here
+
+    [evaluation]
+    hit = "auto"        # center for sweeps, iou for pairs
+    center_fraction = 0.25
+    iou_threshold = 0.5
+    nms_overlap = 0.3
+    top_k = 5
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+from .._checks import read_toml
+from .._toml import TableReader
+from .._data import config_path
+from .._errors import ConfigError, FractalMatchError
+from ..engine._methods import METHODS
+from ..datasets import load_annotations
+from ..templates.fractal import FAMILIES, SPECIAL_VARIANTS
+from ..templates.kernels import KERNEL_SOURCES, expand_kernel_names, load_kernel
+from .scenes import background_names
+
+
+TEXTURES = ("brick", "grass", "gravel")
+PASTES = ("square", "ellipse")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A template variant: a generator family with parameters, or `bank` / `oracle`."""
+
+    name: str
+    family: str
+    params: dict = field(default_factory=dict)
+    rotations: tuple[float, ...] = ()  # bank only
+    scales: tuple[float, ...] = ()  # bank only
+    color: bool | None = None  # this variant's own matching switches (None: the [matching] ones)
+    template_masks: bool | None = None
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    """Synthetic scenes: `count` objects (kernel pictures) pasted on textures at seeded places."""
+
+    count: int = 4
+    seed: int = 0
+    textures: tuple[str, ...] = TEXTURES
+    objects: tuple[str, ...] = ("learned:mean-face",)
+    object_size: int = 64
+    scene_size: int = 384
+    paste: str = "square"  # or "ellipse": blended through a soft ellipse, no square edge
+
+
+@dataclass(frozen=True)
+class Targets:
+    annotations: tuple[str, ...] = ()
+    pairs: Path | None = None
+    manifest: Path | None = None
+    synthetic: Synthetic | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    hit: str = "auto"
+    center_fraction: float = 0.25
+    iou_threshold: float = 0.5
+    nms_overlap: float = 0.3
+    top_k: int = 5
+
+
+@dataclass(frozen=True)
+class Split:
+    """Objects divided by image into a tune set (a `tune` fraction of the images, drawn with
+    `seed`) and a held-out set: no image has objects on both sides."""
+
+    tune: float = 0.5
+    seed: int = 0
+    by: str = "image"
+    side: str | None = None  # "tune" or "held-out": run that side only (written by tune and confirm)
+
+
+@dataclass(frozen=True)
+class Search:
+    """How `tune` searches: `trials` per family (the first `startup` of them drawn at random,
+    then Optuna's TPE); the objective is the tune split's hit rate pooled over methods, or one
+    hit rate per method (`per-method`: a multi-objective study, a winner for each method).
+    `start = "config"` makes every searched family's first trial its variant as the config
+    writes it (its defaults, unless given), so a search never ends below its starting point."""
+
+    trials: int = 20
+    startup: int = 8
+    objective: str = "pooled"
+    start: str = "random"
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    seed: int
+    targets: Targets
+    scales: tuple[float, ...]
+    rotations: tuple[float, ...]
+    kernels: tuple[str, ...]
+    variants: tuple[Variant, ...]
+    methods: tuple[str, ...] = METHODS
+    color: bool = False
+    template_masks: bool = False
+    evaluation: Evaluation = Evaluation()
+    split: Split | None = None
+    search: Search | None = None
+    source: Path | None = field(default=None, compare=False)
+
+    def canonical(self) -> dict:
+        """The configuration's content as plain JSON-able data (paths as strings, no source; no
+        split when there is none, so that configs without one keep their digests)."""
+        data = asdict(self)
+        data.pop("source")
+        for optional in ("split", "search"):  # left out when absent: older configs keep their digests
+            if data[optional] is None:
+                data.pop(optional)
+        if data.get("split") is not None and data["split"]["side"] is None:
+            data["split"].pop("side")
+        if data.get("search") is not None and data["search"]["start"] == Search.start:
+            data["search"].pop("start")  # the default is left out (older digests)
+        for variant in data["variants"]:  # own switches are left out when absent (older digests)
+            for key in ("color", "template_masks"):
+                if variant[key] is None:
+                    variant.pop(key)
+        if data["targets"]["synthetic"] is not None and data["targets"]["synthetic"]["paste"] == "square":
+            data["targets"]["synthetic"].pop("paste")  # the default before there was a choice
+        return json.loads(json.dumps(data, default=str))
+
+    @property
+    def digest(self) -> str:
+        """A hash of the content (not of comments or layout): two runs with one digest are comparable."""
+        return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _variants(path: Path, raw) -> tuple[Variant, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{path}: field 'variants' needs at least one [[variants]] table")
+    variants, names = [], set()
+    for index, table in enumerate(raw):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: field 'variants' must be [[variants]] tables")
+        reader = TableReader(path, table, f"variants[{index}].")
+        family = reader.get("family", str, required=True)
+        allowed = tuple(FAMILIES) + SPECIAL_VARIANTS
+        if family not in allowed:
+            raise reader.error("family", f"{family!r} is unknown (allowed: {', '.join(allowed)})")
+        name = reader.get("name", str, family)
+        if name in names:
+            raise reader.error("name", f"{name!r} is used twice (give each variant of one family its own name)")
+        names.add(name)
+        params = reader.get("params", dict, {})
+        rotations = scales = ()
+        if family == "bank":
+            rotations = reader.numbers("rotations", [0.0], low=-360, high=360)
+            scales = reader.numbers("scales", [1.0], low=0.0, high=8.0, exclusive_low=True)
+            if params:
+                raise reader.error("params", "is not used by the bank variant (use rotations and scales)")
+        elif family in ("oracle", "pnet-detector"):
+            if params:
+                raise reader.error("params", f"is not used by the {family} variant")
+
+        else:
+            try:
+                params = FAMILIES[family].resolve(params)
+            except FractalMatchError as exc:
+                raise ConfigError(f"{path}: variants[{index}]: {exc}") from None
+        switches = {key: reader.get(key, bool) for key in ("color", "template_masks")}
+        reader.finish(("family", "name", "params", "color", "template_masks") + (("rotations", "scales") if family == "bank" else ()))
+        variants.append(Variant(name, family, params, rotations, scales, **switches))
+    return tuple(variants)
+
+
+def _kernels(path: Path, names: tuple[str, ...], field_name: str = "kernels") -> tuple[str, ...]:
+    if not names:
+        raise ConfigError(f"{path}: field '{field_name}' is empty (allowed: 'crop', or kernel names: "
+                          f"{', '.join(p + ':' for p in KERNEL_SOURCES)} or image paths)")
+    resolved = []
+    for name in names:
+        if name == "crop":
+            resolved.append(name)
+            continue
+        prefix, sep, _ = name.partition(":")
+        if sep and prefix in KERNEL_SOURCES:
+            try:
+                load_kernel(name)
+            except FractalMatchError as exc:
+                raise ConfigError(f"{path}: field '{field_name}': {name}: {exc}") from None
+            resolved.append(name)
+            continue
+        file = (path.parent / name) if not Path(name).is_absolute() else Path(name)
+        if not file.is_file():
+            raise ConfigError(f"{path}: field '{field_name}': {name!r} is not 'crop', a kernel name "
+                              f"({', '.join(p + ':' for p in KERNEL_SOURCES)}) or an existing image file")
+        resolved.append(str(file.resolve()))  # absolute: the config may be copied or written elsewhere
+    return tuple(resolved)
+
+
+def _targets(path: Path, raw) -> Targets:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: field 'targets' must be a table")
+    reader = TableReader(path, raw, "targets.")
+    annotations = reader.get("annotations", (str, list), ())
+    known = [a.name for a in load_annotations()]
+    if annotations == "all":
+        annotations = tuple(known)
+    elif isinstance(annotations, str):
+        raise reader.error("annotations", f"must be \"all\" or a list of IMAGE/LABEL names, got {annotations!r}")
+    else:
+        annotations = reader.strings("annotations")
+        for name in annotations:
+            if name not in known:
+                raise reader.error("annotations", f"names unknown object {name!r} (allowed: {', '.join(known)})")
+    folders = {}
+    for key in ("pairs", "manifest"):
+        value = reader.get(key, str)
+        if value is not None:
+            location = (path.parent / value).resolve()
+            if not location.exists():
+                raise reader.error(key, f"{value!r} does not exist (relative to {path.parent})")
+            folders[key] = location
+    synthetic = None
+    table = reader.get("synthetic", dict)
+    if table is not None:
+        inner = TableReader(path, table, "targets.synthetic.")
+        count = inner.get("count", int, 4)
+        if not 1 <= count <= 10000:
+            raise inner.error("count", f"= {count} is out of range (allowed: 1 to 10000)")
+        textures = inner.strings("textures", list(TEXTURES))
+        backgrounds = background_names()
+        if not textures:
+            raise inner.error("textures", f"is empty (allowed: {', '.join(backgrounds)})")
+        for texture in textures:
+            if texture not in backgrounds:
+                raise inner.error("textures", f"names unknown background {texture!r} (allowed: {', '.join(backgrounds)})")
+        try:
+            patterns = [name for pattern in inner.strings("objects", ["learned:mean-face"]) for name in expand_kernel_names(pattern)]
+        except FractalMatchError as exc:
+            raise inner.error("objects", str(exc)) from None
+        objects = _kernels(path, tuple(patterns), "targets.synthetic.objects")
+        if "crop" in objects:
+            raise inner.error("objects", "cannot be 'crop' (objects are pictures to paste: learned:, bank: or files)")
+        object_size = inner.get("object_size", int, 64)
+        scene_size = inner.get("scene_size", int, 384)
+        if not 8 <= object_size <= 1024 or not 2 * object_size <= scene_size <= 4096:
+            raise inner.error("object_size", f"= {object_size} with scene_size = {scene_size} is not allowed "
+                              "(allowed: 8 <= object_size <= 1024, 2 x object_size <= scene_size <= 4096)")
+        paste = inner.get("paste", str, "square")
+        if paste not in PASTES:
+            raise inner.error("paste", f"= {paste!r} is not allowed (allowed: {', '.join(PASTES)})")
+        synthetic = Synthetic(count, inner.get("seed", int, 0), textures, objects, object_size, scene_size, paste)
+        inner.finish()
+    reader.finish(("annotations", "pairs", "manifest", "synthetic"))
+    targets = Targets(tuple(annotations), folders.get("pairs"), folders.get("manifest"), synthetic)
+    if not (targets.annotations or targets.pairs or targets.manifest or targets.synthetic):
+        raise ConfigError(f"{path}: field 'targets' selects nothing (allowed: annotations, pairs, manifest, synthetic)")
+    return targets
+
+
+def _split(path: Path, table: dict | None) -> Split | None:
+    if table is None:
+        return None
+    reader = TableReader(path, table, "split.")
+    tune = reader.get("tune", (int, float), 0.5)
+    if not 0 < tune < 1:
+        raise reader.error("tune", f"= {tune} is out of range (allowed: a fraction strictly between 0 and 1)")
+    by = reader.get("by", str, "image")
+    if by != "image":
+        raise reader.error("by", f"= {by!r} is not allowed (allowed: 'image': no image has objects on both sides)")
+    seed = reader.get("seed", int, 0)
+    if not 0 <= seed < 2**32:
+        raise reader.error("seed", f"= {seed} is out of range (allowed: 0 to {2**32 - 1})")
+    side = reader.get("side", str)
+    if side not in (None, "tune", "held-out"):
+        raise reader.error("side", f"= {side!r} is not allowed (allowed: 'tune' or 'held-out')")
+    reader.finish(("tune", "seed", "by", "side"))
+    return Split(float(tune), seed, by, side)
+
+
+def _search(path: Path, table: dict | None) -> Search | None:
+    if table is None:
+        return None
+    reader = TableReader(path, table, "search.")
+    trials = reader.get("trials", int, Search.trials)
+    if not 1 <= trials <= 10000:
+        raise reader.error("trials", f"= {trials} is out of range (allowed: 1 to 10000)")
+    startup = reader.get("startup", int, min(Search.startup, trials))
+    if not 1 <= startup <= trials:
+        raise reader.error("startup", f"= {startup} is out of range (allowed: 1 to trials = {trials})")
+    objective = reader.get("objective", str, Search.objective)
+    if objective not in ("pooled", "per-method"):
+        raise reader.error("objective", f"= {objective!r} is not allowed (allowed: 'pooled' or 'per-method')")
+    start = reader.get("start", str, Search.start)
+    if start not in ("random", "config"):
+        raise reader.error("start", f"= {start!r} is not allowed (allowed: 'random' or 'config')")
+    reader.finish(("trials", "startup", "objective", "start"))
+    return Search(trials, startup, objective, start)
+
+
+def load_config(path) -> Config:
+    """Read and check an experiment config (see module docs); raise ConfigError naming the field.
+    `path` is a TOML file, or the bare name of a shipped config (e.g. "quick")."""
+    path = config_path(path)
+    top = TableReader(path, read_toml(path))
+    name = top.get("name", str, required=True)
+    if not name or any(c in name for c in "/\\\0") or name.startswith("."):
+        raise top.error("name", f"{name!r} is not usable as a folder name")
+    seed = top.get("seed", int, 0)
+    targets = _targets(path, top.get("targets", dict, required=True))
+    transforms = TableReader(path, top.get("transforms", dict, {}), "transforms.")
+    scales = transforms.numbers("scales", [1.0], low=0.0, high=8.0, exclusive_low=True)
+    rotations = transforms.numbers("rotations", [0.0], low=-360.0, high=360.0)
+    transforms.finish(("scales", "rotations"))
+    kernels = _kernels(path, top.strings("kernels", ["crop"]))
+    variants = _variants(path, top.get("variants", list, required=True))
+    matching = TableReader(path, top.get("matching", dict, {}), "matching.")
+    methods = matching.strings("methods", list(METHODS))
+    if not methods:
+        raise matching.error("methods", f"is empty (allowed: {', '.join(METHODS)})")
+    for method in methods:
+        if method not in METHODS:
+            raise matching.error("methods", f"names unknown method {method!r} (allowed: {', '.join(METHODS)})")
+    color = matching.get("color", bool, False)
+    template_masks = matching.get("template_masks", bool, False)
+    matching.finish(("methods", "color", "template_masks"))
+    evaluation = _evaluation(path, top.get("evaluation", dict, {}))
+    split = _split(path, top.get("split", dict))
+    search = _search(path, top.get("search", dict))
+    top.finish(("name", "seed", "targets", "transforms", "kernels", "variants", "matching", "evaluation", "split",
+                "search"))
+    if "crop" in kernels and not (targets.annotations or targets.pairs or targets.manifest or targets.synthetic):
+        raise ConfigError(f"{path}: field 'kernels': 'crop' needs targets with ground truth")
+    return Config(name, seed, targets, scales, rotations, kernels, variants, tuple(dict.fromkeys(methods)), color,
+                  template_masks, evaluation, split, search, path)
+
+
+def _evaluation(path: Path, raw: dict) -> Evaluation:
+    reader = TableReader(path, raw, "evaluation.")
+    hit = reader.get("hit", str, "auto")
+    if hit not in ("auto", "center", "iou"):
+        raise reader.error("hit", f"= {hit!r} is not allowed (allowed: auto, center, iou)")
+    values = {}
+    for key, low, high in (("center_fraction", 0.0, 10.0), ("iou_threshold", 0.0, 1.0), ("nms_overlap", 0.0, 1.0)):
+        value = reader.get(key, float, getattr(Evaluation, key))
+        if not low <= value <= high:
+            raise reader.error(key, f"= {value} is out of range (allowed: {low:g} to {high:g})")
+        values[key] = value
+    top_k = reader.get("top_k", int, 5)
+    if not 1 <= top_k <= 100:
+        raise reader.error("top_k", f"= {top_k} is out of range (allowed: 1 to 100)")
+    reader.finish(("hit", "center_fraction", "iou_threshold", "nms_overlap", "top_k"))
+    return Evaluation(hit, top_k=top_k, **values)
+
+

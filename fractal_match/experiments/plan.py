@@ -1,0 +1,187 @@
+"""A config expanded once into a plan: its target objects, their groups (object x pose) and the
+counts every reader needs. The runner, the run folder, the progress display and the summaries
+read the plan; nothing expands the config again.
+
+A *group* is one target object under one pose; its cases are every kernel x variant of the
+config, and it is the unit of work handed to executors and of resuming.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._errors import ConfigError
+from ..datasets import Pair, find_annotation, load_annotations, load_manifest, load_pairs
+from ..geometry import Pose
+from .config import Config
+from .scenes import background_path
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    """Where a target object comes from: an annotation, a pair, or a synthetic scene index."""
+
+    kind: str  # "annotation" | "pair" | "synthetic"
+    id: str
+    pair: Pair | None = None
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class Group:
+    """One target object under one pose; its cases are every kernel x variant of the config."""
+
+    id: str
+    target: TargetRef
+    pose: Pose
+
+
+def format_pose(value: float) -> str:
+    return f"{value:g}"
+
+
+def target_refs(config: Config) -> list[TargetRef]:
+    """Every target object the config selects, in a fixed order."""
+    refs = [TargetRef("annotation", name) for name in config.targets.annotations]
+    pairs: list[Pair] = []
+    if config.targets.pairs is not None:
+        pairs += load_pairs(config.targets.pairs)
+    if config.targets.manifest is not None:
+        pairs += load_manifest(config.targets.manifest)
+    refs += [TargetRef("pair", pair.name, pair=pair) for pair in pairs]
+    if config.targets.synthetic is not None:
+        refs += [TargetRef("synthetic", f"synthetic-{i:04d}", index=i) for i in range(config.targets.synthetic.count)]
+    return refs
+
+
+def sources(ref: TargetRef, config: Config, annotations=None) -> set[str]:
+    """What a target object is made from, for splits by image: an annotation's image file, both
+    images of a pair, a synthetic scene's background file and the picture pasted into it.
+    (`annotations`: the loaded annotation list, so that many calls read the file once.)"""
+    if ref.kind == "annotation":
+        return {find_annotation(ref.id, annotations).image.name}
+    if ref.kind == "pair":
+        return {ref.pair.template_image.name, ref.pair.target_image.name}
+    spec = config.targets.synthetic
+    background = background_path(spec.textures[ref.index % len(spec.textures)]).name
+    return {background, f"object {spec.objects[ref.index % len(spec.objects)]}"}
+
+
+def _object_sources(config: Config) -> dict[str, set[str]]:
+    """Object id -> its sources (:func:`sources`), for every target of the config."""
+    annotations = load_annotations() if config.targets.annotations else None
+    return {ref.id: sources(ref, config, annotations) for ref in target_refs(config)}
+
+
+def split_targets(config: Config) -> tuple[list[TargetRef], list[TargetRef]]:
+    """(tune, held-out) target objects of a config with a ``[split]``.
+
+    Objects that share an image (or a pasted picture) are linked, and linked objects form one
+    cluster, so no image lies on both sides. The clusters are shuffled with the split's seed and
+    the first of them, round(tune x count) (at least one, and at least one left), go to tuning."""
+    if config.split is None:
+        raise ValueError(f"config {config.name} has no [split]")
+    refs = target_refs(config)
+    found = _object_sources(config)
+    parent = {}
+
+    def root(item):
+        while parent.setdefault(item, item) != item:
+            item = parent[item]
+        return item
+
+    for ref in refs:
+        first, *rest = sorted(found[ref.id])
+        for other in rest:
+            parent[root(other)] = root(first)
+    cluster = {ref.id: root(min(found[ref.id])) for ref in refs}
+    clusters = sorted(set(cluster.values()))
+    if len(clusters) < 2:
+        raise ConfigError(f"{config.source or config.name}: field 'split' needs objects in at least 2 separate images "
+                          f"(these targets share {', '.join(sorted(parent)) or 'nothing'})")
+    order = np.random.default_rng(config.split.seed).permutation(len(clusters))
+    count = min(len(clusters) - 1, max(1, round(config.split.tune * len(clusters))))
+    tune_clusters = {clusters[i] for i in order[:count]}
+    tune = [ref for ref in refs if cluster[ref.id] in tune_clusters]
+    held = [ref for ref in refs if cluster[ref.id] not in tune_clusters]
+    return tune, held
+
+
+def describe_split(config: Config) -> list[str]:
+    """Lines naming each side of the split: its images, then its objects."""
+    lines, found = [], _object_sources(config)
+    for label, refs in zip(("tune", "held-out"), split_targets(config)):
+        images = sorted(set().union(*(found[ref.id] for ref in refs)))
+        lines += [f"{label}: {len(refs)} object(s) in {len(images)} image(s): {', '.join(images)}",
+                  f"  {', '.join(ref.id for ref in refs)}"]
+    return lines
+
+
+def selected_refs(config: Config) -> list[TargetRef]:
+    """The target objects a run of `config` uses: every one, or one side of its split when the
+    split names a `side` (a tuning trial's or a confirmation's config)."""
+    if config.split is None or config.split.side is None:
+        return target_refs(config)
+    tune, held = split_targets(config)
+    return tune if config.split.side == "tune" else held
+
+
+def expand(config: Config) -> list[Group]:
+    """The groups of a config: each selected object (:func:`selected_refs`) under every pose;
+    pairs as they are. (:func:`make_plan` keeps them with their counts.)"""
+    return _groups(config, selected_refs(config))
+
+
+def _groups(config: Config, targets) -> list[Group]:
+    groups = []
+    for ref in targets:
+        poses = [Pose(1.0, 0.0)] if ref.kind == "pair" else [Pose(s, r) for s in config.scales for r in config.rotations]
+        for pose in poses:
+            groups.append(Group(f"{ref.id}@s{format_pose(pose.scale)}r{format_pose(pose.rotation)}", ref, pose))
+    return groups
+
+
+def count_cases(config: Config, groups: list[Group] | None = None) -> tuple[int, int]:
+    """(cases, template matches). A template match is the unit of throughput everywhere: one
+    template against one target, giving every method's map; bank members count one each."""
+    groups = expand(config) if groups is None else groups
+    per_group = len(config.kernels) * len(config.variants)
+    templates = sum(len(v.rotations) * len(v.scales) if v.family == "bank" else 0 if v.family == "pnet-detector" else 1
+                    for v in config.variants)
+    return len(groups) * per_group, len(groups) * len(config.kernels) * templates
+
+
+def group_row_count(config: Config) -> int:
+    """Rows a finished group has in results.csv."""
+    return len(config.kernels) * len(config.variants) * len(config.methods)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run of `config` does: its target objects (one side of the split where the config
+    names one), its groups in order, and their counts."""
+
+    config: Config
+    targets: tuple[TargetRef, ...]
+    groups: tuple[Group, ...]
+    cases: int  # groups x kernels x variants
+    matches: int  # template matches (bank members one each; the detector none)
+    rows_per_group: int  # rows a finished group has in results.csv
+
+    @property
+    def rows(self) -> int:
+        return len(self.groups) * self.rows_per_group
+
+
+def make_plan(config: Config) -> Plan:
+    """Expand `config` once (reads the pairs and manifests it names)."""
+    targets = tuple(selected_refs(config))
+    groups = tuple(_groups(config, targets))
+    cases, matches = count_cases(config, groups)
+    return Plan(config, targets, groups, cases, matches, group_row_count(config))
+
+
+__all__ = ["Plan", "make_plan", "Group", "TargetRef", "target_refs", "selected_refs", "expand", "count_cases",
+           "group_row_count", "split_targets", "sources", "describe_split"]

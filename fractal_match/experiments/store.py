@@ -1,0 +1,287 @@
+"""A run folder: the config it was made from, a manifest, and append-only results.
+
+    RUN/
+      config.toml      the config, copied byte for byte
+      manifest.json    tool and library versions, git commit, machine, seed, config hash, times, counts
+      results.csv      one row per (case, method); a group's rows are appended in one write, then fsync
+      .lock            held while a run writes (a second run on the folder is refused)
+
+Resuming reads results.csv, repairs a torn last line left by a crash (reported, never kept),
+drops the rows of any group that is incomplete, and skips the groups that are complete. A kill
+during an atomic write leaves its temporary file (``.config.toml.XXXXXX.tmp``, ...): opening the
+folder again, to resume or to start over, removes those and counts them in the manifest.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import platform
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .._errors import FractalMatchError
+from .._version import __version__
+from .._toml import toml_text
+from .config import Config, load_config
+from .plan import Plan
+from ..atomic import remove_leftovers, temporary_of, write_atomic
+
+
+#: The files a run folder is made of.
+RUN_FILES = (".lock", "config.toml", "manifest.json", "results.csv", "report", "declared.json")
+
+
+def foreign_files(folder: Path, files) -> list[str]:
+    """The names in `folder` that are neither one of `files` nor a temporary file that an atomic
+    write of one of them left behind (a kill between writing and renaming)."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name not in files and temporary_of(p.name) not in files)
+
+
+class RunError(FractalMatchError):
+    """A run folder cannot be created, locked, resumed or written."""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def environment() -> dict:
+    """Versions and machine, for manifests and benchmark results."""
+    import subprocess
+
+    import cv2
+    import numba
+    import numpy
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"tool": "fractal-match", "version": __version__, "git_commit": commit, "python": platform.python_version(),
+            "numpy": numpy.__version__, "opencv": cv2.__version__, "numba": numba.__version__,
+            "machine": platform.machine(), "system": platform.platform(), "cpus": os.cpu_count()}
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, data) -> None:
+    """`data` as indented, key-sorted JSON, written atomically."""
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def write_config(folder: Path, config: Config) -> None:
+    """The config into `folder`/config.toml: its file copied byte for byte (comments kept) when
+    the copy reads back as the same config, else written out (configs made in code, and files
+    whose relative paths would point elsewhere from the new folder)."""
+    target = folder / "config.toml"
+    if config.source is not None:
+        write_atomic(target, Path(config.source).read_bytes())
+        try:
+            if load_config(target).digest == config.digest:
+                return
+        except FractalMatchError:
+            pass
+    write_atomic(target, config_toml(config).encode("utf-8"))
+
+
+def lock_folder(folder: Path):
+    """Create `folder` if needed and hold its `.lock` (exclusive, not waiting): one writer per
+    folder. Returns the open lock file (give it to :func:`unlock`)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / ".lock", "a+")
+    except OSError as exc:
+        raise RunError(f"{folder}: cannot create the run folder ({exc.strerror or exc})") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise RunError(f"{folder}: another run is writing this folder (its lock is held)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def unlock(handle) -> None:
+    if not handle.closed:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+class RunStore:
+    """Open (create or resume) a run folder for `plan` and hold its lock until :meth:`close`.
+
+    `columns` are the results file's columns; a group is complete when it has the plan's rows
+    per group.
+    """
+
+    def __init__(self, folder, plan: Plan, columns, resume: bool = False):
+        self.folder = Path(folder)
+        self.plan = plan
+        self.config = config = plan.config
+        group_rows = plan.rows_per_group
+        self.columns = tuple(columns)
+        self.results = self.folder / "results.csv"
+        self.manifest_path = self.folder / "manifest.json"
+        self.repaired = 0  # torn bytes removed on resume
+        self.dropped = 0  # rows of incomplete groups removed on resume
+        self.appended = 0  # groups appended by this process
+        self.leftovers = 0  # temporary files of interrupted atomic writes, removed on opening
+        self.created = not self.folder.exists()  # removed again if the run fails before any result
+        if self.folder.exists() and not self.folder.is_dir():
+            raise RunError(f"{self.folder}: is an existing file (allowed: a run folder)")
+        # A folder holds a run once its manifest exists. A run killed while starting leaves only
+        # files of its own (lock, config copy, maybe results): those are reused, never refused.
+        started = self.manifest_path.exists()
+        foreign = foreign_files(self.folder, RUN_FILES)
+        if started and not resume:
+            raise RunError(f"{self.folder}: already holds a run (use --resume to continue it, or choose another --out)")
+        if foreign and not started:
+            raise RunError(f"{self.folder}: is not a run folder (it holds {', '.join(foreign[:3])}); "
+                           "choose an empty or new --out")
+        resume = resume and started
+        self._lock = lock_folder(self.folder)
+        # Only the holder of the lock removes the leftovers: no other writer can be making them.
+        self.leftovers = remove_leftovers(self.folder, RUN_FILES)
+        if resume:
+            self.manifest = self._check_resumable()
+            self.done = self._repair_and_scan(group_rows)
+            self.manifest["resumed"][-1].update(repaired_bytes=self.repaired, dropped_rows=self.dropped)
+        else:
+            self.manifest = {"name": config.name, "config_hash": config.digest, "seed": config.seed,
+                             "started": utc_now(), "finished": None, "cases": None, "groups": None, "resumed": [],
+                             **environment()}
+            if self.leftovers:  # a start that was killed before its manifest existed
+                self.manifest["leftovers_removed"] = self.leftovers
+            write_config(self.folder, config)
+            self._write_manifest()
+            self._append_text(",".join(self.columns) + "\n")
+            self.done = set()
+
+    # -- resume -----------------------------------------------------------------------------------
+    def _check_resumable(self) -> dict:
+        try:
+            manifest = json.loads(self.manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunError(f"{self.manifest_path}: unreadable manifest ({exc})") from None
+        if manifest.get("config_hash") != self.config.digest:
+            raise RunError(f"{self.folder}: was made from a different config (hash {manifest.get('config_hash')}, "
+                           f"this config {self.config.digest}); start a new run with another --out")
+        if not self.results.exists():  # killed between the manifest and the header: nothing ran yet
+            self._append_text(",".join(self.columns) + "\n")
+        manifest.setdefault("resumed", []).append({"at": utc_now(), "leftovers_removed": self.leftovers})
+        manifest["finished"] = None
+        return manifest
+
+    def _repair_and_scan(self, group_rows: int) -> set[str]:
+        try:
+            data = self.results.read_bytes()
+        except OSError as exc:
+            raise RunError(f"{self.results}: cannot be read ({exc.strerror or exc}), so the run cannot be resumed") from None
+        complete = data[: data.rfind(b"\n") + 1]
+        self.repaired = len(data) - len(complete)
+        text = complete.decode("utf-8")
+        if not text.startswith(",".join(self.columns) + "\n"):
+            raise RunError(f"{self.results}: does not start with the expected header")
+        rows = list(csv.reader(io.StringIO(text)))[1:]
+        counts: dict[str, int] = {}
+        group_index = self.columns.index("group_id")
+        for row in rows:
+            if len(row) != len(self.columns):
+                raise RunError(f"{self.results}: a row has {len(row)} fields (expected {len(self.columns)})")
+            counts[row[group_index]] = counts.get(row[group_index], 0) + 1
+        done = {group for group, n in counts.items() if n == group_rows}
+        partial = set(counts) - done
+        if partial or self.repaired:
+            kept = [r for r in rows if r[group_index] in done]
+            self.dropped = len(rows) - len(kept)
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            writer.writerow(self.columns)
+            writer.writerows(kept)
+            write_atomic(self.results, buffer.getvalue().encode("utf-8"))
+        return done
+
+    # -- writing ----------------------------------------------------------------------------------
+    def _append_text(self, text: str) -> None:
+        try:
+            with open(self.results, "a", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise RunError(f"{self.results}: cannot append ({exc.strerror or exc}); the run can be resumed "
+                           "with --resume once this is fixed") from None
+
+    def append(self, rows: list[dict]) -> None:
+        """Append one group's rows in a single write, then flush and fsync."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
+        writer.writerows(rows)
+        self._append_text(buffer.getvalue())
+        self.appended += 1
+
+    def _write_manifest(self) -> None:
+        write_json(self.manifest_path, self.manifest)
+        _fsync_dir(self.folder)
+
+    def finish(self) -> None:
+        """Record the run as complete: its end time and the plan's counts."""
+        self.manifest.update({"finished": utc_now(), "cases": self.plan.cases, "groups": len(self.plan.groups)})
+        self._write_manifest()
+
+    def close(self) -> None:
+        unlock(self._lock)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        self.close()
+        if kind is not None and self.created and self.appended == 0:
+            # It never started (an executor that cannot start, a scheduler that does not answer,
+            # an interrupt before the first result): leave nothing, so the same command can be
+            # repeated as it was, without --resume.
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def config_toml(config: Config) -> str:
+    """The config as TOML that :func:`load_config` reads back to an equal config (same digest):
+    for configs made in code (a tuning trial's, a confirmation's), which have no source file."""
+    data = config.canonical()
+    targets = {k: v for k, v in data["targets"].items() if v not in (None, [])}
+    matching = {k: data[k] for k in ("methods", "color", "template_masks")}
+    tables = {"targets": targets, "transforms": {"scales": data["scales"], "rotations": data["rotations"]},
+              "matching": matching, "evaluation": data["evaluation"]}
+    tables.update({k: data[k] for k in ("split", "search") if k in data})
+    variants = []
+    for variant in config.variants:
+        entry = {"family": variant.family, "name": variant.name}
+        if variant.family == "bank":
+            entry.update(rotations=list(variant.rotations), scales=list(variant.scales))
+        elif variant.params:
+            entry["params"] = dict(variant.params)
+        entry.update({k: getattr(variant, k) for k in ("color", "template_masks") if getattr(variant, k) is not None})
+        variants.append(entry)
+    top = {"name": config.name, "seed": config.seed, "kernels": data["kernels"]}
+    return toml_text(top, tables, {"variants": variants})
+
