@@ -15,3 +15,80 @@ import fractal_match.progress
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- the docs site: its examples run, its pages build --------------------------------------------
+
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+def _blocks(page: Path, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", page.read_text(encoding="utf-8"), flags=re.S | re.M)
+
+
+def test_the_tutorial_runs_as_written(tmp_path):
+    """Every command of docs/tutorial.md, in order, in a new folder holding docs/examples/ (the
+    page's Python and TOML are those files, included by the page). `pip install ./my_family`
+    installs into a folder of the test's own instead of this environment."""
+    shutil.copytree(DOCS / "examples", tmp_path, dirs_exist_ok=True)
+    site = tmp_path / "site-packages"
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(site),
+           "MPLBACKEND": "Agg"}
+    commands = [line.split("  #")[0].strip() for block in _blocks(DOCS / "tutorial.md", "bash")
+                for line in block.splitlines() if line.strip()]
+    assert commands[0] == "python cut_kernel.py" and "fractal-match report eye-run" in commands
+    included = re.findall(r'--8<-- "([^"]+)"', (DOCS / "tutorial.md").read_text())
+    assert included and all((DOCS / "examples" / name).is_file() for name in included)
+    for command in commands:
+        if command.startswith("pip install ./my_family"):
+            command = (f"{sys.executable} -m pip install --quiet --no-deps --no-build-isolation --no-index "
+                       f"--target {site} ./my_family")
+        elif command.startswith("python "):
+            command = f"{sys.executable} {command[len('python '):]}"
+        done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+        if command.startswith("python") and "match_in_python" in command:
+            lines = done.stdout.splitlines()
+            assert len(lines) == 6 and all("kernel Match(x=135, y=82" in line for line in lines if "TM_CCORR " not in line)
+    for written in ("eye-match/detection_grid.png", "eye-match/matches.csv", "mirror-match/matches.csv",
+                    "eye-run/results.csv", "eye-run/report/index.html"):
+        assert (tmp_path / written).is_file(), written
+    assert "mirror4" in (tmp_path / "mirror-match" / "matches.csv").read_text()
+
+
+def test_the_command_reference_lists_every_command():
+    import importlib.util
+
+    import typer
+
+    from fractal_match.cli import app
+
+    spec = importlib.util.spec_from_file_location("docs_site_hook", DOCS / "hooks" / "site.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    text = hook.commands_markdown()
+    names = list(typer.main.get_command(app).commands)
+    assert len(names) >= 12
+    for name in names:
+        assert f"## `fractal-match {name}`" in text, name
+    assert "| `--resume` |" in text and "--workers WORKERS` |" in text
+
+
+def test_the_site_builds_strictly(tmp_path):
+    """mkdocs build --strict: a broken link, anchor or API reference fails (the docs extra)."""
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    commands = (tmp_path / "site" / "reference" / "commands.html").read_text()
+    assert "fractal-match tune" in commands and "fractal-match visualize" in commands
