@@ -92,3 +92,45 @@ def test_the_site_builds_strictly(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     commands = (tmp_path / "site" / "reference" / "commands.html").read_text()
     assert "fractal-match tune" in commands and "fractal-match visualize" in commands
+
+
+def test_every_python_example_on_the_pages_is_a_file_the_tests_run():
+    """No page holds Python of its own: each ```python block includes a file of docs/examples/."""
+    for page in DOCS.rglob("*.md"):
+        for block in _blocks(page, "python"):
+            assert re.fullmatch(r'--8<-- "[^"]+\.py"\n', block), (page.name, block[:80])
+
+
+@pytest.mark.parametrize("example, expected", [
+    ("matcher.py", "Match(x=172, y=52, score=1.0)"),
+    ("python_api.py", "True 36"),
+])
+def test_the_python_examples_run(tmp_path, example, expected):
+    done = subprocess.run([sys.executable, str(DOCS / "examples" / example)], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert expected in done.stdout
+
+
+def test_every_command_line_on_the_usage_page_uses_options_that_exist():
+    """The usage page's shell examples include whole studies (45 min), so they are not run here;
+    each one's command and options are checked against the command line instead."""
+    import shlex
+
+    import typer
+
+    from fractal_match.cli import app
+
+    commands = typer.main.get_command(app).commands
+    seen = 0
+    for block in _blocks(DOCS / "usage.md", "bash"):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.split("  #")[0])
+            if not words or words[0] != "fractal-match":
+                continue
+            command = commands[words[1]]
+            known = {opt for p in command.params if p.param_type_name == "option" for opt in p.opts + p.secondary_opts}
+            used = {w.split("=")[0] for w in words[2:] if w.startswith("-") and not w.lstrip("-").isdigit()}
+            assert used <= known | {"--help"}, (line, used - known)
+            seen += 1
+    assert seen >= 15
