@@ -199,7 +199,7 @@ SOURCE = KernelSource("oops", "a source whose code raises", load, lambda: ["x"])
 
 def test_a_plugin_whose_code_raises_is_one_line_naming_it(tmp_path):
     env = _fake_site(tmp_path / "site", "[fractal_match.families]\ngood = fm_fake:GOOD\nbuggy = fm_fake:BUGGY\n"
-                     "[fractal_match.templates.kernels]\noops = fm_fake:SOURCE\n", FAKE)
+                     "[fractal_match.kernels]\noops = fm_fake:SOURCE\n", FAKE)
     made = cli(env, "fractalize", "learned:mean-face", "--family", "buggy", "--out", str(tmp_path / "t.png"))
     assert made.returncode == 1 and not (tmp_path / "t.png").exists()
     assert made.stderr.strip().splitlines() == [

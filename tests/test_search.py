@@ -23,7 +23,7 @@ from fractal_match.search.confirm import confirm, read_search  # noqa: E402
 from fractal_match.experiments.plan import split_targets  # noqa: E402
 from fractal_match.report.search import trial_rows, _studies  # noqa: E402
 from fractal_match.report.tables import comparison_rows, load_run  # noqa: E402
-from fractal_match.search.tune import families, side_config, tune, variant_at  # noqa: E402
+from fractal_match.search.study import families, side_config, tune, variant_at  # noqa: E402
 from fractal_match.report.stats import holm  # noqa: E402
 from fractal_match.experiments.store import config_toml  # noqa: E402
 
@@ -153,7 +153,7 @@ def test_tune_resumes_after_sigkill_to_the_same_trials_and_values(tmp_path, conf
 KILLED_WHILE_WRITING = """
 import os, signal, sys
 from fractal_match.experiments import store
-from fractal_match.search import tune as search
+from fractal_match.search import study as search
 from fractal_match.experiments.config import load_config
 
 where = sys.argv[3]
@@ -349,7 +349,7 @@ def test_bad_uses_fail_in_one_line(tmp_path, config_path, reference):
     assert not any((tmp_path / name).exists() for name in ("a", "b", "c", "d", "e", "f"))
     assert not (partial / "report").exists() and not (no_journal / "study.journal").exists()
     # an unfinished search (here: interrupted in its second round) cannot be confirmed
-    from fractal_match.search import tune as search
+    from fractal_match.search import study as search
 
     unfinished, original = tmp_path / "unfinished", search._evaluate
     rounds = []

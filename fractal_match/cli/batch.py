@@ -30,7 +30,7 @@ def validate(
         check_inputs(plan)
         split = describe_split(loaded) if loaded.split is not None else []
         if loaded.split is not None and loaded.search is not None and loaded.split.side is None:
-            from ..search.tune import NOT_TUNED, families
+            from ..search.study import NOT_TUNED, families
 
             found = families(loaded)
             split.append("search on the tune side, trials per study: " + ", ".join(f"{f.name} {f.budget} ({f.sampler})" for f in found)
@@ -135,7 +135,7 @@ def tune(
     trials each (Optuna's seeded TPE), on the tune side of CONFIG's split; then write its report."""
     from ..experiments.config import load_config
     from ..report import make_report
-    from ..search.tune import tune as run_search
+    from ..search.study import tune as run_search
 
     check_execution(executor, workers, scheduler, resume, out)
     if trials is not None and not 1 <= trials <= 10000:

@@ -127,8 +127,8 @@ def match_all(
     target : ndarray
         Gray (H, W) or colour (H, W, 3) image; uint8, uint16, float32 or float64.
     template : ndarray or Template
-        An image of the target's channel count. A :class:`~fractal_match.Template` (what
-        :func:`~fractal_match.fractalize` returns, on 0-1) is put on the target's scale first
+        An image of the target's channel count. A `Template` (what
+        `fractalize` returns, on 0-1) is put on the target's scale first
         (uint8 0-255, uint16 0-65535, float 0-1 or 0-255); its mask is used only if passed as
         `mask`. A plain array is matched as it is, so it must be on the target's scale: one that
         cannot be is refused (a float array within [0, 1] against an integer target with values

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..atomic import write_atomic
-from ..search.tune import best_trials, mean_value
+from ..search.study import best_trials, mean_value
 from ..progress import Progress, ensure
 from .figures import save_figure
 from .plots import _SAFE, _short
@@ -24,7 +24,7 @@ from .tables import to_csv
 
 def _studies(folder: Path) -> tuple[dict, dict]:
     """(search.json, {family: study}) of a tuning folder."""
-    from ..search.tune import SearchError, open_storage, optuna, read_manifest
+    from ..search.study import SearchError, open_storage, optuna, read_manifest
 
     manifest = read_manifest(folder)
     storage, _ = open_storage(folder)
@@ -36,7 +36,7 @@ def _studies(folder: Path) -> tuple[dict, dict]:
 
 
 def _complete(study) -> list:
-    from ..search.tune import optuna
+    from ..search.study import optuna
 
     return study.get_trials(deepcopy=False, states=(optuna().trial.TrialState.COMPLETE,))
 
@@ -62,7 +62,7 @@ def importances(study) -> dict[str, float]:
     """PED-ANOVA importances (Optuna's estimator that needs no scikit-learn, and is
     deterministic) of the searched dimensions for the (mean) value; {} when the trials do not
     vary enough to say (fewer than 4 finished, or all values equal)."""
-    from ..search.tune import optuna
+    from ..search.study import optuna
 
     trials = _complete(study)
     if len(trials) < 4 or len({mean_value(t) for t in trials}) < 2:

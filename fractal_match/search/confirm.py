@@ -17,7 +17,7 @@ from pathlib import Path
 from .._errors import FractalMatchError
 from ..experiments.config import Config, Variant, load_config
 from ..templates.fractal import family_kind
-from .tune import (NOT_TUNED, SearchError, best_trials, families, labels, open_storage, optuna, read_manifest,
+from .study import (NOT_TUNED, SearchError, best_trials, families, labels, open_storage, optuna, read_manifest,
                    side_config, stored_trials, variant_at)
 from ..experiments.store import write_json
 
