@@ -60,6 +60,7 @@ def test_the_tutorial_runs_as_written(tmp_path):
             lines = done.stdout.splitlines()
             assert len(lines) == 6 and all("kernel Match(x=135, y=82" in line for line in lines if "TM_CCORR " not in line)
     for written in ("eye-match/detection_grid.png", "eye-match/matches.csv", "mirror-match/matches.csv",
+                    "mirrored-stripes.png",
                     "eye-run/results.csv", "eye-run/report/index.html"):
         assert (tmp_path / written).is_file(), written
     assert "mirror4" in (tmp_path / "mirror-match" / "matches.csv").read_text()

@@ -1,5 +1,5 @@
 """A generator family of your own (the kernel and its three mirror images, one per quadrant),
-and a kernel source (a grid of dots).
+and a kernel source (horizontal bars).
 
 mirror4 is a control, not a fractal: it adds symmetry and repetition without self-similarity.
 """
@@ -26,18 +26,13 @@ MIRROR4 = Family("mirror4", "control", "the kernel mirrored into four quadrants"
                  (Param("gap", int, 0, "pixels between the quadrants", 0, 64),), mirror4)
 
 
-def dots(spec, mode):
-    """A kernel source: `spec` is what follows "dots:" (dots per side). Return a picture (uint8,
-    or float in [0, 1]); a spec it does not know is a ParameterError, one line naming it."""
-    try:
-        count = int(spec)
-    except ValueError:
-        raise ParameterError(f"dots:{spec}: needs a whole number of dots per side") from None
-    image = np.zeros((48, 48), np.uint8)
-    for y in range(count):
-        for x in range(count):
-            cv2.circle(image, (8 + x * 32 // count, 8 + y * 32 // count), 3, 255, -1)
-    return image
+def stripes(spec, mode):
+    """A kernel source: `spec` is what follows "stripes:" (the number of bars). Return a picture
+    (uint8, or float in [0, 1]); a spec it does not know is a ParameterError, one line naming it."""
+    if not spec.isdigit() or not 1 <= int(spec) <= 16:
+        raise ParameterError(f"stripes:{spec}: needs a number of bars from 1 to 16")
+    rows = np.arange(64)[:, None] * (2 * int(spec)) // 64  # bar index of each row, bright and dark in turn
+    return np.repeat(np.where(rows % 2 == 0, 230, 25), 64, axis=1).astype(np.uint8)
 
 
-DOTS = KernelSource("dots", "a grid of dots: dots:N", dots, lambda: ["3"])
+STRIPES = KernelSource("stripes", "horizontal bars: stripes:N", stripes, lambda: ["4"])
