@@ -135,3 +135,14 @@ def test_every_command_line_on_the_usage_page_uses_options_that_exist():
             assert used <= known | {"--help"}, (line, used - known)
             seen += 1
     assert seen >= 15
+
+
+def test_the_readme_is_short_keeps_its_two_set_up_commands_and_links_to_files_that_exist():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 250
+    assert _blocks(ROOT / "README.md", "bash") == ["pip install -e . && fractal-match demo\n",
+                                                   'pip install -e ".[test]" && pytest\n']
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    assert len(links) >= 10
+    for link in links:
+        assert link.startswith("http") or (ROOT / link).exists(), link
