@@ -16,8 +16,10 @@ from pathlib import Path
 
 from ._errors import ImageError
 
-#: A temporary file of :func:`write_atomic`: ``.`` + the target's name + ``.`` + random letters + ``.tmp``.
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]+\.tmp$")
+#: A temporary file of :func:`write_atomic`: ``.`` + the target's name + ``.`` + the random part
+#: of :func:`tempfile.mkstemp` (8 of ``a-z0-9_``; 6 to 8 are taken) + ``.tmp``. A user's
+#: ``.config.toml.old.tmp`` is not one.
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{6,8}\.tmp$")
 
 
 def _umask() -> int:

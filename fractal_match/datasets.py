@@ -171,12 +171,14 @@ class ImageSizes:
         self._sizes: dict[Path, tuple[int, int]] = {}
 
     def __call__(self, path: Path, where: str) -> tuple[int, int]:
-        from .images import load_image
+        from .images import float_scale, load_image
 
         path = Path(path)
         if path not in self._sizes:
             try:
                 image = load_image(path, "unchanged")
+                if image.dtype.kind == "f":  # a float picture needs a known scale to match against
+                    float_scale(image)
             except FractalMatchError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
             self._sizes[path] = (image.shape[1], image.shape[0])
@@ -185,12 +187,15 @@ class ImageSizes:
 
 def check_box(box: Box, image: Path, where: str, sizes: ImageSizes) -> None:
     """A box that a run crops or scores against: at least 1 px wide and high, and inside its image
-    (0 <= x, 0 <= y, x + w <= width, y + h <= height). Else one ConfigError naming `where`, the
-    box and the image."""
+    as given and as cropped (its corners rounded as :func:`fractal_match.geometry.crop` rounds
+    them): 0 <= x, 0 <= y, x + w <= width, y + h <= height. Else one ConfigError naming `where`,
+    the box and the image."""
     if round(box.w) < 1 or round(box.h) < 1:
         raise ConfigError(f"{where} {_format_box(box)} has no area (allowed: a width and height of at least 1 px)")
     width, height = sizes(image, where.rpartition(":")[0] or where)  # a missing image: the file and row
-    if box.x < 0 or box.y < 0 or box.x + box.w > width or box.y + box.h > height:
+    x, y, w, h = (round(v) for v in box)
+    if (box.x < 0 or box.y < 0 or box.x + box.w > width or box.y + box.h > height
+            or x < 0 or y < 0 or x + w > width or y + h > height):
         raise ConfigError(f"{where} {_format_box(box)} is not inside its image {image} ({width} x {height} px; allowed: "
                           f"0 <= x, 0 <= y, x + w <= {width}, y + h <= {height})")
 

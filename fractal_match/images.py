@@ -203,19 +203,30 @@ def as_unit_float(image) -> np.ndarray:
     raise ParameterError(f"kernel pixel type {image.dtype.name} is not supported (allowed: uint8, uint16, float)")
 
 
+#: A float image whose values stay within 1 + this is on 0-1 (rounding may overshoot 1 a little).
+UNIT_SLACK = 1e-3
+
+
+def float_scale(image: np.ndarray) -> float:
+    """The full scale of a float image: 1 (values within [0, 1 + UNIT_SLACK]) or 255 (up to
+    255). A float image beyond 255 has no scale a picture can be put on: ParameterError."""
+    top = float(np.max(image)) if image.size else 0.0
+    if top <= 1.0 + UNIT_SLACK:
+        return 1.0
+    if top <= 255.0:
+        return 255.0
+    raise ParameterError(f"a float image reaching {top:g} has no known value scale (allowed: float images on 0-1 "
+                         "or 0-255)")
+
+
 def on_target_scale(image: np.ndarray, target: np.ndarray) -> np.ndarray:
     """A kernel or template picture on the target's value scale and type (uint8 0-255, uint16
-    0-65535, float 0-1, or float 0-255 for a float target with values above 1), so the raw
-    methods compare like with like. A float target with values above 255 has no scale to put a
-    picture on: ParameterError."""
+    0-65535, float 0-1 or 0-255: :func:`float_scale`), so the raw methods compare like with like."""
     unit = as_unit_float(image)
     if target.dtype == np.uint8:
         return np.clip(np.rint(unit * 255.0), 0, 255).astype(np.uint8)
     if target.dtype == np.uint16:
         return np.clip(np.rint(unit * 65535.0), 0, 65535).astype(np.uint16)
-    if target.dtype.kind == "f" and target.size and (top := float(np.max(target))) > 1.0:
-        if top > 255.0:
-            raise ParameterError(f"a picture on 0-1 cannot be put on the scale of a float target that reaches {top:g} "
-                                 "(allowed: float targets on 0-1 or 0-255)")
+    if target.dtype.kind == "f" and float_scale(target) == 255.0:
         return unit * np.float32(255.0)
     return unit

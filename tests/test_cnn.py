@@ -102,6 +102,8 @@ def _view_file(offset: int, shape, stride, count: int = 4) -> bytes:
     (0, (0, 2**40), (1, 1)),      # no element, and a side that no storage of 4 has
     (0, (2,), (2**63,)),          # a stride past int64
     (2**70, (1,), (1,)),          # an offset past int64
+    (0, (1, 2), (2**63, 1)),      # a side of 1 whose stride is past int64
+    (0, (1,) * 70, (1,) * 70),    # more dimensions than numpy has
 ])
 def test_a_view_outside_its_storage_is_refused(offset, shape, stride):
     with pytest.raises(WeightsError, match=r"^view\.pt: entry 'w' (has an impossible view|reaches past its storage)"):

@@ -119,6 +119,8 @@ def _manifest(tmp_path, rows) -> Path:
     ('photo.png,"480,20,45,32",photo.png,"10,20,45,32"', "line 3: template_box 480,20,45,32 is not inside its image"),
     ('photo.png,"-1,20,45,32",photo.png,"10,20,45,32"', "line 3: template_box -1,20,45,32 is not inside its image"),
     ('photo.png,"10,20,45,32",photo.png,"10,280,45,32"', "line 3: target_box 10,280,45,32 is not inside its image"),
+    ('odd.png,"1.5,1,7.5,5",photo.png,"10,20,45,32"',  # inside as given, not as cropped (2 + 8 > 9 px)
+     "line 3: template_box 1.5,1,7.5,5 is not inside its image {tmp}/odd.png (9 x 9 px"),
     ('photo.png,"10,20,45,32",photo.png,"10,20,0,32"',
      "line 3: target_box 10,20,0,32 has no area (allowed: a width and height of at least 1 px)"),
     ('photo.png,"10,20,45,32",nowhere.png,"10,20,45,32"', "line 3: {tmp}/nowhere.png: no such file"),
@@ -130,6 +132,7 @@ def test_a_box_outside_its_image_or_a_missing_image_is_refused_before_any_folder
     from fractal_match.cli import app
 
     (tmp_path / "garbage.png").write_bytes(b"this is no png")
+    save_image(tmp_path / "odd.png", np.full((9, 9), 128, np.uint8))
     path = _manifest(tmp_path, [row])
     expected = f"error: {tmp_path / 'manifest.csv'}: " + message.format(photo=tmp_path / "photo.png", tmp=tmp_path)
     runner = CliRunner()
@@ -138,6 +141,20 @@ def test_a_box_outside_its_image_or_a_missing_image_is_refused_before_any_folder
         assert result.exit_code == 1, result.output
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(expected), (lines, expected)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_float_image_beyond_255_is_refused_before_any_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from fractal_match.cli import app
+
+    path = _manifest(tmp_path, [])
+    cv2.imwrite(str(tmp_path / "photo.tiff"), np.full((300, 512), 4000.0, np.float32))
+    text = (tmp_path / "manifest.csv").read_text().replace("photo.png", "photo.tiff")
+    (tmp_path / "manifest.csv").write_text(text)
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "run"), "-e", "serial"])
+    assert result.exit_code == 1 and "a float image reaching 4000 has no known value scale" in result.output
     assert not (tmp_path / "run").exists()
 
 

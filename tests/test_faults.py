@@ -183,7 +183,7 @@ def test_a_run_killed_while_writing_its_config_starts_again_with_or_without_resu
 def test_a_started_run_with_torn_temporary_files_resumes_and_counts_them(tmp_path, config_path, reference):
     folder = tmp_path / "torn"
     run_experiment(load_config(config_path), folder, executor="serial", limit=2)
-    for name in (".manifest.json.x1y2z3.tmp", ".results.csv.q_9.tmp", ".declared.json.abcdefgh.tmp"):
+    for name in (".manifest.json.x1y2z3.tmp", ".results.csv.q_9x2k.tmp", ".declared.json.abcdefgh.tmp"):
         (folder / name).write_bytes(b"{")
     refused = _run(config_path, folder)  # without --resume: the run is there, and says how to continue it
     assert refused.returncode == 1 and "already holds a run (use --resume" in refused.stderr
@@ -196,7 +196,31 @@ def test_a_started_run_with_torn_temporary_files_resumes_and_counts_them(tmp_pat
     assert rows_without_timing(folder) == rows_without_timing(reference)
 
 
-@pytest.mark.parametrize("name", [".config.toml.tmp", ".notes.txt.ab12cd.tmp", "config.toml.ab12cd.tmp", "notes.txt"])
+def test_a_resume_is_on_record_even_when_it_does_not_finish(tmp_path, config_path):
+    folder = tmp_path / "partial"
+    config = load_config(config_path)
+    run_experiment(config, folder, executor="serial", limit=1)
+    (folder / ".manifest.json.abc123.tmp").write_bytes(b"{")
+    summary = run_experiment(config, folder, resume=True, executor="serial", limit=1)
+    assert not summary["complete"] and summary["leftovers_removed"] == 1
+    record = json.loads((folder / "manifest.json").read_text())["resumed"]
+    assert len(record) == 1 and record[0]["leftovers_removed"] == 1
+
+
+def test_a_resume_refused_for_another_config_leaves_the_folder_as_it_is(tmp_path, config_path):
+    folder = tmp_path / "other"
+    config = load_config(config_path)
+    run_experiment(config, folder, executor="serial", limit=1)
+    (folder / ".manifest.json.abc123.tmp").write_bytes(b"{")
+    before = sorted(p.name for p in folder.iterdir())
+    other = config.__class__(**{**config.__dict__, "seed": 99})
+    with pytest.raises(RunError, match="made from a different config"):
+        run_experiment(other, folder, resume=True, executor="serial")
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+@pytest.mark.parametrize("name", [".config.toml.tmp", ".notes.txt.ab12cd.tmp", "config.toml.ab12cd.tmp", "notes.txt",
+                                  ".config.toml.old.tmp", ".report.ab12cd.tmp", ".lock.ab12cd.tmp"])
 def test_files_that_no_write_of_the_run_made_are_still_refused(tmp_path, config_path, name):
     folder = tmp_path / "other"
     folder.mkdir()

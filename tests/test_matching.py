@@ -474,7 +474,7 @@ def test_a_template_object_takes_the_scale_of_every_target_type(target_dtype):
     # a float target on 0-255 gets the template on 0-255 too
     on_255 = match_all(unit * np.float32(255), template)
     assert on_255["TM_SQDIFF"][10, 5] <= 1e-6 * on_255["TM_SQDIFF"].max()
-    with pytest.raises(ParameterError, match="cannot be put on the scale of a float target that reaches 999"):
+    with pytest.raises(ParameterError, match="a float image reaching 999.* has no known value scale"):
         match_all(unit * np.float32(1000), template)
 
 
@@ -498,3 +498,31 @@ def test_a_plain_array_that_cannot_be_on_the_targets_scale_is_one_line(target, t
 ])
 def test_arrays_that_may_be_on_the_targets_scale_are_matched_as_they_are(target, template):
     assert set(match_all(target, template, ("TM_SQDIFF", "TM_CCORR"))) == {"TM_SQDIFF", "TM_CCORR"}
+
+
+def test_the_methods_that_do_not_depend_on_the_scale_take_any_scale():
+    """CCORR_NORMED and CCOEFF_NORMED are unchanged by scaling the template: a 0-1 float array
+    against a uint8 target gives exactly the maps of its 0-255 version."""
+    rng = np.random.default_rng(8)
+    target = rng.integers(0, 256, (40, 50), dtype=np.uint8)
+    unit = target[5:17, 8:22].astype(np.float32) / 255
+    methods = ("TM_CCORR_NORMED", "TM_CCOEFF_NORMED")
+    scaled, plain = match_all(target, unit, methods), match_all(target, unit * np.float32(255), methods)
+    for method in methods:
+        np.testing.assert_allclose(scaled[method], plain[method], atol=1e-5)
+    with pytest.raises(ParameterError, match="not on the scale"):
+        match_all(target, unit, ("TM_CCORR_NORMED", "TM_SQDIFF"))
+
+
+def test_a_uint16_target_is_not_told_to_use_to_uint8():
+    with pytest.raises(ParameterError) as error:
+        match_all(np.full((20, 20), 3000, np.uint16), np.full((5, 5), 0.5, np.float32))
+    assert "to_uint8" not in str(error.value) and "times 65535" in str(error.value)
+
+
+def test_a_float_target_just_above_one_is_still_on_0_to_1():
+    from fractal_match.images import on_target_scale
+
+    target = np.full((10, 10), 1.0005, np.float32)
+    assert on_target_scale(np.full((3, 3), 0.5, np.float32), target).max() == pytest.approx(0.5)
+    assert on_target_scale(np.full((3, 3), 0.5, np.float32), target * 100).max() == pytest.approx(127.5)

@@ -205,11 +205,12 @@ def test_a_run_expands_its_config_once(tmp_path, config_path, monkeypatch):
     from fractal_match.experiments import plan as plan_module
 
     calls = []
-    real = plan_module._groups
-    monkeypatch.setattr(plan_module, "_groups", lambda config, targets: calls.append(1) or real(config, targets))
+    groups, targets = plan_module._groups, plan_module.target_refs
+    monkeypatch.setattr(plan_module, "_groups", lambda *a: calls.append("groups") or groups(*a))
+    monkeypatch.setattr(plan_module, "target_refs", lambda *a: calls.append("targets") or targets(*a))
     result = CliRunner().invoke(app, ["run", str(config_path), "--out", str(tmp_path / "run"), "-e", "serial"])
     assert result.exit_code == 0, result.output
-    assert len(calls) == 1
+    assert calls == ["targets", "groups"]
     calls.clear()
     assert CliRunner().invoke(app, ["validate", str(config_path)]).exit_code == 0
-    assert len(calls) == 1
+    assert calls == ["targets", "groups"]

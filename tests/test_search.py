@@ -127,7 +127,7 @@ def _killed_in_round_two(config_path, folder: Path) -> list[dict]:
     while time.monotonic() < deadline and process.poll() is None and not marker.exists():
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
-    process.wait()
+    assert process.wait() == -signal.SIGKILL, "the search ended before the kill"
     return study_trials(folder)
 
 
@@ -136,6 +136,7 @@ def test_tune_resumes_after_sigkill_to_the_same_trials_and_values(tmp_path, conf
     write): what the journal holds agrees with the uninterrupted study, and --resume ends equal."""
     folder = tmp_path / "killed"
     cut = _killed_in_round_two(config_path, folder)
+    assert sum(r["state"] == "COMPLETE" for r in cut) < 12  # killed in the middle of the study
     finished = {(r["family"], r["trial"]): r for r in study_trials(reference)}
     for row in cut:  # every trial that finished before the kill is the uninterrupted study's
         assert row["state"] in ("COMPLETE", "RUNNING"), row

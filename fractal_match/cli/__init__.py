@@ -4,7 +4,6 @@ user mistakes become one line on stderr and a non-zero exit code, never a traceb
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 

@@ -63,19 +63,28 @@ def _template_on_scale(template, target: np.ndarray) -> np.ndarray:
     return on_target_scale(check_image(template.image, "template"), target)
 
 
-def _scale_problem(target: np.ndarray, template: np.ndarray) -> str | None:
+#: The methods whose best position or score depends on the template's value scale. Scaling the
+#: template by a constant leaves CCORR_NORMED and CCOEFF_NORMED exactly as they are.
+SCALE_DEPENDENT = ("TM_SQDIFF", "TM_SQDIFF_NORMED", "TM_CCORR", "TM_CCOEFF")
+
+
+def _scale_problem(target: np.ndarray, template: np.ndarray, methods) -> str | None:
     """Why a plain template array cannot be on the value scale of `target`, or None.
 
-    The rule (by type and range): a float template whose values all lie in [0, 1] against a
-    uint8 or uint16 target that has values above 1; an integer template with values above 1
-    against a float target on [0, 1]; a uint16 template with values above 255 against a uint8
-    target. Anything else may be on the target's scale and is matched as it is."""
+    The rule (by type and range, for the methods that depend on the scale): a float template
+    whose values all lie in [0, 1] against a uint8 or uint16 target that has values above 1; an
+    integer template with values above 1 against a float target on [0, 1]; a uint16 template with
+    values above 255 against a uint8 target. Anything else may be on the target's scale and is
+    matched as it is."""
+    if not set(methods) & set(SCALE_DEPENDENT):
+        return None
     if target.dtype in (np.uint8, np.uint16) and template.dtype.kind == "f":
         low, high = float(template.min()), float(template.max())
         if 0.0 <= low and 0.0 < high <= 1.0 and int(target.max()) > 1:
             full = 255 if target.dtype == np.uint8 else 65535
+            fix = "template.to_uint8(), " if full == 255 else ""
             return (f"template: float values in [0, 1] are not on the scale of a {target.dtype.name} target (0-{full}); "
-                    f"pass the Template itself, template.to_uint8(), or the array times {full}")
+                    f"pass the Template itself, {fix}or the array times {full}")
     if target.dtype.kind == "f" and template.dtype in (np.uint8, np.uint16):
         if float(target.min()) >= 0.0 and 0.0 < float(target.max()) <= 1.0 and int(template.max()) > 1:
             return (f"template: {template.dtype.name} values up to {int(template.max())} are not on the scale of a float "
@@ -86,13 +95,13 @@ def _scale_problem(target: np.ndarray, template: np.ndarray) -> str | None:
     return None
 
 
-def _prepare(target: np.ndarray, template, mask):
+def _prepare(target: np.ndarray, template, mask, methods=METHODS):
     """The checked template and mask for an already checked `target`, or a ParameterError."""
     if _is_template(template):
         template = _template_on_scale(template, target)
     else:
         template = check_image(template, "template")
-        problem = _scale_problem(target, template)
+        problem = _scale_problem(target, template, methods)
         if problem:
             raise ParameterError(problem)
     if target.ndim != template.ndim:
@@ -131,9 +140,10 @@ def match_all(
         `fractalize` returns, on 0-1) is put on the target's scale first
         (uint8 0-255, uint16 0-65535, float 0-1 or 0-255); its mask is used only if passed as
         `mask`. A plain array is matched as it is, so it must be on the target's scale: one that
-        cannot be is refused (a float array within [0, 1] against an integer target with values
-        above 1; integer values above 1 against a float target within [0, 1]; uint16 values
-        above 255 against a uint8 target). Colour scores are summed over channels exactly as
+        cannot be is refused when a method that depends on the scale is asked for (a float array
+        within [0, 1] against an integer target with values above 1; integer values above 1
+        against a float target within [0, 1]; uint16 values above 255 against a uint8 target;
+        ``TM_CCORR_NORMED`` and ``TM_CCOEFF_NORMED`` do not depend on it). Colour scores are summed over channels exactly as
         OpenCV does (per-channel means for the CCOEFF methods). Inputs are never modified.
     methods : sequence of str
         Names from :data:`METHODS` (default: all six).
@@ -239,7 +249,7 @@ def _match_outcomes(target, templates, methods, masks) -> list:
     outcomes: list = [None] * len(templates)
     for index, (template, mask) in enumerate(zip(templates, masks)):
         try:
-            prepared.append((index, *_prepare(target, template, mask)))
+            prepared.append((index, *_prepare(target, template, mask, methods)))
         except ParameterError as exc:
             outcomes[index] = exc
     # OpenCV needs one depth for target and template: uint8 when both are, else float32 (exact

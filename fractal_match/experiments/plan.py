@@ -69,10 +69,12 @@ def sources(ref: TargetRef, config: Config, annotations=None) -> set[str]:
     return {background, f"object {spec.objects[ref.index % len(spec.objects)]}"}
 
 
-def _object_sources(config: Config) -> dict[str, set[str]]:
-    """Object id -> its sources (:func:`sources`), for every target of the config."""
+def _object_sources(config: Config, refs=None) -> dict[str, set[str]]:
+    """Object id -> its sources (:func:`sources`), for every target of the config (`refs`: its
+    targets when already read)."""
+    refs = target_refs(config) if refs is None else refs
     annotations = load_annotations() if config.targets.annotations else None
-    return {ref.id: sources(ref, config, annotations) for ref in target_refs(config)}
+    return {ref.id: sources(ref, config, annotations) for ref in refs}
 
 
 def split_targets(config: Config) -> tuple[list[TargetRef], list[TargetRef]]:
@@ -84,7 +86,7 @@ def split_targets(config: Config) -> tuple[list[TargetRef], list[TargetRef]]:
     if config.split is None:
         raise ValueError(f"config {config.name} has no [split]")
     refs = target_refs(config)
-    found = _object_sources(config)
+    found = _object_sources(config, refs)
     parent = {}
 
     def root(item):

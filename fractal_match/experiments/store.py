@@ -29,19 +29,22 @@ from .._version import __version__
 from .._toml import toml_text
 from .config import Config, load_config
 from .plan import Plan
-from ..atomic import remove_leftovers, temporary_of, write_atomic
+from ..atomic import own_leftovers, remove_leftovers, write_atomic
 
 
-#: The files a run folder is made of.
+#: The files a run folder is made of, and those of them written atomically (whose temporary
+#: files a kill can leave behind).
 RUN_FILES = (".lock", "config.toml", "manifest.json", "results.csv", "report", "declared.json")
+RUN_ATOMIC_FILES = ("config.toml", "manifest.json", "results.csv", "declared.json")
 
 
-def foreign_files(folder: Path, files) -> list[str]:
+def foreign_files(folder: Path, files, atomic_files) -> list[str]:
     """The names in `folder` that are neither one of `files` nor a temporary file that an atomic
-    write of one of them left behind (a kill between writing and renaming)."""
+    write of one of `atomic_files` left behind (a kill between writing and renaming)."""
     if not folder.exists():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.name not in files and temporary_of(p.name) not in files)
+    own = {p.name for p in own_leftovers(folder, atomic_files)}
+    return sorted(p.name for p in folder.iterdir() if p.name not in files and p.name not in own)
 
 
 class RunError(FractalMatchError):
@@ -137,7 +140,7 @@ class RunStore:
     def __init__(self, folder, plan: Plan, columns, resume: bool = False):
         self.folder = Path(folder)
         self.plan = plan
-        self.config = config = plan.config
+        self.config = plan.config
         group_rows = plan.rows_per_group
         self.columns = tuple(columns)
         self.results = self.folder / "results.csv"
@@ -152,20 +155,34 @@ class RunStore:
         # A folder holds a run once its manifest exists. A run killed while starting leaves only
         # files of its own (lock, config copy, maybe results): those are reused, never refused.
         started = self.manifest_path.exists()
-        foreign = foreign_files(self.folder, RUN_FILES)
+        foreign = foreign_files(self.folder, RUN_FILES, RUN_ATOMIC_FILES)
         if started and not resume:
             raise RunError(f"{self.folder}: already holds a run (use --resume to continue it, or choose another --out)")
         if foreign and not started:
             raise RunError(f"{self.folder}: is not a run folder (it holds {', '.join(foreign[:3])}); "
                            "choose an empty or new --out")
-        resume = resume and started
         self._lock = lock_folder(self.folder)
-        # Only the holder of the lock removes the leftovers: no other writer can be making them.
-        self.leftovers = remove_leftovers(self.folder, RUN_FILES)
+        try:
+            self._open(resume and started, group_rows)
+        except BaseException:
+            unlock(self._lock)
+            if self.created:
+                shutil.rmtree(self.folder, ignore_errors=True)
+            raise
+
+    def _open(self, resume: bool, group_rows: int) -> None:
+        config = self.config
         if resume:
-            self.manifest = self._check_resumable()
+            self.manifest = self._check_resumable()  # a folder it refuses is left as it is
+        # Only the holder of the lock removes the leftovers: no other writer can be making them.
+        self.leftovers = remove_leftovers(self.folder, RUN_ATOMIC_FILES)
+        if resume:
             self.done = self._repair_and_scan(group_rows)
-            self.manifest["resumed"][-1].update(repaired_bytes=self.repaired, dropped_rows=self.dropped)
+            self.manifest.setdefault("resumed", []).append(
+                {"at": utc_now(), "leftovers_removed": self.leftovers, "repaired_bytes": self.repaired,
+                 "dropped_rows": self.dropped})
+            self.manifest["finished"] = None
+            self._write_manifest()  # the resume is on record even if this run stops before its end
         else:
             self.manifest = {"name": config.name, "config_hash": config.digest, "seed": config.seed,
                              "started": utc_now(), "finished": None, "cases": None, "groups": None, "resumed": [],
@@ -188,8 +205,6 @@ class RunStore:
                            f"this config {self.config.digest}); start a new run with another --out")
         if not self.results.exists():  # killed between the manifest and the header: nothing ran yet
             self._append_text(",".join(self.columns) + "\n")
-        manifest.setdefault("resumed", []).append({"at": utc_now(), "leftovers_removed": self.leftovers})
-        manifest["finished"] = None
         return manifest
 
     def _repair_and_scan(self, group_rows: int) -> set[str]:

@@ -12,13 +12,11 @@ A tuning folder::
                         the tune side), so that every value can be recomputed from its rows
       report/           `fractal-match report TUNE`: history, importances, spaces, winners
 
-Determinism. Trials go in rounds: round n asks every family for its trial n, from a sampler
-seeded with (config seed, family, n) that sees exactly the family's trials 0..n-1; the round's
-cases then run on the executor and the values are told. So a study does not depend on the
-executor, the number of workers or where a run was killed: resuming re-runs a round's unfinished
-trials with their stored parameters (their run folders resume too) and ends equal to an
-uninterrupted study. The study lives in this process only: workers (local processes, Dask
-workers anywhere) receive cases and send rows back, and never touch the journal.
+Determinism. Round n asks every family for its trial n from a sampler seeded with (config seed,
+family, n) that sees exactly trials 0..n-1; the round's cases run on the executor, then the values
+are told. So a study depends neither on the executor nor on where a run was killed: a resume re-runs
+a round's unfinished trials with their stored parameters and ends equal to an uninterrupted study.
+Workers (processes, Dask) receive cases and send rows back; only this process touches the journal.
 """
 
 from __future__ import annotations
@@ -50,6 +48,7 @@ from ..experiments.store import (RunError, RunStore, environment, foreign_files,
 NOT_TUNED = ("oracle", "pnet-detector")  # an upper bound and a reference: no parameters to tune
 GROUPS_PER_ITEM = 4  # target x pose groups a worker gets at a time
 SEARCH_FILES = (".lock", "config.toml", "search.json", "study.journal", "study.journal.lock", "trials", "report")
+SEARCH_ATOMIC_FILES = ("config.toml", "search.json", "study.journal")  # written through a temporary file
 
 
 class SearchError(FractalMatchError):
@@ -254,7 +253,7 @@ def _open(config: Config, out: Path, resume: bool, trials: int | None) -> tuple[
         raise RunError(f"{out}: already holds a search (use --resume to continue it, or choose another --out)")
     if out.exists() and not out.is_dir():
         raise RunError(f"{out}: is an existing file (allowed: a folder for the search)")
-    foreign = foreign_files(out, SEARCH_FILES)
+    foreign = foreign_files(out, SEARCH_FILES, SEARCH_ATOMIC_FILES)
     if foreign and not started:
         raise RunError(f"{out}: is not a search folder (it holds {', '.join(foreign[:3])}); choose an empty or new --out")
     manifest = read_manifest(out) if started else None
@@ -272,7 +271,7 @@ def _open(config: Config, out: Path, resume: bool, trials: int | None) -> tuple[
     created = not out.exists()
     lock = lock_folder(out)
     try:
-        leftovers = remove_leftovers(out, SEARCH_FILES)  # the lock's holder is the only writer
+        leftovers = remove_leftovers(out, SEARCH_ATOMIC_FILES)  # the lock's holder is the only writer
         if manifest is not None:
             manifest["resumed"].append({"at": utc_now(), "leftovers_removed": leftovers})
         else:
@@ -412,8 +411,8 @@ def tune(config: Config, out, resume: bool = False, executor: str = "processes",
         write_json(out / "search.json", manifest)
     finally:
         unlock(lock)
-    return {"folder": str(out), "trials": sum(f.budget for f in found), "ran": ran, "repaired_bytes": repaired,
-            "leftovers_removed": leftovers, "best": best_note(studies)}
+    return dict(folder=str(out), trials=sum(f.budget for f in found), ran=ran, repaired_bytes=repaired,
+                leftovers_removed=leftovers, best=best_note(studies))
 
 
 __all__ = ["tune", "families", "Family", "variant_at", "side_config", "trial_values", "open_storage", "SearchError",

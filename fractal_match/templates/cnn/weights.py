@@ -112,6 +112,10 @@ def _rebuild_tensor(storage, offset, shape, stride, *rest):
             tuple(_whole(s, "stride") for s in stride))
 
 
+#: More dimensions than any tensor of the networks has (numpy allows 64).
+MAX_DIMENSIONS = 8
+
+
 def _tensor_array(ref: tuple, name: str, where: str) -> np.ndarray:
     """The float32 array a recorded view selects, after checking that it stays inside its storage:
     no negative offset, size or stride, no more elements than the storage holds, every index below
@@ -119,13 +123,12 @@ def _tensor_array(ref: tuple, name: str, where: str) -> np.ndarray:
     _, storage, offset, shape, stride = ref
     data = storage.data
     size = math.prod(shape)  # Python integers: a crafted shape cannot wrap around to a small count
-    if offset < 0 or any(n < 0 for n in shape) or any(s < 0 for s in stride) or size > len(data):
+    numbers = (offset, *shape, *stride)
+    if (len(shape) > MAX_DIMENSIONS or any(v < 0 or v > max(len(data), 1) for v in numbers)
+            or size > len(data)):  # every real offset, side and stride indexes into the storage
         raise WeightsError(f"{where}: entry {name!r} has an impossible view (offset {offset}, shape {shape}, "
                            f"stride {stride}) of a storage of {len(data)} elements")
-    if size == 0:  # no element to read; a crafted empty view may still name huge sides
-        if any(n > len(data) for n in shape):
-            raise WeightsError(f"{where}: entry {name!r} has an impossible view (shape {shape}) of a storage of "
-                               f"{len(data)} elements")
+    if size == 0:  # no element to read
         return np.zeros(shape, np.float32)
     last = offset + sum((n - 1) * s for n, s in zip(shape, stride))
     if last >= len(data):
