@@ -237,8 +237,13 @@ class _Outcome:
     problems: dict
 
 
-def _match_outcomes(target, templates, methods, masks) -> list:
-    """Per template an :class:`_Outcome`, or the ParameterError that stops it being matched."""
+def prepare_batch(target, templates, methods, masks):
+    """Check and convert a target and its templates once for a batch.
+
+    Returns (methods, target, prepared, outcomes): the checked method names; the target as
+    OpenCV will correlate it (uint8 when it and every template are, else float32); per template
+    that can be matched (index, template in that depth, mask or None); and a list with the
+    ParameterError of each template that cannot be matched at its index (None elsewhere)."""
     methods = check_methods(methods)
     templates = list(templates)
     masks = [None] * len(templates) if masks is None else list(masks)
@@ -257,9 +262,25 @@ def _match_outcomes(target, templates, methods, masks) -> list:
     as_float = target.dtype != np.uint8 or any(t.dtype != np.uint8 for _, t, _ in prepared)
     if as_float:
         target = target.astype(np.float32, copy=False)
+        prepared = [(index, t.astype(np.float32, copy=False), mask) for index, t, mask in prepared]
+    return methods, target, prepared, outcomes
+
+
+def correlations(target: np.ndarray, templates: Sequence[np.ndarray]) -> np.ndarray:
+    """(K, ny, nx) float32: one ``TM_CCORR`` map per same-size template (prepared by
+    :func:`prepare_batch`)."""
+    h, w = templates[0].shape[:2]
+    out = np.empty((len(templates), target.shape[0] - h + 1, target.shape[1] - w + 1), np.float32)
+    for k, template in enumerate(templates):
+        cv2.matchTemplate(target, template, cv2.TM_CCORR, result=out[k])
+    return out
+
+
+def _match_outcomes(target, templates, methods, masks) -> list:
+    """Per template an :class:`_Outcome`, or the ParameterError that stops it being matched."""
+    methods, target, prepared, outcomes = prepare_batch(target, templates, methods, masks)
     by_size: dict[tuple, list] = {}
     for index, template, mask in prepared:
-        template = template.astype(np.float32, copy=False) if as_float else template
         if mask is not None:
             try:
                 outcomes[index] = _Outcome(match_masked(target, template, mask, methods), {})
@@ -285,7 +306,7 @@ def _masked_one_by_one(target, template, mask, methods) -> _Outcome:
     return _Outcome(Responses(maps, degenerate), problems)
 
 
-def _check_template(template: np.ndarray, methods) -> tuple[float, np.ndarray, float, dict]:
+def check_template(template: np.ndarray, methods) -> tuple[float, np.ndarray, float, dict]:
     """The template's sum of squares, per-channel sums, centred energy, and the methods it
     leaves undefined (no energy, or no contrast for CCOEFF_NORMED)."""
     t64 = template.astype(np.float64)
@@ -305,12 +326,10 @@ def _match_same_size(target, templates, methods) -> list[_Outcome]:
     """Unmasked maps of same-size templates: one correlation each, one shared sweep for the rest."""
     h, w = templates[0].shape[:2]
     ny, nx = target.shape[0] - h + 1, target.shape[1] - w + 1
-    correlations = np.empty((len(templates), ny, nx), np.float32)
-    for k, template in enumerate(templates):
-        cv2.matchTemplate(target, template, cv2.TM_CCORR, result=correlations[k])
+    cc = correlations(target, templates)
     if methods == ("TM_CCORR",):
-        return [_Outcome(Responses({"TM_CCORR": cc}, {"TM_CCORR": None}), {}) for cc in correlations]
-    checked = [_check_template(t, methods) for t in templates]
+        return [_Outcome(Responses({"TM_CCORR": c}, {"TM_CCORR": None}), {}) for c in cc]
+    checked = [check_template(t, methods) for t in templates]
 
     channels = _channels(target)
     # One block for all derived maps: a single large allocation that NumPy backs with huge
@@ -318,11 +337,11 @@ def _match_same_size(target, templates, methods) -> list[_Outcome]:
     derived = np.empty((len(templates), len(_fused.DERIVED), ny, nx), np.float32)
     flags = np.empty((ny, nx), np.uint8)
     derive = _fused.derive_colour if channels == 3 else _fused.derive_gray
-    derive(
-        correlations, target.reshape(target.shape[0], target.shape[1], channels), h, w,
-        np.array([c[0] for c in checked]), np.array([c[1] / (h * w) for c in checked]), np.array([c[2] for c in checked]),
-        FLAT_RTOL, _fused.row_blocks(ny, h), np.int64(0) if target.dtype == np.uint8 else np.float64(0.0),
-        derived, flags,
+    _fused.in_row_blocks(
+        derive, ny, h,
+        (cc, target.reshape(target.shape[0], target.shape[1], channels), h, w, np.array([c[0] for c in checked]),
+         np.array([c[1] / (h * w) for c in checked]), np.array([c[2] for c in checked]), FLAT_RTOL),
+        (np.int64(0) if target.dtype == np.uint8 else np.float64(0.0), derived, flags),
     )
     present = int(np.bitwise_or.reduce(flags, axis=None))  # which kinds of degeneracy occur at all
     empty = (flags & _fused.EMPTY) != 0 if present & _fused.EMPTY else None
@@ -330,7 +349,7 @@ def _match_same_size(target, templates, methods) -> list[_Outcome]:
     masks = {"TM_SQDIFF_NORMED": empty, "TM_CCORR_NORMED": empty, "TM_CCOEFF_NORMED": flat}
     outcomes = []
     for k, (*_, problems) in enumerate(checked):
-        maps = dict(zip(_fused.DERIVED, derived[k]), TM_CCORR=correlations[k])
+        maps = dict(zip(_fused.DERIVED, derived[k]), TM_CCORR=cc[k])
         kept = [m for m in methods if m not in problems]
         outcomes.append(_Outcome(Responses({m: maps[m] for m in kept}, {m: masks.get(m) for m in kept}), problems))
     return outcomes

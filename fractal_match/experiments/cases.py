@@ -20,10 +20,10 @@ from .._errors import DegenerateError
 from .config import Config
 from ..datasets import find_annotation
 from ..templates.fractal import SPECIAL_VARIANTS, fractalize
-from ..geometry import Box, Pose, crop, transform_target
+from ..geometry import Box, Pose, crop, posed_template, transform_target
 from ..images import load_image, on_target_scale
 from ..templates.kernels import load_kernel
-from ..engine.matching import batch_size, match_batch
+from ..engine.measure import measure_batch, search_measures
 from ..engine.metrics import Truth, evaluate
 from ..engine.pose_search import search
 from .plan import Group, TargetRef, format_pose
@@ -155,45 +155,54 @@ class CaseRunner:
                 elif variant.family == "pnet-detector":
                     results = self._detector(group, targets[config.color], truth)
                 else:
-                    results = self._measure(self._search(group, kernel, variant, targets[self.switches(variant)[0]]), truth)
+                    results = self._search(group, kernel, variant, targets[self.switches(variant)[0]], truth)
                 rows += [{**base, **result} for result in results]
         return rows
 
     def _match_plain(self, group: Group, kernel: str, targets: dict, truth: Truth) -> dict:
-        """{variant name: result rows} for the variants that are one template each, matched
-        together (those with the same switches) so they share the target's window sums, a slice
-        at a time so that memory stays bounded; each slice's maps are measured and dropped
-        before the next is made."""
+        """{variant name: result rows} for the variants that are one template each, measured
+        together (those with the same switches) so that they share the target's window sums;
+        no response map is made (masked templates excepted)."""
         found = {}
+        evaluation = self.config.evaluation
         plain = [v for v in self.config.variants if v.family not in SPECIAL_VARIANTS]
         for (color, masks) in dict.fromkeys(self.switches(v) for v in plain):
             alike = [v for v in plain if self.switches(v) == (color, masks)]
             target = targets[color]
             templates = [self.template(group.target, kernel, v.name) for v in alike]
             images = [on_target_scale(t.image, target) for t in templates]
-            step = batch_size(target.shape, [i.shape for i in images])
-            for first in range(0, len(alike), step):
-                started = time.perf_counter()
-                chunk = slice(first, first + step)
-                outcomes = match_batch(target, images[chunk], self.config.methods,
-                                       [t.mask for t in templates[chunk]] if masks else None)
-                seconds = (time.perf_counter() - started) / len(outcomes)  # the shared cost, split evenly
-                for variant, image, outcome in zip(alike[chunk], images[chunk], outcomes):
-                    winners = {m: (*o, image.shape) for m, o in outcome.items() if not isinstance(o, str)}
-                    problems = {m: o for m, o in outcome.items() if isinstance(o, str)}
-                    found[variant.name] = self._measure((winners, problems, 1, seconds), truth)
-                del outcomes
+            started = time.perf_counter()
+            outcomes = measure_batch(target, images, self.config.methods, truth, evaluation.top_k,
+                                     evaluation.nms_overlap, [t.mask for t in templates] if masks else None)
+            seconds = (time.perf_counter() - started) / len(outcomes)  # the shared cost, split evenly
+            for variant, outcome in zip(alike, outcomes):
+                found[variant.name] = self._rows(outcome, 1, seconds)
         return found
 
-    def _search(self, group: Group, kernel: str, variant, target: np.ndarray) -> tuple:
-        """The bank or the oracle: (winners, problems, templates, seconds)."""
+    def _search(self, group: Group, kernel: str, variant, target: np.ndarray, truth: Truth) -> list[dict]:
+        """The bank's or the oracle's rows: per method the best member, measured."""
         started = time.perf_counter()
         color, masks = self.switches(variant)
+        evaluation = self.config.evaluation
         picture = on_target_scale(self.kernel_picture(group.target, kernel, color), target)
         scales, rotations = search_poses(variant, group.pose)
-        found = search(target, picture, rotations, scales, self.config.methods, masks)
-        winners = {m: (r.response, r.degenerate, r.template_shape) for m, r in found.results.items()}
-        return winners, dict(found.problems), found.templates, time.perf_counter() - started
+        if masks:  # masked members are matched as maps
+            found = search(target, picture, rotations, scales, self.config.methods, masks)
+            outcome = dict(found.problems)
+            for method, result in found.results.items():
+                try:
+                    outcome[method] = evaluate(result.response, method, result.template_shape, truth, result.degenerate,
+                                               evaluation.top_k, evaluation.nms_overlap)
+                except DegenerateError as exc:
+                    outcome[method] = f"undefined: {exc}"
+            count = found.templates
+        else:
+            members = [posed_template(picture, Pose(s, r))[0] for s in scales for r in rotations]
+            winners, problems = search_measures(target, members, self.config.methods, truth, evaluation.top_k,
+                                                evaluation.nms_overlap)
+            outcome = {**problems, **{method: measures for method, (_, measures) in winners.items()}}
+            count = len(members)
+        return self._rows(outcome, count, time.perf_counter() - started)
 
     def _detector(self, group: Group, target: np.ndarray, truth: Truth) -> list[dict]:
         """The face detector's rows (the same for every kernel and method): detected once per group."""
@@ -213,26 +222,16 @@ class CaseRunner:
         return [{"method": method, **measures, "templates": "0", "seconds": f"{seconds:.6f}", "status": status}
                 for method in self.config.methods]
 
-    def _measure(self, matched: tuple, truth: Truth) -> list[dict]:
-        """One row per method: the measures of its winning map, or why it has none."""
-        winners, problems, templates, seconds = matched
-        problems = dict(problems)
-        evaluation = self.config.evaluation
-        started = time.perf_counter()
-        best, results = {}, []
-        for method, (response, degenerate, shape) in winners.items():
-            try:
-                best[method] = evaluate(response, method, shape, truth, degenerate, evaluation.top_k, evaluation.nms_overlap)
-            except DegenerateError as exc:
-                problems[method] = f"undefined: {exc}"
-        seconds += time.perf_counter() - started
+    def _rows(self, outcome: dict, templates: int, seconds: float) -> list[dict]:
+        """One row per method: the measures of its map ({method: measures}), or why it has none
+        ({method: reason})."""
+        results = []
         for method in self.config.methods:
-            if method in best:
-                measures = {k: _cell(v) for k, v in best[method].items()}
-                status = "ok"
+            found = outcome.get(method, "undefined")
+            if isinstance(found, dict):
+                measures, status = {k: _cell(v) for k, v in found.items()}, "ok"
             else:
-                measures = _no_measures()
-                status = problems.get(method, "undefined")
+                measures, status = _no_measures(), found
             results.append({"method": method, **measures, "templates": str(templates),
                             "seconds": f"{seconds:.6f}", "status": status})
         return results

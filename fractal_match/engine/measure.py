@@ -1,0 +1,257 @@
+"""Per-case measures straight from the correlation, without response maps.
+
+A case needs, per method, the best position, its score, the peaks after non-maximum suppression,
+the peak-to-sidelobe ratio and the margin over the hit region (:func:`.metrics.evaluate`). None of
+that needs the five derived maps in memory. :func:`measure_batch` correlates each template once,
+then one compiled pass per template size (:func:`._fused.scan_gray`) makes every method's score
+row by row and consumes it where it is made. :func:`best_batch` is the same pass keeping only
+each map's best position: what the members of a pose bank need.
+
+The values are those of :func:`.matching.match_batch` followed by :func:`.metrics.evaluate`: the
+scores are the same float32 numbers, and every sum is taken in the same order
+(``tests/test_measure.py`` checks this against the map-based reference on random inputs).
+Masked templates take the map-based path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from . import _fused
+from .._errors import DegenerateError
+from ._methods import FLAT_RTOL, METHOD_INFO, METHODS, Match
+from .matching import _masked_one_by_one, _Outcome, check_template, correlations, prepare_batch
+from ._masked import match_masked
+from .metrics import PSR_EXCLUDE, Truth, _region_window, _shifted, evaluate, hit_region, is_hit
+from .peaks import peaks_of_candidates
+
+#: bytes of correlations one pass may hold (one float32 map per template)
+BUDGET = 96 * 2**20
+
+
+def _no_winner(method: str) -> str:
+    return (f"undefined: every position is degenerate for {method} "
+            "(the target has no contrast under any window)")
+
+
+def _step(target_shape, size) -> int:
+    """How many same-size templates one pass takes: as many as fit their correlations in BUDGET."""
+    ny, nx = target_shape[0] - size[0] + 1, target_shape[1] - size[1] + 1
+    return max(1, BUDGET // (4 * ny * nx))
+
+
+def _masked(target, template, mask, methods, judge) -> dict:
+    """{method: judge(responses, method)} of a masked template (made as maps), or the reason."""
+    try:
+        outcome = _Outcome(match_masked(target, template, mask, methods), {})
+    except DegenerateError:  # undefined methods: the others one by one
+        outcome = _masked_one_by_one(target, template, mask, methods)
+    found = {m: f"undefined: {exc}" for m, exc in outcome.problems.items()}
+    for m in outcome.responses:
+        try:
+            found[m] = judge(outcome.responses, m)
+        except DegenerateError as exc:
+            found[m] = f"undefined: {exc}"
+    return {m: found[m] for m in methods}
+
+
+class _Pass:
+    """One compiled pass over a target for same-size templates, and what it leaves."""
+
+    def __init__(self, target, templates, methods, truth: Truth | None, full, cc: np.ndarray | None = None):
+        self.h, self.w = templates[0].shape[:2]
+        self.methods = methods
+        self.cc = correlations(target, templates) if cc is None else cc
+        count, ny, nx = self.cc.shape
+        self.nx = nx
+        checked = [check_template(t, methods) for t in templates]
+        self.problems = [problems for *_, problems in checked]
+        self.tsq = np.array([c[0] for c in checked])
+        self.tmean = np.array([c[1] / (self.h * self.w) for c in checked])
+        self.tvar = np.array([c[2] for c in checked])
+        wanted = np.zeros((count, 6), np.bool_)
+        for k, problems in enumerate(self.problems):
+            for m in methods:
+                wanted[k, METHODS.index(m)] = m not in problems
+        region, self.top, self.left = np.zeros((0, 0), np.bool_), 0, 0
+        if truth is not None:
+            rows, cols = _region_window((ny, nx), (self.h, self.w), truth)
+            shape = (max(0, rows.stop - rows.start), max(0, cols.stop - cols.start))
+            region = np.ascontiguousarray(hit_region(shape, (self.h, self.w), _shifted(truth, cols.start, rows.start)))
+            self.top, self.left = rows.start, cols.start
+        channels = 1 if target.ndim == 2 else target.shape[2]
+        self.q_map = np.empty((ny, nx))
+        self.sum_map = np.empty((channels, ny, nx))
+        scan = _fused.scan_colour if channels == 3 else _fused.scan_gray
+        (self.best, self.best_value, self.count, self.total, self.total_sq, self.low, self.inside, self.inside_count,
+         self.outside, self.empties, self.flats, index, score, owner) = scan(
+            self.cc, target.reshape(target.shape[0], target.shape[1], channels), self.h, self.w, self.tsq, self.tmean,
+            self.tvar, FLAT_RTOL, np.int64(0) if target.dtype == np.uint8 else np.float64(0.0), wanted,
+            np.full(count, full, np.bool_) if np.ndim(full) == 0 else np.asarray(full, np.bool_),
+            region, self.top, self.left, self.q_map, self.sum_map)
+        order = np.argsort(owner, kind="stable")  # each owner's candidates stay in row-major order
+        bounds = np.searchsorted(owner[order], np.arange(count * 6 + 1))
+        self.candidates = [(index[order[a:b]], score[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def best_match(self, k: int, method: str) -> Match | str:
+        """The best position of template k's map, or why it has none."""
+        m = METHODS.index(method)
+        if self.best[k, m] < 0:
+            return _no_winner(method)
+        y, x = divmod(int(self.best[k, m]), self.nx)
+        sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
+        return Match(x, y, sign * float(self.best_value[k, m]))
+
+    def measures(self, k: int, method: str, truth: Truth, top_k: int, nms_overlap: float) -> dict | str:
+        """:func:`.metrics.evaluate`'s measures of template k's map, or why it has none."""
+        m = METHODS.index(method)
+        if self.best[k, m] < 0:
+            return _no_winner(method)
+        shape = (self.h, self.w)
+        y, x = divmod(int(self.best[k, m]), self.nx)
+        peak = float(self.best_value[k, m])
+        hit, error, overlap = is_hit(x, y, shape, truth)
+        indices, values = self.candidates[k * 6 + m]
+        peaks = peaks_of_candidates(indices, values, self.nx, shape, top_k, nms_overlap)
+        rank = next((i + 1 for i, (px, py, _) in enumerate(peaks) if is_hit(px, py, shape, truth)[0]), 0)
+        count = int(self.count[k, m])
+        total, total_sq = float(self.total[k, m]), float(self.total_sq[k, m])
+        ny = self.cc.shape[1]
+        window = _fused.window_scores(m, self.cc[k], self.q_map, self.sum_map, 1.0 / (self.h * self.w), FLAT_RTOL,
+                                      self.tsq[k], self.tmean[k], self.tvar[k], max(0, y - PSR_EXCLUDE),
+                                      min(ny, y + PSR_EXCLUDE + 1), max(0, x - PSR_EXCLUDE), min(self.nx, x + PSR_EXCLUDE + 1))
+        window = window[np.isfinite(window)].astype(np.float64)
+        side_n = count - window.size
+        psr = float("nan")
+        if side_n >= 2:
+            mean = (total - window.sum()) / side_n
+            variance = max((total_sq - np.square(window).sum()) / side_n - mean * mean, 0.0)
+            if variance > 0:
+                psr = (peak - mean) / math.sqrt(variance)
+        low = float(self.low[k, m]) if count else 0.0
+        inside_count = int(self.inside_count[k, m])
+        result_margin = float("nan")
+        if inside_count and inside_count < count and peak > low and np.isfinite(self.outside[k, m]):
+            result_margin = (float(self.inside[k, m]) - float(self.outside[k, m])) / (peak - low)
+        if method in ("TM_SQDIFF_NORMED", "TM_CCORR_NORMED"):
+            degenerate = int(self.empties)
+        elif method == "TM_CCOEFF_NORMED":
+            degenerate = int(self.flats)
+        else:
+            degenerate = 0
+        return {
+            "x": x, "y": y, "score": -peak if METHOD_INFO[method].lower_is_better else peak,
+            "center_error": error, "iou": overlap, "hit": int(hit), "psr": psr, "margin": result_margin, "rank": rank,
+            "degenerate": degenerate,
+        }
+
+
+def _by_size(prepared) -> dict:
+    groups: dict[tuple, list] = {}
+    for index, template, mask in prepared:
+        groups.setdefault(template.shape[:2], []).append((index, template))
+    return groups
+
+
+def measure_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str], truth: Truth,
+                  top_k: int = 5, nms_overlap: float = 0.3,
+                  masks: Sequence[np.ndarray | None] | None = None) -> list[dict]:
+    """Per template ``{method: measures}`` (the dict :func:`.metrics.evaluate` gives), or
+    ``{method: reason}`` where a method has none: "undefined: ..." for a method the template or
+    the target leaves undefined, "skipped: ..." for every method of a template that cannot be
+    matched (too large, wrong channels). Equals :func:`.matching.match_batch` followed by
+    :func:`.metrics.evaluate`, without making the maps (masked templates excepted)."""
+    methods, target, prepared, errors = prepare_batch(target, templates, methods, masks)
+    out: list = [None] * len(errors)
+    for index, error in enumerate(errors):
+        if error is not None:
+            out[index] = {m: f"skipped: {error}" for m in methods}
+    for index, template, mask in prepared:
+        if mask is not None:
+            out[index] = _masked(target, template, mask, methods, lambda r, m: evaluate(
+                r[m], m, template.shape, truth, r.degenerate[m], top_k, nms_overlap))
+    unmasked = [(i, t, k) for i, t, k in prepared if k is None]
+    for size, members in _by_size(unmasked).items():
+        step = _step(target.shape, size)
+        for first in range(0, len(members), step):
+            chunk = members[first: first + step]
+            scan = _Pass(target, [t for _, t in chunk], methods, truth, True)
+            for k, (index, _) in enumerate(chunk):
+                problems = scan.problems[k]
+                out[index] = {m: f"undefined: {problems[m]}" if m in problems
+                              else scan.measures(k, m, truth, top_k, nms_overlap) for m in methods}
+    return out
+
+
+def best_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str],
+               masks: Sequence[np.ndarray | None] | None = None) -> list[dict]:
+    """Per template ``{method: Match}`` (the best position, never at an undefined window), or
+    ``{method: reason}`` as in :func:`measure_batch`. What ``best_match`` of each of
+    :func:`.matching.match_batch`'s maps gives, without making the maps."""
+    methods, target, prepared, errors = prepare_batch(target, templates, methods, masks)
+    out: list = [None] * len(errors)
+    for index, error in enumerate(errors):
+        if error is not None:
+            out[index] = {m: f"skipped: {error}" for m in methods}
+    for index, template, mask in prepared:
+        if mask is not None:
+            out[index] = _masked(target, template, mask, methods, lambda r, m: r.best(m))
+    unmasked = [(i, t, k) for i, t, k in prepared if k is None]
+    for size, members in _by_size(unmasked).items():
+        step = _step(target.shape, size)
+        for first in range(0, len(members), step):
+            chunk = members[first: first + step]
+            scan = _Pass(target, [t for _, t in chunk], methods, None, False)
+            for k, (index, _) in enumerate(chunk):
+                problems = scan.problems[k]
+                out[index] = {m: f"undefined: {problems[m]}" if m in problems else scan.best_match(k, m) for m in methods}
+    return out
+
+
+def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: Sequence[str], truth: Truth,
+                    top_k: int = 5, nms_overlap: float = 0.3) -> tuple[dict, dict]:
+    """The measures of a bank's best member per method, without the members' maps.
+
+    Every member is scored for its best position only; per method the member with the best
+    score wins (the first in the given order on a tie), and only the winners are measured, from
+    the correlations already made. Returns ({method: (member index, measures)}, {method:
+    reason}) for the methods with and without a winner."""
+    methods, target, prepared, errors = prepare_batch(target, members, methods, None)
+    problems: dict[str, tuple] = {}  # method -> (member index, reason): the first member's reason is kept
+    for index, error in enumerate(errors):
+        if error is not None:
+            for m in methods:
+                problems[m] = min(problems.get(m, (index, f"skipped: {error}")), (index, f"skipped: {error}"))
+    leaders: dict[str, tuple] = {}  # method -> (score, member index, its template, its correlation)
+    for size, group in _by_size(prepared).items():
+        step = _step(target.shape, size)
+        for first in range(0, len(group), step):
+            chunk = group[first: first + step]
+            scan = _Pass(target, [t for _, t in chunk], methods, None, False)
+            for k, (index, template) in enumerate(chunk):
+                for m in methods:
+                    found = f"undefined: {scan.problems[k][m]}" if m in scan.problems[k] else scan.best_match(k, m)
+                    if isinstance(found, str):
+                        problems[m] = min(problems.get(m, (index, found)), (index, found))
+                        continue
+                    score = scan.best_value[k, METHODS.index(m)]
+                    leader = leaders.get(m)
+                    if leader is None or score > leader[0] or (score == leader[0] and index < leader[1]):
+                        leaders[m] = (score, index, template, scan.cc[k: k + 1].copy())
+    winners: dict[str, tuple] = {}
+    by_member: dict[int, list] = {}
+    for m in methods:
+        if m in leaders:
+            by_member.setdefault(leaders[m][1], []).append(m)
+    for index, won in by_member.items():
+        _, _, template, cc = leaders[won[0]]
+        scan = _Pass(target, [template], tuple(won), truth, True, cc)
+        for m in won:
+            winners[m] = (index, scan.measures(0, m, truth, top_k, nms_overlap))
+    return winners, {m: reason for m, (_, reason) in problems.items() if m not in winners}
+
+
+__all__ = ["measure_batch", "best_batch", "search_measures"]
