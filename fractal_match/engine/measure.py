@@ -61,7 +61,7 @@ def _masked(target, template, mask, methods, judge) -> dict:
 class _Pass:
     """One compiled pass over a target for same-size templates, and what it leaves."""
 
-    def __init__(self, target, templates, methods, truth: Truth | None, full, cc: np.ndarray | None = None):
+    def __init__(self, target, sums, templates, methods, truth: Truth | None, full, cc: np.ndarray | None = None):
         self.h, self.w = templates[0].shape[:2]
         self.methods = methods
         self.cc = correlations(target, templates) if cc is None else cc
@@ -82,16 +82,12 @@ class _Pass:
             shape = (max(0, rows.stop - rows.start), max(0, cols.stop - cols.start))
             region = np.ascontiguousarray(hit_region(shape, (self.h, self.w), _shifted(truth, cols.start, rows.start)))
             self.top, self.left = rows.start, cols.start
-        channels = 1 if target.ndim == 2 else target.shape[2]
-        self.q_map = np.empty((ny, nx))
-        self.sum_map = np.empty((channels, ny, nx))
-        scan = _fused.scan_colour if channels == 3 else _fused.scan_gray
+        self.sums = sums
+        scan = _fused.scan_colour if target.ndim == 3 else _fused.scan_gray
         (self.best, self.best_value, self.count, self.total, self.total_sq, self.low, self.inside, self.inside_count,
          self.outside, self.empties, self.flats, index, score, owner) = scan(
-            self.cc, target.reshape(target.shape[0], target.shape[1], channels), self.h, self.w, self.tsq, self.tmean,
-            self.tvar, FLAT_RTOL, np.int64(0) if target.dtype == np.uint8 else np.float64(0.0), wanted,
-            np.full(count, full, np.bool_) if np.ndim(full) == 0 else np.asarray(full, np.bool_),
-            region, self.top, self.left, self.q_map, self.sum_map)
+            self.cc, *sums, self.h, self.w, self.tsq, self.tmean, self.tvar, FLAT_RTOL, wanted,
+            np.full(count, full, np.bool_), region, self.top, self.left)
         order = np.argsort(owner, kind="stable")  # each owner's candidates stay in row-major order
         bounds = np.searchsorted(owner[order], np.arange(count * 6 + 1))
         self.candidates = [(index[order[a:b]], score[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -120,7 +116,7 @@ class _Pass:
         count = int(self.count[k, m])
         total, total_sq = float(self.total[k, m]), float(self.total_sq[k, m])
         ny = self.cc.shape[1]
-        window = _fused.window_scores(m, self.cc[k], self.q_map, self.sum_map, 1.0 / (self.h * self.w), FLAT_RTOL,
+        window = _fused.window_scores(m, self.cc[k], *self.sums, self.h, self.w, FLAT_RTOL,
                                       self.tsq[k], self.tmean[k], self.tvar[k], max(0, y - PSR_EXCLUDE),
                                       min(ny, y + PSR_EXCLUDE + 1), max(0, x - PSR_EXCLUDE), min(self.nx, x + PSR_EXCLUDE + 1))
         window = window[np.isfinite(window)].astype(np.float64)
@@ -174,11 +170,12 @@ def measure_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str
             out[index] = _masked(target, template, mask, methods, lambda r, m: evaluate(
                 r[m], m, template.shape, truth, r.degenerate[m], top_k, nms_overlap))
     unmasked = [(i, t, k) for i, t, k in prepared if k is None]
+    sums = _fused.integrals(target) if unmasked else None
     for size, members in _by_size(unmasked).items():
         step = _step(target.shape, size)
         for first in range(0, len(members), step):
             chunk = members[first: first + step]
-            scan = _Pass(target, [t for _, t in chunk], methods, truth, True)
+            scan = _Pass(target, sums, [t for _, t in chunk], methods, truth, True)
             for k, (index, _) in enumerate(chunk):
                 problems = scan.problems[k]
                 out[index] = {m: f"undefined: {problems[m]}" if m in problems
@@ -200,11 +197,12 @@ def best_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str],
         if mask is not None:
             out[index] = _masked(target, template, mask, methods, lambda r, m: r.best(m))
     unmasked = [(i, t, k) for i, t, k in prepared if k is None]
+    sums = _fused.integrals(target) if unmasked else None
     for size, members in _by_size(unmasked).items():
         step = _step(target.shape, size)
         for first in range(0, len(members), step):
             chunk = members[first: first + step]
-            scan = _Pass(target, [t for _, t in chunk], methods, None, False)
+            scan = _Pass(target, sums, [t for _, t in chunk], methods, None, False)
             for k, (index, _) in enumerate(chunk):
                 problems = scan.problems[k]
                 out[index] = {m: f"undefined: {problems[m]}" if m in problems else scan.best_match(k, m) for m in methods}
@@ -225,12 +223,13 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
         if error is not None:
             for m in methods:
                 problems[m] = min(problems.get(m, (index, f"skipped: {error}")), (index, f"skipped: {error}"))
+    sums = _fused.integrals(target) if prepared else None
     leaders: dict[str, tuple] = {}  # method -> (score, member index, its template, its correlation)
     for size, group in _by_size(prepared).items():
         step = _step(target.shape, size)
         for first in range(0, len(group), step):
             chunk = group[first: first + step]
-            scan = _Pass(target, [t for _, t in chunk], methods, None, False)
+            scan = _Pass(target, sums, [t for _, t in chunk], methods, None, False)
             for k, (index, template) in enumerate(chunk):
                 for m in methods:
                     found = f"undefined: {scan.problems[k][m]}" if m in scan.problems[k] else scan.best_match(k, m)
@@ -248,7 +247,7 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
             by_member.setdefault(leaders[m][1], []).append(m)
     for index, won in by_member.items():
         _, _, template, cc = leaders[won[0]]
-        scan = _Pass(target, [template], tuple(won), truth, True, cc)
+        scan = _Pass(target, sums, [template], tuple(won), truth, True, cc)
         for m in won:
             winners[m] = (index, scan.measures(0, m, truth, top_k, nms_overlap))
     return winners, {m: reason for m, (_, reason) in problems.items() if m not in winners}

@@ -145,21 +145,23 @@ def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str
 
 
 def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None, dpi: int = 100,
-                on_saved=None) -> list[Path]:
-    """Save `fig` as PNG (text metadata) and SVG next to each other, each written atomically.
+                on_saved=None, svg: bool = False) -> list[Path]:
+    """Save `fig` as PNG with text metadata, and with `svg` also as SVG beside it; each file is
+    written atomically.
 
-    `path` may carry a suffix or not; returns the two paths written. `on_saved()` is called
-    after each file (progress).
+    `path` may carry a suffix or not; returns the paths written. `on_saved()` is called after
+    each file (progress). The same figure gives the same bytes (no dates, fixed SVG ids).
     """
     base = Path(path).with_suffix("")
     text = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in (metadata or {}).items()}
     written = []
-    # no dates and fixed SVG element ids: the same figure gives the same bytes
-    for suffix, meta in ((".png", {"Software": "fractal-match", **text}),
-                         (".svg", {"Description": json.dumps(text, sort_keys=True), "Date": None})):
+    formats = [(".png", {"Software": "fractal-match", **text})]
+    if svg:
+        formats.append((".svg", {"Description": json.dumps(text, sort_keys=True), "Date": None}))
+    for suffix, meta in formats:
         buffer = io.BytesIO()
         with matplotlib.rc_context({"svg.hashsalt": "fractal-match"}):
-            fig.savefig(buffer, format=suffix[1:], dpi=dpi, metadata=meta)  # constrained layout already fits
+            fig.savefig(buffer, format=suffix[1:], dpi=dpi, metadata=meta)
         written.append(write_atomic(base.with_suffix(suffix), buffer.getvalue()))
         if on_saved is not None:
             on_saved()
