@@ -40,7 +40,7 @@ def test_match_writes_grid_and_csv_and_finds_the_crop(scene):
         assert (best[method]["x"], best[method]["y"]) == ("30", "20"), method
     assert (best["TM_CCOEFF_NORMED"]["w"], best["TM_CCOEFF_NORMED"]["h"]) == ("20", "16")
     assert float(best["TM_CCOEFF_NORMED"]["score"]) == pytest.approx(1.0, abs=1e-5)
-    assert (out / "detection_grid.png").exists() and (out / "detection_grid.svg").exists()
+    assert (out / "detection_grid.png").exists() and not (out / "detection_grid.svg").exists()  # SVG only when asked
     assert read_png_metadata(out / "detection_grid.png")["command"] == "match"
 
 
@@ -143,7 +143,10 @@ def test_fractalize_writes_template_with_mask_and_parameters(tmp_path):
 def test_fractalize_gallery_and_listings(tmp_path):
     result = runner.invoke(app, ["fractalize", "bank:ring", "--gallery", "--size", "48", "--out", str(tmp_path / "g.png")])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "g.png").exists() and (tmp_path / "g.svg").exists()
+    assert (tmp_path / "g.png").exists() and not (tmp_path / "g.svg").exists()
+    result = runner.invoke(app, ["fractalize", "bank:ring", "--gallery", "--size", "48", "--svg", "--out", str(tmp_path / "s.png")])
+    assert result.exit_code == 0, result.output
+    assert "<svg" in (tmp_path / "s.svg").read_text()[:500]
     result = runner.invoke(app, ["families"])
     assert result.exit_code == 0
     for family in ("orbit-trap", "ifs", "droste", "scale-sum", "rot-sym", "harmonic", "blur", "shrunk-pad", "scrambled", "flip"):

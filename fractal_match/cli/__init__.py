@@ -111,13 +111,14 @@ def match(
     family: Annotated[Optional[list[str]], typer.Option("--family", "-f", help="Also match this generator family's template (repeatable); see `fractal-match families`.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Family parameter key=value (every chosen family with that key) or family.key=value (repeatable).")] = None,
     template_masks: Annotated[bool, typer.Option("--template-masks", help="Match generated templates with their masks (default: as plain pictures, like the original experiment).")] = False,
+    svg: Annotated[bool, typer.Option("--svg", help="Also write each figure as SVG (PNG only by default).")] = False,
 ):
     """Match KERNEL (and its --family variants) against TARGET with every method; write the
     detection grid (normal vs each variant side by side) and matches.csv."""
     from .workflows import run_match
 
     _run_and_report(lambda progress: run_match(target, kernel, method or None, color, mask, size, top_k, out,
-                                               family or (), set_ or (), template_masks, progress))
+                                               family or (), set_ or (), template_masks, progress, svg))
 
 
 @app.command()
@@ -129,13 +130,14 @@ def fractalize(
     size: Annotated[Optional[int], typer.Option("--size", metavar="PX", help="Output side in pixels (default: the kernel's longer side; gallery 128).")] = None,
     color: Annotated[bool, typer.Option("--color", help="Keep the kernel in colour.")] = False,
     gallery: Annotated[bool, typer.Option("--gallery", help="Write a contact sheet of every family at its defaults instead.")] = False,
+    svg: Annotated[bool, typer.Option("--svg", help="Also write each figure as SVG (PNG only by default).")] = False,
 ):
     """Make a template of KERNEL with one generator family (or a gallery of all of them)."""
     from .workflows import run_fractalize, run_gallery
 
     try:
         if gallery:
-            written = run_gallery(kernel, size, color, out)
+            written = run_gallery(kernel, size, color, out, svg)
         else:
             if family is None:
                 raise _fail("--family is required (or --gallery); see `fractal-match families`")
@@ -206,10 +208,11 @@ def visualize(
     size: Annotated[Optional[int], typer.Option("--size", metavar="PX", help="Picture side (default: the network's input side).")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", help="Optimisation steps (default 512).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", metavar="N", help="Random seed (default 0).")] = None,
-    sheet: Annotated[Optional[Path], typer.Option("--sheet", metavar="FILE", help="Instead: a sheet of each layer's most face-selective channels (PNG + SVG).")] = None,
+    sheet: Annotated[Optional[Path], typer.Option("--sheet", metavar="FILE", help="Instead: a sheet of each layer's most face-selective channels.")] = None,
     net: Annotated[Optional[str], typer.Option("--net", help="Network of the --sheet: pnet, rnet or onet (default onet).")] = None,
     per_layer: Annotated[Optional[int], typer.Option("--per-layer", metavar="K", min=1, max=64, help="Channels per layer on the --sheet (default 6).")] = None,
-    recipe: Annotated[bool, typer.Option("--recipe", help="Instead: UNIT with the whole recipe and with each part turned off, side by side (PNG + SVG).")] = False,
+    recipe: Annotated[bool, typer.Option("--recipe", help="Instead: UNIT with the whole recipe and with each part turned off, side by side.")] = False,
+    svg: Annotated[bool, typer.Option("--svg", help="Also write each figure as SVG (PNG only by default).")] = False,
 ):
     """The feature visualization of one unit of the MTCNN face detector (needs the cnn extra):
     the picture that excites it most, by Distill's recipe."""
@@ -217,7 +220,7 @@ def visualize(
 
     try:
         with progress_display() as progress:
-            result, written = visualize_command(unit, out, size, steps, seed, sheet, net, per_layer, recipe, progress)
+            result, written = visualize_command(unit, out, size, steps, seed, sheet, net, per_layer, recipe, progress, svg)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     if result is not None:
@@ -242,6 +245,7 @@ def import_mtcnn(
 @app.command()
 def demo(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="A new or empty output folder (default: results/demo-<UTC time>).")] = None,
+    svg: Annotated[bool, typer.Option("--svg", help="Also write each figure as SVG (PNG only by default).")] = False,
 ):
     """Run the original experiment on bundled data: the visualized ONet face unit, its orbit-trap fractal and
     two controls, all six methods, against the astronaut; the gallery of every family; then the
@@ -250,7 +254,7 @@ def demo(
 
     folder = out or default_out()
     typer.echo(f"the original experiment, then the small batch run quick.toml, into {folder}/ ...")
-    (summary,) = _run_and_report(lambda progress: run_demo(folder, progress=progress))
+    (summary,) = _run_and_report(lambda progress: run_demo(folder, progress=progress, svg=svg))
     if summary is not None:
         typer.echo(f"batch run {summary['folder']}: {summary['ran']} group(s) run")
         typer.echo(f"report: {summary['folder']}/report/index.html")
@@ -264,13 +268,14 @@ from . import batch  # noqa: E402,F401 - registers validate, run, tune and confi
 def report(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder made by `fractal-match run`.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: RUN_DIR/report).")] = None,
+    svg: Annotated[bool, typer.Option("--svg", help="Also write each figure as SVG (PNG only by default).")] = False,
 ):
     """Summaries, paired statistics, figures and an HTML page for a run, from its folder alone."""
     from ..report import make_report
 
     try:
         with progress_display() as progress:
-            folder = make_report(run_dir, out, progress=progress)
+            folder = make_report(run_dir, out, progress=progress, svg=svg)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"wrote {folder}/index.html (and summary.csv, comparisons.csv, figures)")

@@ -33,14 +33,14 @@ DEMO_KERNEL_SIZE = 96
 DEMO_VARIANTS = (("orbit-trap", {}), ("shrunk-pad", {"like": "orbit-trap"}), ("scrambled", {"through": "orbit-trap"}))
 
 
-def _compact_figure(detection: Detection, out: Path, metadata: dict, truth, task) -> list[Path]:
+def _compact_figure(detection: Detection, out: Path, metadata: dict, truth, task, svg: bool = False) -> list[Path]:
     """The figure the README leads with: one row per method, the plain kernel and its orbit trap."""
     from ..report.figures import detection_grid, save_figure
 
     shown = detection.variants[:2]
     title = "visualized ONet face unit vs its orbit-trap fractal, astronaut photo (red: best match; dashed blue: true face)"
     figure = detection_grid(detection.target, shown, detection.methods, truth=truth, title=title, panel=2.7)
-    return save_figure(figure, out / "detection_compact", metadata, on_saved=task.advance)
+    return save_figure(figure, out / "detection_compact", metadata, on_saved=task.advance, svg=svg)
 
 
 def default_out() -> Path:
@@ -50,7 +50,8 @@ def default_out() -> Path:
     return Path("results") / f"demo-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
 
 
-def run_demo(out=None, batch: bool = True, progress: Progress | None = None) -> tuple[Detection, list[Path], dict | None]:
+def run_demo(out=None, batch: bool = True, progress: Progress | None = None,
+             svg: bool = False) -> tuple[Detection, list[Path], dict | None]:
     """The original experiment done properly on bundled data: the visualized ONet face unit, its orbit-trap
     fractal (malinc's defaults) and two controls, all six methods, against the astronaut; then
     (with `batch`) the small batch run data/experiments/quick.toml into `out`/quick and its
@@ -72,11 +73,11 @@ def run_demo(out=None, batch: bool = True, progress: Progress | None = None) -> 
                 "variants": [{"family": t.family, "params": t.metadata()["params"]} for t in templates]}
     title = (f"visualized ONet face unit ({DEMO_KERNEL}) vs astronaut: normal, orbit trap (malinc defaults) "
              "and two controls (dashed blue: true face)")
-    written = write_detection(detection, out, title, metadata, truth=truth, progress=progress)
-    with progress.step("drawing the compact figure", total=2) as task:
-        written += _compact_figure(detection, out, metadata, truth, task)
+    written = write_detection(detection, out, title, metadata, truth=truth, progress=progress, svg=svg)
+    with progress.step("drawing the compact figure", total=1 + svg) as task:
+        written += _compact_figure(detection, out, metadata, truth, task, svg)
     with progress.step("drawing the gallery", total=1) as task:
-        written += run_gallery(DEMO_KERNEL, size=128, out=out / "gallery.png")
+        written += run_gallery(DEMO_KERNEL, size=128, out=out / "gallery.png", svg=svg)
         task.advance()
     summary = None
     if batch:
@@ -85,5 +86,5 @@ def run_demo(out=None, batch: bool = True, progress: Progress | None = None) -> 
         folder = out / "quick"
         plan = make_plan(load_config("quick"))
         summary = run_experiment(plan, folder, progress=run_progress(progress, plan))
-        written += [folder / "results.csv", make_report(folder, progress=progress) / "index.html"]
+        written += [folder / "results.csv", make_report(folder, progress=progress, svg=svg) / "index.html"]
     return detection, written, summary

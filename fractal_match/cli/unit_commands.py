@@ -35,7 +35,7 @@ def run_visualize(unit: str, out, size: int | None = None, steps: int | None = N
 
 
 def run_unit_sheet(out, net: str = "onet", per_layer: int = 6, steps: int | None = None,
-                   progress: Progress | None = None) -> list[Path]:
+                   progress: Progress | None = None, svg: bool = False) -> list[Path]:
     """The `per_layer` most face-selective channels of each layer of `net` (d' on the bundled faces
     against the non-faces), visualized (shipped, cached or made) and drawn as one sheet."""
     if net not in NETWORKS:
@@ -65,10 +65,10 @@ def run_unit_sheet(out, net: str = "onet", per_layer: int = 6, steps: int | None
     title = (f"{net}: the {per_layer} most face-selective channels of each layer, visualized ({steps} steps, seed 0)\n"
              "selectivity d' of the centre neuron on 100 LFW faces vs 100 non-faces")
     meta = {"net": net, "per_layer": per_layer, "steps": steps, "tool": f"fractal-match {__version__}"}
-    return save_figure(unit_sheet(rows, title), out, meta)
+    return save_figure(unit_sheet(rows, title), out, meta, svg=svg)
 
 
-def run_recipe_sheet(unit: str, out, steps: int | None = None, seed: int | None = None) -> list[Path]:
+def run_recipe_sheet(unit: str, out, steps: int | None = None, seed: int | None = None, svg: bool = False) -> list[Path]:
     """One unit visualized with the whole recipe and with each of its three parts turned off
     (Fourier 1/f parametrisation, colour decorrelation, transformation robustness), each with the
     unit's value on its picture (and, for a face unit, the network's face probability)."""
@@ -95,16 +95,16 @@ def run_recipe_sheet(unit: str, out, steps: int | None = None, seed: int | None 
         shown.append((result.picture, caption))
     title = f"{parsed.name}: what each part of the recipe does ({steps} steps, seed {seed})"
     return save_figure(unit_sheet([(parsed.name, shown)], title), out,
-                       {"unit": parsed.name, "steps": steps, "seed": seed, "tool": f"fractal-match {__version__}"})
+                       {"unit": parsed.name, "steps": steps, "seed": seed, "tool": f"fractal-match {__version__}"}, svg=svg)
 
 
-def visualize_command(unit, out, size, steps, seed, sheet, net, per_layer, recipe, progress=None):
+def visualize_command(unit, out, size, steps, seed, sheet, net, per_layer, recipe, progress=None, svg: bool = False):
     """`fractal-match visualize` with every option: a sheet, a recipe figure or one unit (with an
     error for options that the chosen one would ignore). Returns (Visualization or None, paths)."""
     if sheet is not None:
         if unit is not None or out is not None or size is not None or seed is not None or recipe:
             raise ParameterError("--sheet draws many units: it takes --net, --per-layer and --steps only")
-        return None, run_unit_sheet(sheet, net or "onet", per_layer or 6, steps, progress)
+        return None, run_unit_sheet(sheet, net or "onet", per_layer or 6, steps, progress, svg)
     if net is not None or per_layer is not None:
         raise ParameterError("--net and --per-layer choose what the --sheet shows: give --sheet FILE.png")
     if unit is None or out is None:
@@ -112,6 +112,6 @@ def visualize_command(unit, out, size, steps, seed, sheet, net, per_layer, recip
     if recipe:
         if size is not None:
             raise ParameterError("--recipe draws each picture at the network's input side: it takes no --size")
-        return None, run_recipe_sheet(unit, out, steps, seed)
+        return None, run_recipe_sheet(unit, out, steps, seed, svg)
     result, path = run_visualize(unit, out, size, steps, seed)
     return result, [path]

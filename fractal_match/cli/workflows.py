@@ -61,7 +61,7 @@ def make_templates(kernel: Kernel, families: Sequence[str], assignments: Sequenc
 def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = None, color: bool = False,
               mask_path=None, size: int | None = None, top_k: int = 1, out="results/match",
               families: Sequence[str] = (), assignments: Sequence[str] = (),
-              template_masks: bool = False, progress: Progress | None = None) -> tuple[Detection, list[Path]]:
+              template_masks: bool = False, progress: Progress | None = None, svg: bool = False) -> tuple[Detection, list[Path]]:
     """Load the target and kernel, make the chosen variants, match each with every method, and
     write the detection grid and matches table to `out`.
 
@@ -99,20 +99,21 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     metadata = {"command": "match", "version": __version__, "target": str(target_path), "kernel": kernel_name,
                 "mode": mode, "mask": None if mask_path is None else str(mask_path), "size": size, "top_k": top_k,
                 "families": list(families), "set": list(assignments), "template_masks": template_masks}
-    written = write_detection(detection, out, f"{kernel_name} in {Path(target_path).name}", metadata, progress=progress)
+    written = write_detection(detection, out, f"{kernel_name} in {Path(target_path).name}", metadata, progress=progress, svg=svg)
     return detection, written
 
 
 def write_detection(detection: Detection, out, title: str, metadata: dict, truth=None,
-                    progress: Progress | None = None) -> list[Path]:
-    """Write detection_grid.png/.svg and matches.csv into `out` (atomically, file by file)."""
+                    progress: Progress | None = None, svg: bool = False) -> list[Path]:
+    """Write detection_grid.png (with `svg` also .svg) and matches.csv into `out` (atomically,
+    file by file)."""
     from ..report.figures import detection_grid, save_figure
 
     out = check_output_dir(Path(out))
     table = matches_csv(detection)  # computed before anything is written
-    with ensure(progress).step("drawing the detection grid", total=2) as task:
+    with ensure(progress).step("drawing the detection grid", total=1 + svg) as task:
         figure = detection_grid(detection.target, detection.variants, detection.methods, truth=truth, title=title)
-        written = save_figure(figure, out / "detection_grid", metadata, on_saved=task.advance)
+        written = save_figure(figure, out / "detection_grid", metadata, on_saved=task.advance, svg=svg)
     written.append(write_atomic(out / "matches.csv", table))
     return written
 
@@ -140,14 +141,15 @@ def run_fractalize(kernel_name: str, family: str, assignments: Sequence[str] = (
     return template, write_template(template, out, kernel_name)
 
 
-def run_gallery(kernel_name: str, size: int | None = None, color: bool = False, out="gallery.png") -> list[Path]:
+def run_gallery(kernel_name: str, size: int | None = None, color: bool = False, out="gallery.png",
+                svg: bool = False) -> list[Path]:
     """A contact sheet of every family at its defaults for one kernel (PNG and SVG)."""
     from ..report.figures import gallery, save_figure
 
     kernel = load_kernel(kernel_name, "color" if color else "gray")
     templates = [fractalize(kernel, name, size=size or 128) for name in FAMILIES if name != "none"]
     figure = gallery(kernel.image, templates, title=f"{kernel_name}: every family at its defaults")
-    return save_figure(figure, out, {"kernel": kernel_name, "version": __version__, "families": list(FAMILIES)})
+    return save_figure(figure, out, {"kernel": kernel_name, "version": __version__, "families": list(FAMILIES)}, svg=svg)
 
 
 def run_kernel_sheet(out, names: Sequence[str]) -> list[Path]:

@@ -69,7 +69,7 @@ def _chosen_cases(run: Run, variant: str) -> list[tuple[str, int, str]]:
     return [(label, int(index), meaning) for label, index, meaning in chosen]
 
 
-def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen, task) -> list[tuple[str, str]]:
+def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen, task, svg: bool = False) -> list[tuple[str, str]]:
     """Redraw the original experiment's figure for the `chosen` cases of the variant `fractal`."""
     from ..engine.detect import detect
     from ..experiments.plan import expand
@@ -101,7 +101,7 @@ def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen
         title = f"{label} case for {fractal} (margin {c['margin'][index]:.3f}): {c['case_id'][index]}"
         stem = f"detection_{label.split()[0]}"
         save_figure(detection_grid(target, detection.variants, detection.methods, truth=box, title=title),
-                    out / stem, {"case_id": c["case_id"][index]})
+                    out / stem, {"case_id": c["case_id"][index]}, svg=svg)
         task.advance()
         figures.append((f"{stem}.png", f"The original experiment's figure for the {label} case of {fractal} "
                         f"({meaning} under {_shown_method(run)}; margin: best score where a detection would hit minus best "
@@ -109,7 +109,7 @@ def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen
     return figures
 
 
-def _gallery_figure(config, runner, out: Path) -> list[tuple[str, str]]:
+def _gallery_figure(config, runner, out: Path, svg: bool = False) -> list[tuple[str, str]]:
     from ..experiments.plan import selected_refs
 
     refs = selected_refs(config)
@@ -121,18 +121,19 @@ def _gallery_figure(config, runner, out: Path) -> list[tuple[str, str]]:
     templates = [runner.template(refs[0], kernel, v.name) for v in shown]
     templates = [t if runner.switches(v)[1] else replace(t, mask=None) for t, v in zip(templates, shown)]
     picture = runner.kernel_picture(refs[0], kernel, config.color)
-    save_figure(gallery(picture, templates, title=f"variants of {kernel} for {refs[0].id}"), out / "gallery", {})
+    save_figure(gallery(picture, templates, title=f"variants of {kernel} for {refs[0].id}"), out / "gallery", {}, svg=svg)
     return [("gallery.png", f"The generated variants of the kernel {html.escape(kernel)} for {html.escape(refs[0].id)}, "
              "as they are matched: black marks pixels a template mask leaves out, only where the variant matches with "
              "masks (bank and oracle are the kernel itself at other poses; pnet-detector uses no kernel).")]
 
 
-def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
-    """Write summary.csv, comparisons.csv, figures and index.html into RUN_DIR/report (or `out`)."""
+def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool = False) -> Path:
+    """Write summary.csv, comparisons.csv, figures (PNG; with `svg` also SVG) and index.html into
+    RUN_DIR/report (or `out`)."""
     if (Path(run_dir) / "search.json").is_file():  # a tuning folder
         from .search import make_search_report
 
-        return make_search_report(run_dir, out, progress)
+        return make_search_report(run_dir, out, progress, svg)
     progress = ensure(progress)
     with progress.step("report: reading the run", total=1) as task:
         run = load_run(run_dir)
@@ -156,14 +157,14 @@ def make_report(run_dir, out=None, progress: Progress | None = None) -> Path:
     chosen = _chosen_cases(run, fractal) if fractal else []
     drawn = (4 if posed else 2) + (config is not None) + len(chosen)
     with progress.step("report: figures", total=drawn) as task:
-        figures = _figures(run, summary, comparisons, posed, out, task)
+        figures = _figures(run, summary, comparisons, posed, out, task, svg)
         if config is not None:
             from ..experiments.cases import CaseRunner
 
             runner = CaseRunner(config)  # one runner: templates made for the gallery serve the grids too
-            figures += _gallery_figure(config, runner, out)
+            figures += _gallery_figure(config, runner, out, svg)
             task.advance()
-            figures += _detection_figures(run, config, runner, out, fractal, chosen, task)
+            figures += _detection_figures(run, config, runner, out, fractal, chosen, task, svg)
     write_atomic(out / "index.html", _page(run, summary, comparisons, figures).encode("utf-8"))
     return out
 
@@ -200,19 +201,19 @@ def _first_fractal(config) -> str | None:
     return next((v.name for v in config.variants if family_kind(v.family) == "fractal"), None)
 
 
-def _figures(run: Run, summary, comparisons, posed: bool, out: Path, task) -> list[tuple[str, str]]:
+def _figures(run: Run, summary, comparisons, posed: bool, out: Path, task, svg: bool = False) -> list[tuple[str, str]]:
     """The figures drawn from the rows alone (no matching)."""
     methods, variants = run.methods, run.variants
     meta = {"run": run.folder.name, "config_hash": run.manifest.get("config_hash", "")}
     figures: list[tuple[str, str]] = []
-    save_figure(hit_rate_heatmap(summary, methods, variants, _marks(comparisons)), out / "hit_rate", meta)
+    save_figure(hit_rate_heatmap(summary, methods, variants, _marks(comparisons)), out / "hit_rate", meta, svg=svg)
     task.advance()
     figures.append(("hit_rate.png", "Hit rate per method and variant over every kernel, object and pose. "
                     "▲/▼: established above/below the plain kernel (Holm-adjusted exact McNemar p < 0.05 and "
                     "a cluster-bootstrap interval that excludes zero)."))
     if posed:
         for axis in ("rotation", "scale"):
-            save_figure(hit_rate_curves(summary, methods, variants, axis), out / f"hit_rate_vs_{axis}", meta)
+            save_figure(hit_rate_curves(summary, methods, variants, axis), out / f"hit_rate_vs_{axis}", meta, svg=svg)
             task.advance()
             figures.append((f"hit_rate_vs_{axis}.png", f"Hit rate against {axis}, one panel per method, Wilson 95% bands."))
         pooled = {r["variant"]: [] for r in summary if r["scale"] == "all"}
@@ -223,12 +224,12 @@ def _figures(run: Run, summary, comparisons, posed: bool, out: Path, task) -> li
         candidates = [v for v in variants if v != "none" and families.get(v) not in ("oracle", "pnet-detector")]
         best = max(candidates, key=lambda v: np.mean(pooled[v])) if candidates else None
         shown = [v for v in (best, "none") if v is not None and v in variants]
-        save_figure(pose_heatmaps(summary, methods, shown), out / "pose_heatmaps", meta)
+        save_figure(pose_heatmaps(summary, methods, shown), out / "pose_heatmaps", meta, svg=svg)
         task.advance()
         figures.append(("pose_heatmaps.png", f"Hit rate over rotation x scale for the best variant ({html.escape(str(best))}, "
                         "by mean hit rate, oracle and detector excluded) and for the plain kernel."))
     else:
-        save_figure(success_curve_figure(success_curves(run), methods, variants), out / "success_curves", meta)
+        save_figure(success_curve_figure(success_curves(run), methods, variants), out / "success_curves", meta, svg=svg)
         task.advance()
         figures.append(("success_curves.png", "Success rate over IoU thresholds (pairs protocol); AUC in the legend."))
     return figures

@@ -143,7 +143,7 @@ def _space_html(entry: dict) -> str:
     return f"<ul>{dims}</ul>" + (f"<p>held:</p><ul>{held}</ul>" if held else "")
 
 
-def make_search_report(folder, out=None, progress: Progress | None = None) -> Path:
+def make_search_report(folder, out=None, progress: Progress | None = None, svg: bool = False) -> Path:
     """trials.csv, history.png, importances.png and index.html for a tuning folder."""
     folder = Path(folder)
     progress = ensure(progress)
@@ -157,10 +157,10 @@ def make_search_report(folder, out=None, progress: Progress | None = None) -> Pa
         task.advance()
         budgets = {name: entry["budget"] for name, entry in manifest["families"].items()}
         startup = {name: manifest["startup"] for name, entry in manifest["families"].items() if entry["sampler"] == "tpe"}
-        save_figure(history_figure(studies, budgets, startup), out / "history", {"folder": folder.name})
+        save_figure(history_figure(studies, budgets, startup), out / "history", {"folder": folder.name}, svg=svg)
         task.advance()
         found = {name: importances(study) for name, study in studies.items()}
-        save_figure(importance_figure(found), out / "importances", {"folder": folder.name})
+        save_figure(importance_figure(found), out / "importances", {"folder": folder.name}, svg=svg)
         task.advance()
     body, names = [], _labels(manifest)
     for name, entry in manifest["families"].items():
