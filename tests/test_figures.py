@@ -15,11 +15,22 @@ def test_detection_grid_has_a_row_per_method_and_two_panels_per_variant(tmp_path
         responses = match_all(target, template, METHODS)
         variants.append(Variant(name, template, responses, {m: responses.best(m) for m in METHODS}))
     fig = detection_grid(target, variants, METHODS, truth=(5, 5, 10, 10), title="t")
-    images = [ax for ax in fig.axes if ax.images]
+    # one raster holds every panel; the words are text
+    (raster,) = fig.images
+    canvas = raster.get_array()
+    assert canvas.shape[:2] == (round(fig.get_figheight() * fig.dpi), round(fig.get_figwidth() * fig.dpi))
+    texts = [t.get_text() for t in fig.texts]
     # header: one template per variant; body: response + detection per method and variant
-    assert len(images) == 2 + 2 * 2 * len(METHODS)
-    titles = " ".join(ax.get_title() for ax in fig.axes)
-    assert "TM_SQDIFF (lower is better)" in titles and "TM_CCOEFF_NORMED (higher is better)" in titles
+    assert sum(t.startswith("template: ") for t in texts) == 2
+    for method, direction in (("TM_SQDIFF", "lower"), ("TM_CCOEFF_NORMED", "higher")):
+        for name in ("normal", "flipped"):
+            assert f"{method} ({direction} is better)\n{name}: response" in texts
+    best = [t for t in texts if ": best at (" in t]
+    assert len(best) == 2 * len(METHODS) and "normal: best at (5, 5)" in best
+    red = (canvas[:, :, 0] > 200) & (canvas[:, :, 1] < 60) & (canvas[:, :, 2] < 60)
+    assert red.sum() > 4 * 2 * 2 * len(METHODS) * 10  # a cross per map and a box per detection panel
+    blue = (canvas[:, :, 0] < 30) & (canvas[:, :, 1] > 150) & (canvas[:, :, 2] > 230)
+    assert blue.any()  # the dashed true box
     assert [p.name for p in save_figure(fig, tmp_path / "only", {})] == ["only.png"]  # SVG only when asked
     png, svg = save_figure(fig, tmp_path / "grid", {"kernel": "k", "params": {"a": 1}}, svg=True)
     assert png.suffix == ".png" and svg.suffix == ".svg"
