@@ -244,8 +244,8 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     and sum of squares of the finite scores and their minimum (reduced as
     :func:`~fractal_match.engine._scan.scan_map` reduces them), the best finite score inside the
     hit region, how many finite scores it holds, the best finite score outside it; the numbers
-    of windows with no energy and with no contrast; and the local maxima (flat index, score,
-    owner k * 6 + m), each owner's in row-major order.
+    of windows with no energy and with no contrast; and the local maxima (flat indices and
+    scores), those of owner o = k * 6 + m at starts[o]:starts[o + 1], in row-major order.
     """
     count_k, ny, nx = cc.shape
     inv_area = 1.0 / (h * w)
@@ -368,8 +368,22 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                 for x in range(nx):
                     top_outside = max(top_outside, col_outside[k, m, x])
                 outside_best[k, m] = top_outside
+    # the local maxima grouped by owner (a counting sort: stable, so each owner's stay in row-major order)
+    starts = np.zeros(count_k * 6 + 1, np.int64)
+    for n in range(found):
+        starts[found_owner[n] + 1] += 1
+    for o in range(count_k * 6):
+        starts[o + 1] += starts[o]
+    fill = starts[:-1].copy()
+    grouped_index = np.empty(found, np.int64)
+    grouped_score = np.empty(found, np.float32)
+    for n in range(found):
+        o = found_owner[n]
+        grouped_index[fill[o]] = found_index[n]
+        grouped_score[fill[o]] = found_score[n]
+        fill[o] += 1
     return (best, best_value, count, total, total_sq, low, inside, inside_count, outside_best, empties, flats,
-            found_index[:found].copy(), found_score[:found].copy(), found_owner[:found].copy())
+            grouped_index, grouped_score, starts)
 
 
 @njit(**_OPTIONS)

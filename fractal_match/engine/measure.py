@@ -85,12 +85,9 @@ class _Pass:
         self.sums = sums
         scan = _fused.scan_colour if target.ndim == 3 else _fused.scan_gray
         (self.best, self.best_value, self.count, self.total, self.total_sq, self.low, self.inside, self.inside_count,
-         self.outside, self.empties, self.flats, index, score, owner) = scan(
+         self.outside, self.empties, self.flats, self._index, self._score, self._starts) = scan(
             self.cc, *sums, self.h, self.w, self.tsq, self.tmean, self.tvar, FLAT_RTOL, wanted,
             np.full(count, full, np.bool_), region, self.top, self.left)
-        order = np.argsort(owner, kind="stable")  # each owner's candidates stay in row-major order
-        bounds = np.searchsorted(owner[order], np.arange(count * 6 + 1))
-        self.candidates = [(index[order[a:b]], score[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
 
     def best_match(self, k: int, method: str) -> Match | str:
         """The best position of template k's map, or why it has none."""
@@ -110,7 +107,8 @@ class _Pass:
         y, x = divmod(int(self.best[k, m]), self.nx)
         peak = float(self.best_value[k, m])
         hit, error, overlap = is_hit(x, y, shape, truth)
-        indices, values = self.candidates[k * 6 + m]
+        first, last = self._starts[k * 6 + m], self._starts[k * 6 + m + 1]
+        indices, values = self._index[first:last], self._score[first:last]
         peaks = peaks_of_candidates(indices, values, self.nx, shape, top_k, nms_overlap)
         rank = next((i + 1 for i, (px, py, _) in enumerate(peaks) if is_hit(px, py, shape, truth)[0]), 0)
         count = int(self.count[k, m])
