@@ -26,6 +26,8 @@ fraction of a parallel one's time).
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 from numba import get_num_threads, njit
@@ -46,25 +48,45 @@ SQDIFF, SQDIFF_NORMED, CCORR, CCORR_NORMED, CCOEFF, CCOEFF_NORMED = range(6)
 _OPTIONS = dict(cache=True, boundscheck=False, nogil=True, error_model="numpy")
 
 
+_LOCAL = threading.local()
+
+
+def _buffer(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A scratch array of this thread, kept for its next call: a fresh array of several MB costs
+    a page fault per 4 KiB on first touch, which here took longer than the arithmetic."""
+    found = getattr(_LOCAL, name, None)
+    if found is None or found.shape != shape or found.dtype != dtype:
+        found = np.empty(shape, dtype)
+        setattr(_LOCAL, name, found)
+    return found
+
+
 def integrals(target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The target's integral images in float64: per channel sums (C, H+1, W+1) and the sum of
     squares over every channel (H+1, W+1). Exact for integer-valued images.
 
-    Made a plane at a time: OpenCV is several times faster on one plane than on three, and
-    faster with int32 sums and float64 squares than with both in float64 (uint8 planes take
-    that path, exact below 2^31 / 255 pixels)."""
+    Made a plane at a time (OpenCV is several times faster on one plane than on three, and
+    faster with int32 sums and float64 squares than with both in float64: uint8 planes take
+    that path, exact below 2^31 / 255 pixels). The arrays are this thread's scratch buffers:
+    valid until its next call."""
     height, width = target.shape[:2]
     planes = cv2.split(target) if target.ndim == 3 else [target]
-    sums, squares = [], None
-    for plane in planes:
+    shape = (height + 1, width + 1)
+    sums = _buffer("sums", (len(planes),) + shape, np.float64)
+    squares = _buffer("squares", shape, np.float64)
+    for c, plane in enumerate(planes):
+        plane_sq = squares if c == 0 else _buffer("plane_sq", shape, np.float64)
         if plane.dtype == np.uint8 and height * width < 2**31 // 255:
-            plane_sum, plane_sq = cv2.integral2(plane, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+            cv2.integral2(plane, sum=_buffer("plane_sum", shape, np.int32), sqsum=plane_sq,
+                          sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+            np.copyto(sums[c], _LOCAL.plane_sum)
         else:
             values = plane.astype(np.float64)
-            plane_sum, plane_sq = cv2.integral(values, sdepth=cv2.CV_64F), cv2.integral(values * values, sdepth=cv2.CV_64F)
-        sums.append(plane_sum)
-        squares = plane_sq if squares is None else squares + plane_sq
-    return np.stack(sums).astype(np.float64, copy=False), squares
+            cv2.integral(values, sum=sums[c], sdepth=cv2.CV_64F)
+            cv2.integral(values * values, sum=plane_sq, sdepth=cv2.CV_64F)
+        if c > 0:
+            squares += plane_sq
+    return sums, squares
 
 
 @njit(**_OPTIONS)
@@ -82,6 +104,50 @@ def _window_row(isum, isq, i, h, w, x0, window_sum, window_sq, channels):  # pra
     for j in range(n):
         x = x0 + j
         window_sq[j] = (bottom[x + w] - top[x + w]) - (bottom[x] - top[x])
+
+
+@njit(**_OPTIONS)
+def _first_rows(image, first, h, zero, column_sum, column_sq, channels):  # pragma: no cover - compiled
+    width = image.shape[1]
+    for r in range(first, first + h):
+        for c in range(channels):
+            for j in range(width):
+                v = zero + image[r, j, c]
+                column_sum[c, j] += v
+                column_sq[j] += v * v
+
+
+@njit(**_OPTIONS)
+def _slide(image, i, h, zero, column_sum, column_sq, channels):  # pragma: no cover - compiled
+    width = image.shape[1]
+    for c in range(channels):
+        for j in range(width):
+            old = zero + image[i - 1, j, c]
+            new = zero + image[i + h - 1, j, c]
+            column_sum[c, j] += new - old
+            column_sq[j] += new * new - old * old
+
+
+@njit(**_OPTIONS)
+def _along_row(column_sum, column_sq, w, window_sum, window_sq, channels):  # pragma: no cover - compiled
+    # One running sum per channel, kept in a local (a register): a running sum kept in an array
+    # is stored and loaded again at every step.
+    nx = window_sq.shape[0]
+    for c in range(channels):
+        s = column_sum[c, 0] - column_sum[c, 0]
+        for j in range(w):
+            s += column_sum[c, j]
+        window_sum[c, 0] = s
+        for j in range(nx - 1):
+            s += column_sum[c, j + w] - column_sum[c, j]
+            window_sum[c, j + 1] = s
+    q = column_sq[0] - column_sq[0]
+    for j in range(w):
+        q += column_sq[j]
+    window_sq[0] = q
+    for j in range(nx - 1):
+        q += column_sq[j + w] - column_sq[j]
+        window_sq[j + 1] = q
 
 
 @njit(**_OPTIONS)
@@ -145,15 +211,18 @@ def _score_row(method, corr, energy, mean_term, r_energy, r_centred, flag_row, t
 
 
 @njit(**_OPTIONS)
-def _derive(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, first, last, out, flags, channels):  # pragma: no cover
+def _derive(cc, image, h, w, tsq, tmean, tvar, flat_rtol, first, last, zero, out, flags, channels):  # pragma: no cover
     """Fill rows `first`:`last` of `out` (K, 5, ny, nx) float32 in :data:`DERIVED` order and of
     `flags` (ny, nx).
 
-    cc: (K, ny, nx) float32 correlations of K same-size templates; isum, isq: the target's
-    :func:`integrals`; h, w: template size; tsq (K,): sums of the templates' squares; tmean
-    (K, channels): their channel means; tvar (K,): their centred energies.
+    cc: (K, ny, nx) float32 correlations of K same-size templates; image: (H, W, channels);
+    h, w: template size; tsq (K,): sums of the templates' squares; tmean (K, channels): their
+    channel means; tvar (K,): their centred energies; zero: 0 of the accumulation type (int64
+    for uint8 images, else float64). The window sums slide down the block's rows (a block
+    starts by summing `h` image rows): for whole maps this reads less than the integral images.
     """
     count, ny, nx = cc.shape
+    width = image.shape[1]
     inv_area = 1.0 / (h * w)
     one = np.float32(1.0)
     minus_one = np.float32(-1.0)
@@ -164,14 +233,19 @@ def _derive(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, first, last, out, 
             inv_t[k] = np.float32(1.0 / np.sqrt(tsq[k]))
         if tvar[k] > 0.0:
             inv_v[k] = np.float32(1.0 / np.sqrt(tvar[k]))
-    window_sum = np.empty((channels, nx))
-    window_sq = np.empty(nx)
+    column_sum = np.full((channels, width), zero)
+    column_sq = np.full(width, zero)
+    window_sum = np.empty((channels, nx), column_sum.dtype)
+    window_sq = np.empty(nx, column_sum.dtype)
     energy = np.empty(nx)
     mean_term = np.empty(nx)
     r_energy = np.empty(nx, np.float32)
     r_centred = np.empty(nx, np.float32)
+    _first_rows(image, first, h, zero, column_sum, column_sq, channels)
     for i in range(first, last):
-        _window_row(isum, isq, i, h, w, 0, window_sum, window_sq, channels)
+        if i > first:
+            _slide(image, i, h, zero, column_sum, column_sq, channels)
+        _along_row(column_sum, column_sq, w, window_sum, window_sq, channels)
         flag_row = flags[i]
         _shared(window_sq, window_sum, inv_area, flat_rtol, energy, r_energy, r_centred, flag_row, channels)
         for k in range(count):
@@ -194,27 +268,27 @@ def _derive(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, first, last, out, 
 
 
 @njit(**_OPTIONS)
-def derive_gray(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, first, last, out, flags):  # pragma: no cover
-    """:func:`_derive` for gray targets (the channel loops unroll to one step)."""
-    _derive(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, first, last, out, flags, 1)
+def derive_gray(cc, image, h, w, tsq, tmean, tvar, flat_rtol, first, last, zero, out, flags):  # pragma: no cover
+    """:func:`_derive` for (H, W, 1) targets (the channel loops unroll to one step)."""
+    _derive(cc, image, h, w, tsq, tmean, tvar, flat_rtol, first, last, zero, out, flags, 1)
 
 
 @njit(**_OPTIONS)
-def derive_colour(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, first, last, out, flags):  # pragma: no cover
-    """:func:`_derive` for colour targets."""
-    _derive(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, first, last, out, flags, 3)
+def derive_colour(cc, image, h, w, tsq, tmean, tvar, flat_rtol, first, last, zero, out, flags):  # pragma: no cover
+    """:func:`_derive` for (H, W, 3) targets."""
+    _derive(cc, image, h, w, tsq, tmean, tvar, flat_rtol, first, last, zero, out, flags, 3)
 
 
 _POOL = None
 
 
-def in_row_blocks(kernel, ny: int, head: tuple, tail: tuple) -> None:
-    """Run `kernel(*head, first, last, *tail)` over blocks of the `ny` output rows, one per
-    thread of numba's count: the kernels release the GIL, so plain threads run them in parallel."""
+def in_row_blocks(kernel, ny: int, h: int, head: tuple, tail: tuple) -> None:
+    """Run `kernel(*head, first, last, *tail)` over blocks of the `ny` output rows on numba's
+    thread count: the kernels release the GIL, so plain threads run them in parallel."""
     global _POOL
     from concurrent.futures import ThreadPoolExecutor
 
-    blocks = max(1, min(ny, get_num_threads()))
+    blocks = row_blocks(ny, h)
     if blocks == 1:
         kernel(*head, 0, ny, *tail)
         return
@@ -223,6 +297,13 @@ def in_row_blocks(kernel, ny: int, head: tuple, tail: tuple) -> None:
     spans = [(b * ny // blocks, (b + 1) * ny // blocks) for b in range(blocks)]
     for future in [_POOL.submit(kernel, *head, first, last, *tail) for first, last in spans]:
         future.result()
+
+
+def row_blocks(ny: int, h: int) -> int:
+    """Row blocks for :func:`in_row_blocks`: one per thread, fewer when a block's `h` starting rows
+    would cost more than a quarter of its own."""
+    threads = get_num_threads()
+    return max(1, min(ny, threads, max(1, ny // (4 * h))))
 
 
 # --- measures without maps ------------------------------------------------------------------------

@@ -288,9 +288,8 @@ def _match_outcomes(target, templates, methods, masks) -> list:
                 outcomes[index] = _masked_one_by_one(target, template, mask, methods)
             continue
         by_size.setdefault(template.shape[:2], []).append((index, template))
-    sums = _fused.integrals(target) if by_size and methods != ("TM_CCORR",) else None
     for members in by_size.values():
-        for index, outcome in zip((i for i, _ in members), _match_same_size(target, [t for _, t in members], methods, sums)):
+        for index, outcome in zip((i for i, _ in members), _match_same_size(target, [t for _, t in members], methods)):
             outcomes[index] = outcome
     return outcomes
 
@@ -323,7 +322,7 @@ def check_template(template: np.ndarray, methods) -> tuple[float, np.ndarray, fl
     return tsq, tsum, tvar, problems
 
 
-def _match_same_size(target, templates, methods, sums) -> list[_Outcome]:
+def _match_same_size(target, templates, methods) -> list[_Outcome]:
     """Unmasked maps of same-size templates: one correlation each, one shared sweep for the rest."""
     h, w = templates[0].shape[:2]
     ny, nx = target.shape[0] - h + 1, target.shape[1] - w + 1
@@ -339,10 +338,10 @@ def _match_same_size(target, templates, methods, sums) -> list[_Outcome]:
     flags = np.empty((ny, nx), np.uint8)
     derive = _fused.derive_colour if channels == 3 else _fused.derive_gray
     _fused.in_row_blocks(
-        derive, ny,
-        (cc, *sums, h, w, np.array([c[0] for c in checked]), np.array([c[1] / (h * w) for c in checked]),
-         np.array([c[2] for c in checked]), FLAT_RTOL),
-        (derived, flags),
+        derive, ny, h,
+        (cc, target.reshape(target.shape[0], target.shape[1], channels), h, w, np.array([c[0] for c in checked]),
+         np.array([c[1] / (h * w) for c in checked]), np.array([c[2] for c in checked]), FLAT_RTOL),
+        (np.int64(0) if target.dtype == np.uint8 else np.float64(0.0), derived, flags),
     )
     present = int(np.bitwise_or.reduce(flags, axis=None))  # which kinds of degeneracy occur at all
     empty = (flags & _fused.EMPTY) != 0 if present & _fused.EMPTY else None
