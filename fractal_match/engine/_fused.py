@@ -51,14 +51,16 @@ _OPTIONS = dict(cache=True, boundscheck=False, nogil=True, error_model="numpy")
 _LOCAL = threading.local()
 
 
-def _buffer(name: str, shape: tuple, dtype) -> np.ndarray:
-    """A scratch array of this thread, kept for its next call: a fresh array of several MB costs
-    a page fault per 4 KiB on first touch, which here took longer than the arithmetic."""
+def scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A scratch array of this thread, kept for its next call (a view of a buffer that only
+    grows): a fresh array of several MB costs a page fault per 4 KiB on first touch, which here
+    took longer than the arithmetic. Valid until the next call with the same name."""
+    size = int(np.prod(shape))
     found = getattr(_LOCAL, name, None)
-    if found is None or found.shape != shape or found.dtype != dtype:
-        found = np.empty(shape, dtype)
+    if found is None or found.dtype != dtype or found.size < size:
+        found = np.empty(size, dtype)
         setattr(_LOCAL, name, found)
-    return found
+    return found[:size].reshape(shape)
 
 
 def integrals(target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,14 +74,14 @@ def integrals(target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     height, width = target.shape[:2]
     planes = cv2.split(target) if target.ndim == 3 else [target]
     shape = (height + 1, width + 1)
-    sums = _buffer("sums", (len(planes),) + shape, np.float64)
-    squares = _buffer("squares", shape, np.float64)
+    sums = scratch("sums", (len(planes),) + shape, np.float64)
+    squares = scratch("squares", shape, np.float64)
     for c, plane in enumerate(planes):
-        plane_sq = squares if c == 0 else _buffer("plane_sq", shape, np.float64)
+        plane_sq = squares if c == 0 else scratch("plane_sq", shape, np.float64)
         if plane.dtype == np.uint8 and height * width < 2**31 // 255:
-            cv2.integral2(plane, sum=_buffer("plane_sum", shape, np.int32), sqsum=plane_sq,
-                          sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
-            np.copyto(sums[c], _LOCAL.plane_sum)
+            plane_sum = scratch("plane_sum", shape, np.int32)
+            cv2.integral2(plane, sum=plane_sum, sqsum=plane_sq, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+            np.copyto(sums[c], plane_sum)
         else:
             values = plane.astype(np.float64)
             cv2.integral(values, sum=sums[c], sdepth=cv2.CV_64F)

@@ -266,11 +266,12 @@ def prepare_batch(target, templates, methods, masks):
     return methods, target, prepared, outcomes
 
 
-def correlations(target: np.ndarray, templates: Sequence[np.ndarray]) -> np.ndarray:
+def correlations(target: np.ndarray, templates: Sequence[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
     """(K, ny, nx) float32: one ``TM_CCORR`` map per same-size template (prepared by
-    :func:`prepare_batch`)."""
+    :func:`prepare_batch`), into `out` when given."""
     h, w = templates[0].shape[:2]
-    out = np.empty((len(templates), target.shape[0] - h + 1, target.shape[1] - w + 1), np.float32)
+    shape = (len(templates), target.shape[0] - h + 1, target.shape[1] - w + 1)
+    out = np.empty(shape, np.float32) if out is None else out
     for k, template in enumerate(templates):
         cv2.matchTemplate(target, template, cv2.TM_CCORR, result=out[k])
     return out

@@ -64,7 +64,10 @@ class _Pass:
     def __init__(self, target, sums, templates, methods, truth: Truth | None, full, cc: np.ndarray | None = None):
         self.h, self.w = templates[0].shape[:2]
         self.methods = methods
-        self.cc = correlations(target, templates) if cc is None else cc
+        if cc is None:  # into this thread's scratch buffer: the pass reads it and is done with it
+            shape = (len(templates), target.shape[0] - self.h + 1, target.shape[1] - self.w + 1)
+            cc = correlations(target, templates, _fused.scratch("cc", shape, np.float32))
+        self.cc = cc
         count, ny, nx = self.cc.shape
         self.nx = nx
         checked = [check_template(t, methods) for t in templates]
