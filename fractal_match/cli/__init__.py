@@ -176,7 +176,8 @@ def families():
 
 @app.command()
 def kernels(
-    sheet: Annotated[Optional[Path], typer.Option("--sheet", help="Also write a contact sheet of the named kernels (PNG + SVG).")] = None,
+    sheet: Annotated[Optional[Path], typer.Option("--sheet", help="Also write a contact sheet of the named kernels (PNG).")] = None,
+    svg: Annotated[bool, typer.Option("--svg", help="Also write each figure as SVG (PNG only by default).")] = False,
 ):
     """List the named kernels: procedural bank, learned from the bundled faces, annotated crops."""
     from ..templates.kernels import BANK, bank_parameters, kernel_names
@@ -195,7 +196,7 @@ def kernels(
         from .workflows import run_kernel_sheet
 
         try:
-            written = run_kernel_sheet(sheet, names)
+            written = run_kernel_sheet(sheet, names, svg)
         except FractalMatchError as exc:
             raise _fail(str(exc)) from None
         _echo_written(written)

@@ -143,7 +143,7 @@ def run_fractalize(kernel_name: str, family: str, assignments: Sequence[str] = (
 
 def run_gallery(kernel_name: str, size: int | None = None, color: bool = False, out="gallery.png",
                 svg: bool = False) -> list[Path]:
-    """A contact sheet of every family at its defaults for one kernel (PNG and SVG)."""
+    """A contact sheet of every family at its defaults for one kernel (PNG; with `svg` also SVG)."""
     from ..report.figures import gallery, save_figure
 
     kernel = load_kernel(kernel_name, "color" if color else "gray")
@@ -152,13 +152,13 @@ def run_gallery(kernel_name: str, size: int | None = None, color: bool = False, 
     return save_figure(figure, out, {"kernel": kernel_name, "version": __version__, "families": list(FAMILIES)}, svg=svg)
 
 
-def run_kernel_sheet(out, names: Sequence[str]) -> list[Path]:
-    """A contact sheet of named kernels."""
+def run_kernel_sheet(out, names: Sequence[str], svg: bool = False) -> list[Path]:
+    """A contact sheet of named kernels (PNG; with `svg` also SVG)."""
     from types import SimpleNamespace
 
     from ..report.figures import gallery, save_figure
 
     kernels = [load_kernel(name) for name in names]
     shown = [SimpleNamespace(image=k.image, mask=None, family=k.name) for k in kernels[1:]]
-    return save_figure(gallery(kernels[0].image, shown, columns=7), out, {"kernels": list(names)})
+    return save_figure(gallery(kernels[0].image, shown, columns=7), out, {"kernels": list(names)}, svg=svg)
 

@@ -32,7 +32,6 @@ import cv2
 import numpy as np
 from numba import get_num_threads, njit
 
-from ._scan import add_row, add_row_best, best_of, finish, mark_maxima
 
 #: bit set in the flag map where a window has no energy (CCORR_NORMED, SQDIFF_NORMED undefined)
 EMPTY = np.uint8(1)
@@ -282,6 +281,7 @@ def derive_colour(cc, image, h, w, tsq, tmean, tvar, flat_rtol, first, last, zer
 
 
 _POOL = None
+_POOL_LOCK = threading.Lock()
 
 
 def in_row_blocks(kernel, ny: int, h: int, head: tuple, tail: tuple) -> None:
@@ -294,10 +294,14 @@ def in_row_blocks(kernel, ny: int, h: int, head: tuple, tail: tuple) -> None:
     if blocks == 1:
         kernel(*head, 0, ny, *tail)
         return
-    if _POOL is None or _POOL._max_workers < blocks:
-        _POOL = ThreadPoolExecutor(max_workers=blocks, thread_name_prefix="fractal-match-derive")
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < blocks:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(max_workers=blocks, thread_name_prefix="fractal-match-derive")
+        pool = _POOL
     spans = [(b * ny // blocks, (b + 1) * ny // blocks) for b in range(blocks)]
-    for future in [_POOL.submit(kernel, *head, first, last, *tail) for first, last in spans]:
+    for future in [pool.submit(kernel, *head, first, last, *tail) for first, last in spans]:
         future.result()
 
 
@@ -306,6 +310,152 @@ def row_blocks(ny: int, h: int) -> int:
     would cost more than a quarter of its own."""
     threads = get_num_threads()
     return max(1, min(ny, threads, max(1, ny // (4 * h))))
+
+
+# --- reductions of a score map (the map path's scan_map and the fused pass share them; one
+# module, so that numba's cache, which watches each kernel's own file, never keeps a stale copy)
+
+# The reductions of a map run down its columns: column x keeps the count, float64 sum, sum of
+# squares and minimum of its finite scores, its best score and the first row that has it. Each
+# row updates every column at once: independent, unit-stride work the compiler turns into
+# vector instructions (a running sum along a row waits for each add in turn). The columns are
+# then combined left to right, so the order is fixed: every run and every machine gives the
+# same sums.
+
+@njit(**_OPTIONS)
+def column_state(nx):  # pragma: no cover - compiled
+    """Fresh column accumulators for a map `nx` wide: (count, sum, squares, low, high, first row)."""
+    return (np.zeros(nx, np.int64), np.zeros(nx), np.zeros(nx), np.full(nx, np.inf),
+            np.full(nx, np.float32(-np.inf)), np.zeros(nx, np.int64))
+
+
+@njit(**_OPTIONS)
+def shift_of(row):  # pragma: no cover - compiled
+    """The value the sums are taken about: the first finite score of a map's first row (0 if it
+    has none). Sums of (score - shift) lose no digits to a large common offset, so the
+    sidelobe variance of a nearly constant map (a saturated TM_SQDIFF_NORMED, say) is exact
+    rather than the difference of two nearly equal sums."""
+    for x in range(row.shape[0]):
+        v = row[x]
+        if (v > -np.inf) & (v < np.inf):
+            return np.float64(v)
+    return 0.0
+
+
+@njit(**_OPTIONS)
+def add_row(row, y, shift, count, total, squares, low, high, first):  # pragma: no cover - compiled
+    """Fold row `y` of a score map (-inf where excluded) into the column accumulators: count,
+    sum and sum of squares of (score - shift), minimum score, best score and its first row."""
+    for x in range(row.shape[0]):  # branch-free, unit stride: it vectorises
+        v = row[x]
+        finite = (v > -np.inf) & (v < np.inf)
+        value = np.float64(v) - shift if finite else 0.0
+        count[x] += finite
+        total[x] += value
+        squares[x] += value * value
+        low[x] = min(low[x], np.float64(v) if finite else np.inf)
+        better = (v > high[x]) & (v < np.inf)
+        high[x] = v if better else high[x]
+        first[x] = y if better else first[x]
+
+
+@njit(**_OPTIONS)
+def add_row_best(row, y, high, first):  # pragma: no cover - compiled
+    """:func:`add_row` for the best score and its first row only."""
+    for x in range(row.shape[0]):
+        v = row[x]
+        better = (v > high[x]) & (v < np.inf)
+        high[x] = v if better else high[x]
+        first[x] = y if better else first[x]
+
+
+@njit(**_OPTIONS)
+def best_of(high, first):  # pragma: no cover - compiled
+    """(row-major flat index of the first best finite score, or -1; that score as float64)."""
+    nx = high.shape[0]
+    best = np.float32(-np.inf)
+    for x in range(nx):
+        best = max(best, high[x])
+    if not best > -np.inf:
+        return -1, -np.inf
+    index = -1
+    for x in range(nx):
+        if high[x] == best:
+            flat = first[x] * nx + x
+            if index < 0 or flat < index:
+                index = flat
+    return index, np.float64(best)
+
+
+@njit(**_OPTIONS)
+def finish(count, total, squares, low):  # pragma: no cover - compiled
+    """(count, sum, sum of squares, minimum) of the finite scores: the columns left to right."""
+    n = 0
+    t = 0.0
+    q = 0.0
+    m = np.inf
+    for x in range(count.shape[0]):
+        n += count[x]
+        t += total[x]
+        q += squares[x]
+        m = min(m, low[x])
+    return n, t, q, m
+
+
+@njit(**_OPTIONS)
+def mark_maxima(above, row, below, low_bound, keep):  # pragma: no cover - compiled
+    """keep[x]: row[x] is finite, >= low_bound and >= its 8 neighbours (the border replicated,
+    so a position is its own missing neighbour); returns how many."""
+    nx = row.shape[0]
+    for x in range(1, nx - 1):  # branch-free with unit strides, so it vectorises
+        v = row[x]
+        keep[x] = ((v >= low_bound) & (v < np.inf) & (v >= above[x - 1]) & (v >= above[x]) & (v >= above[x + 1])
+                   & (v >= row[x - 1]) & (v >= row[x + 1])
+                   & (v >= below[x - 1]) & (v >= below[x]) & (v >= below[x + 1]))
+    for x in (0, nx - 1):  # the two ends, with their missing neighbours replicated
+        left = max(x - 1, 0)
+        right = min(x + 1, nx - 1)
+        v = row[x]
+        keep[x] = ((v >= low_bound) & (v < np.inf) & (v >= above[left]) & (v >= above[x]) & (v >= above[right])
+                   & (v >= row[left]) & (v >= row[right])
+                   & (v >= below[left]) & (v >= below[x]) & (v >= below[right]))
+    found = 0
+    for x in range(nx):
+        found += keep[x]
+    return found
+
+
+@njit(**_OPTIONS)
+def scan_map(score, bound):  # pragma: no cover - compiled
+    """One read of a score map answers what the per-case measures ask of it.
+
+    Returns (best, shift, count, total, total_sq, low, indices, values): the row-major flat index
+    of the first best finite score (-1 if there is none); the :func:`shift_of` the map; the count
+    of the finite scores, the float64 sum and sum of squares of (score - shift) over them (each
+    column's in row order, then the columns left to right: a fixed order), their minimum; and the flat indices and scores of the local maxima: finite
+    positions >= `bound` and >= every neighbour in their 3x3 window (the border replicated, so a
+    position is its own missing neighbour).
+    """
+    ny, nx = score.shape
+    keep = np.empty(nx, np.bool_)
+    indices = np.empty(ny * nx, np.int64)  # untouched pages cost nothing; few are written
+    scores = np.empty(ny * nx, np.float32)
+    found = 0
+    low_bound = np.float32(max(bound, -3.4e38))  # also drops -inf (excluded positions)
+    count, total, squares, low, high, first = column_state(nx)
+    shift = shift_of(score[0])
+    for y in range(ny):
+        row = score[y]
+        add_row(row, y, shift, count, total, squares, low, high, first)
+        if mark_maxima(score[max(y - 1, 0)], row, score[min(y + 1, ny - 1)], low_bound, keep):
+            for x in range(nx):
+                if keep[x]:
+                    indices[found] = y * nx + x
+                    scores[found] = row[x]
+                    found += 1
+    best, _ = best_of(high, first)
+    n, t, q, m = finish(count, total, squares, low)
+    return best, shift, n, t, q, m, indices[:found].copy(), scores[:found].copy()
 
 
 # --- measures without maps ------------------------------------------------------------------------
@@ -323,9 +473,10 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     hit-region statistics (else only the best position). region (rh, rw) bool: the hit region's
     mask, its corner at map position (top, left); isum, isq: the target's :func:`integrals`.
 
-    Returns per (k, m): best flat index (-1 if no finite score), best score, count, float64 sum
-    and sum of squares of the finite scores and their minimum (reduced as
-    :func:`~fractal_match.engine._scan.scan_map` reduces them), the best finite score inside the
+    Returns per (k, m): best flat index (-1 if no finite score), best score, the shift of its sums,
+    count, float64 sum and sum of squares of (score - shift) over the finite scores and their
+    minimum (reduced as
+    :func:`scan_map` reduces them), the best finite score inside the
     hit region, how many finite scores it holds, the best finite score outside it; the numbers
     of windows with no energy and with no contrast; and the local maxima (flat indices and
     scores), those of owner o = k * 6 + m at starts[o]:starts[o + 1], in row-major order.
@@ -351,7 +502,7 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     flag_row = np.empty(nx, np.uint8)
     rows = np.empty((count_k, 6, 3, nx), np.float32)  # the last three score rows of each map
     keep = np.empty(nx, np.bool_)
-    # column accumulators (see _scan.column_state), per map
+    # column accumulators (see column_state), per map
     col_count = np.zeros((count_k, 6, nx), np.int64)
     col_total = np.zeros((count_k, 6, nx))
     col_squares = np.zeros((count_k, 6, nx))
@@ -359,6 +510,7 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     col_high = np.full((count_k, 6, nx), np.float32(-np.inf))
     col_first = np.zeros((count_k, 6, nx), np.int64)
     col_outside = np.full((count_k, 6, nx), np.float32(-np.inf))
+    shift = np.zeros((count_k, 6))  # what each map's sums are taken about (shift_of its first row)
     inside = np.full((count_k, 6), -np.inf)
     inside_count = np.zeros((count_k, 6), np.int64)
     capacity = max(1024, 4 * nx)
@@ -396,7 +548,9 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                     if not full[k]:
                         add_row_best(row, i, col_high[k, m], col_first[k, m])
                         continue
-                    add_row(row, i, col_count[k, m], col_total[k, m], col_squares[k, m], col_low[k, m],
+                    if i == 0:
+                        shift[k, m] = shift_of(row)
+                    add_row(row, i, shift[k, m], col_count[k, m], col_total[k, m], col_squares[k, m], col_low[k, m],
                             col_high[k, m], col_first[k, m])
                     outside = col_outside[k, m]
                     if in_window:
@@ -465,7 +619,7 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
         grouped_index[fill[o]] = found_index[n]
         grouped_score[fill[o]] = found_score[n]
         fill[o] += 1
-    return (best, best_value, count, total, total_sq, low, inside, inside_count, outside_best, empties, flats,
+    return (best, best_value, shift, count, total, total_sq, low, inside, inside_count, outside_best, empties, flats,
             grouped_index, grouped_score, starts)
 
 

@@ -1,10 +1,9 @@
-"""One-pass scans of a score map (numba), behind peak finding and the per-case measures.
+"""Peak candidates of a score map (numba): :func:`nms` thins them without a Python loop,
+:func:`ordered` orders only the best part of them, :func:`best_outside` answers the margin's
+question on a map. The one-pass reduction of a map, :func:`fractal_match.engine._fused.scan_map`,
+lives beside the kernels that share its pieces.
 
-A score map is float32, higher is better, with -inf at positions that are excluded. NumPy needs
-a pass (and often a temporary) per question: a 3x3 maximum, a comparison, a finiteness test, a
-nonzero, an argmax, a float64 sum, a sum of squares, a minimum. :func:`scan_map` answers them
-all in one read, :func:`nms` thins the candidates without a Python loop, and :func:`ordered`
-orders only the best part of them.
+A score map is float32, higher is better, with -inf at positions that are excluded.
 """
 
 from __future__ import annotations
@@ -13,134 +12,6 @@ import numpy as np
 from numba import njit
 
 _OPTIONS = dict(cache=True, boundscheck=False, nogil=True, error_model="numpy")
-
-
-# The reductions of a map run down its columns: column x keeps the count, float64 sum, sum of
-# squares and minimum of its finite scores, its best score and the first row that has it. Each
-# row updates every column at once: independent, unit-stride work the compiler turns into
-# vector instructions (a running sum along a row waits for each add in turn). The columns are
-# then combined left to right, so the order is fixed: every run and every machine gives the
-# same sums.
-
-@njit(**_OPTIONS)
-def column_state(nx):  # pragma: no cover - compiled
-    """Fresh column accumulators for a map `nx` wide: (count, sum, squares, low, high, first row)."""
-    return (np.zeros(nx, np.int64), np.zeros(nx), np.zeros(nx), np.full(nx, np.inf),
-            np.full(nx, np.float32(-np.inf)), np.zeros(nx, np.int64))
-
-
-@njit(**_OPTIONS)
-def add_row(row, y, count, total, squares, low, high, first):  # pragma: no cover - compiled
-    """Fold row `y` of a score map (-inf where excluded) into the column accumulators."""
-    for x in range(row.shape[0]):  # branch-free, unit stride: it vectorises
-        v = row[x]
-        finite = (v > -np.inf) & (v < np.inf)
-        value = np.float64(v) if finite else 0.0
-        count[x] += finite
-        total[x] += value
-        squares[x] += value * value
-        low[x] = min(low[x], value if finite else np.inf)
-        better = (v > high[x]) & (v < np.inf)
-        high[x] = v if better else high[x]
-        first[x] = y if better else first[x]
-
-
-@njit(**_OPTIONS)
-def add_row_best(row, y, high, first):  # pragma: no cover - compiled
-    """:func:`add_row` for the best score and its first row only."""
-    for x in range(row.shape[0]):
-        v = row[x]
-        better = (v > high[x]) & (v < np.inf)
-        high[x] = v if better else high[x]
-        first[x] = y if better else first[x]
-
-
-@njit(**_OPTIONS)
-def best_of(high, first):  # pragma: no cover - compiled
-    """(row-major flat index of the first best finite score, or -1; that score as float64)."""
-    nx = high.shape[0]
-    best = np.float32(-np.inf)
-    for x in range(nx):
-        best = max(best, high[x])
-    if not best > -np.inf:
-        return -1, -np.inf
-    index = -1
-    for x in range(nx):
-        if high[x] == best:
-            flat = first[x] * nx + x
-            if index < 0 or flat < index:
-                index = flat
-    return index, np.float64(best)
-
-
-@njit(**_OPTIONS)
-def finish(count, total, squares, low):  # pragma: no cover - compiled
-    """(count, sum, sum of squares, minimum) of the finite scores: the columns left to right."""
-    n = 0
-    t = 0.0
-    q = 0.0
-    m = np.inf
-    for x in range(count.shape[0]):
-        n += count[x]
-        t += total[x]
-        q += squares[x]
-        m = min(m, low[x])
-    return n, t, q, m
-
-
-@njit(**_OPTIONS)
-def mark_maxima(above, row, below, low_bound, keep):  # pragma: no cover - compiled
-    """keep[x]: row[x] is finite, >= low_bound and >= its 8 neighbours (the border replicated,
-    so a position is its own missing neighbour); returns how many."""
-    nx = row.shape[0]
-    for x in range(1, nx - 1):  # branch-free with unit strides, so it vectorises
-        v = row[x]
-        keep[x] = ((v >= low_bound) & (v < np.inf) & (v >= above[x - 1]) & (v >= above[x]) & (v >= above[x + 1])
-                   & (v >= row[x - 1]) & (v >= row[x + 1])
-                   & (v >= below[x - 1]) & (v >= below[x]) & (v >= below[x + 1]))
-    for x in (0, nx - 1):  # the two ends, with their missing neighbours replicated
-        left = max(x - 1, 0)
-        right = min(x + 1, nx - 1)
-        v = row[x]
-        keep[x] = ((v >= low_bound) & (v < np.inf) & (v >= above[left]) & (v >= above[x]) & (v >= above[right])
-                   & (v >= row[left]) & (v >= row[right])
-                   & (v >= below[left]) & (v >= below[x]) & (v >= below[right]))
-    found = 0
-    for x in range(nx):
-        found += keep[x]
-    return found
-
-
-@njit(**_OPTIONS)
-def scan_map(score, bound):  # pragma: no cover - compiled
-    """One read of a score map answers what the per-case measures ask of it.
-
-    Returns (best, count, total, total_sq, low, indices, values): the row-major flat index of
-    the first best finite score (-1 if there is none); the count, float64 sum, sum of squares
-    and minimum of the finite scores (each column's in row order, then the columns left to
-    right: a fixed order); and the flat indices and scores of the local maxima: finite
-    positions >= `bound` and >= every neighbour in their 3x3 window (the border replicated, so a
-    position is its own missing neighbour).
-    """
-    ny, nx = score.shape
-    keep = np.empty(nx, np.bool_)
-    indices = np.empty(ny * nx, np.int64)  # untouched pages cost nothing; few are written
-    scores = np.empty(ny * nx, np.float32)
-    found = 0
-    low_bound = np.float32(max(bound, -3.4e38))  # also drops -inf (excluded positions)
-    count, total, squares, low, high, first = column_state(nx)
-    for y in range(ny):
-        row = score[y]
-        add_row(row, y, count, total, squares, low, high, first)
-        if mark_maxima(score[max(y - 1, 0)], row, score[min(y + 1, ny - 1)], low_bound, keep):
-            for x in range(nx):
-                if keep[x]:
-                    indices[found] = y * nx + x
-                    scores[found] = row[x]
-                    found += 1
-    best, _ = best_of(high, first)
-    n, t, q, m = finish(count, total, squares, low)
-    return best, n, t, q, m, indices[:found].copy(), scores[:found].copy()
 
 
 @njit(**_OPTIONS)

@@ -9,13 +9,16 @@ each map's best position: what the members of a pose bank need.
 
 The values are those of :func:`.matching.match_batch` followed by :func:`.metrics.evaluate`: the
 scores are the same float32 numbers, and every sum is taken in the same order
-(``tests/test_measure.py`` checks this against the map-based reference on random inputs).
-Masked templates take the map-based path.
+(``tests/test_measure.py`` checks this against the map-based reference on random inputs). That
+holds exactly for integer-valued targets (uint8, uint16, floats holding integers), whose window
+sums are exact both ways; the maps slide their window sums down the rows, this pass reads them
+from integral images, so for other float targets the two agree to the float64 rounding of the
+window sums (about 1e-16 of a sum), which can move a score in its last float32 digit and, at a
+window exactly on the flatness threshold, its flag. Masked templates take the map-based path.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -25,7 +28,7 @@ from .._errors import DegenerateError
 from ._methods import FLAT_RTOL, METHOD_INFO, METHODS, Match
 from .matching import _masked_one_by_one, _Outcome, check_template, correlations, prepare_batch
 from ._masked import match_masked
-from .metrics import PSR_EXCLUDE, Truth, _region_window, _shifted, evaluate, hit_region, is_hit
+from .metrics import PSR_EXCLUDE, Truth, _region_window, _shifted, evaluate, hit_region, is_hit, sidelobe_psr
 from .peaks import peaks_of_candidates
 
 #: bytes of correlations one pass may hold (one float32 map per template)
@@ -37,10 +40,13 @@ def _no_winner(method: str) -> str:
             "(the target has no contrast under any window)")
 
 
-def _step(target_shape, size) -> int:
-    """How many same-size templates one pass takes: as many as fit their correlations in BUDGET."""
+def _step(target_shape, size, full: bool = True) -> int:
+    """How many same-size templates one pass takes: as many as fit in BUDGET their correlations
+    and, for full passes, the local maxima of their six maps at worst (a flat map has one at
+    every position: 8 + 4 + 8 bytes each, before and after grouping)."""
     ny, nx = target_shape[0] - size[0] + 1, target_shape[1] - size[1] + 1
-    return max(1, BUDGET // (4 * ny * nx))
+    per_template = 4 + (6 * 32 if full else 0)
+    return max(1, BUDGET // (per_template * ny * nx))
 
 
 def _masked(target, template, mask, methods, judge) -> dict:
@@ -87,7 +93,7 @@ class _Pass:
             self.top, self.left = rows.start, cols.start
         self.sums = sums
         scan = _fused.scan_colour if target.ndim == 3 else _fused.scan_gray
-        (self.best, self.best_value, self.count, self.total, self.total_sq, self.low, self.inside, self.inside_count,
+        (self.best, self.best_value, self.shift, self.count, self.total, self.total_sq, self.low, self.inside, self.inside_count,
          self.outside, self.empties, self.flats, self._index, self._score, self._starts) = scan(
             self.cc, *sums, self.h, self.w, self.tsq, self.tmean, self.tvar, FLAT_RTOL, wanted,
             np.full(count, full, np.bool_), region, self.top, self.left)
@@ -120,14 +126,7 @@ class _Pass:
         window = _fused.window_scores(m, self.cc[k], *self.sums, self.h, self.w, FLAT_RTOL,
                                       self.tsq[k], self.tmean[k], self.tvar[k], max(0, y - PSR_EXCLUDE),
                                       min(ny, y + PSR_EXCLUDE + 1), max(0, x - PSR_EXCLUDE), min(self.nx, x + PSR_EXCLUDE + 1))
-        window = window[np.isfinite(window)].astype(np.float64)
-        side_n = count - window.size
-        psr = float("nan")
-        if side_n >= 2:
-            mean = (total - window.sum()) / side_n
-            variance = max((total_sq - np.square(window).sum()) / side_n - mean * mean, 0.0)
-            if variance > 0:
-                psr = (peak - mean) / math.sqrt(variance)
+        psr = sidelobe_psr(peak, float(self.shift[k, m]), count, total, total_sq, window)
         low = float(self.low[k, m]) if count else 0.0
         inside_count = int(self.inside_count[k, m])
         result_margin = float("nan")
@@ -200,7 +199,7 @@ def best_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str],
     unmasked = [(i, t, k) for i, t, k in prepared if k is None]
     sums = _fused.integrals(target) if unmasked else None
     for size, members in _by_size(unmasked).items():
-        step = _step(target.shape, size)
+        step = _step(target.shape, size, full=False)
         for first in range(0, len(members), step):
             chunk = members[first: first + step]
             scan = _Pass(target, sums, [t for _, t in chunk], methods, None, False)
@@ -227,7 +226,7 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
     sums = _fused.integrals(target) if prepared else None
     leaders: dict[str, tuple] = {}  # method -> (score, member index, its template, its correlation)
     for size, group in _by_size(prepared).items():
-        step = _step(target.shape, size)
+        step = _step(target.shape, size, full=False)
         for first in range(0, len(group), step):
             chunk = group[first: first + step]
             scan = _Pass(target, sums, [t for _, t in chunk], methods, None, False)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._methods import best_match, score_map
-from ._scan import best_outside, scan_map
+from ._fused import scan_map
+from ._scan import best_outside
 from ..geometry import Box, iou
 from .peaks import peaks_of_candidates
 
@@ -113,7 +114,7 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
     :func:`peak_to_sidelobe`, :func:`margin` and :func:`~fractal_match.engine.peaks.find_peaks`).
     """
     score = score_map(response, method, degenerate, copy=False)  # read only: no copy unless it must change
-    best, count, total, total_sq, low, indices, values = scan_map(score, np.float32(-np.inf))
+    best, shift, count, total, total_sq, low, indices, values = scan_map(score, np.float32(-np.inf))
     if best < 0:
         best_match(response, method, degenerate)  # raises the DegenerateError that says why
     y, x = divmod(int(best), score.shape[1])
@@ -123,14 +124,7 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
     rank = next((i + 1 for i, (px, py, _) in enumerate(peaks) if is_hit(px, py, template_shape, truth)[0]), 0)
     # PSR: the sidelobe is every defined position outside the 11x11 window around the peak
     window = score[max(0, y - PSR_EXCLUDE): y + PSR_EXCLUDE + 1, max(0, x - PSR_EXCLUDE): x + PSR_EXCLUDE + 1]
-    window = window[np.isfinite(window)].astype(np.float64)
-    side_n = count - window.size
-    psr = float("nan")
-    if side_n >= 2:
-        mean = (total - window.sum()) / side_n
-        variance = max((total_sq - np.square(window).sum()) / side_n - mean * mean, 0.0)
-        if variance > 0:
-            psr = (peak - mean) / math.sqrt(variance)
+    psr = sidelobe_psr(peak, shift, count, total, total_sq, window)
     # margin: best where a detection would be a hit minus best elsewhere, over the range
     rows, cols = _region_window(score.shape, template_shape, truth)
     local = score[rows, cols]
@@ -149,6 +143,19 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
         "psr": psr, "margin": result_margin, "rank": rank,
         "degenerate": 0 if degenerate is None else int(np.count_nonzero(degenerate)),
     }
+
+
+def sidelobe_psr(peak: float, shift: float, count: int, total: float, total_sq: float, window: np.ndarray) -> float:
+    """PSR from a map's sums: `count` finite scores whose (score - `shift`) sum to `total` and
+    whose squares sum to `total_sq`, less the finite scores of `window` (the 11x11 around the
+    peak). NaN when fewer than two remain or they do not vary."""
+    window = window[np.isfinite(window)].astype(np.float64) - shift
+    side_n = count - window.size
+    if side_n < 2:
+        return float("nan")
+    mean = (total - window.sum()) / side_n
+    variance = max((total_sq - np.square(window).sum()) / side_n - mean * mean, 0.0)
+    return (peak - shift - mean) / math.sqrt(variance) if variance > 0 else float("nan")
 
 
 def _shifted(truth: Truth, dx: int, dy: int) -> Truth:

@@ -7,7 +7,8 @@ import numpy as np
 from .._checks import check_positive_int
 from .._errors import ParameterError
 from ._methods import METHOD_INFO, Match, check_methods, score_map
-from ._scan import nms, ordered, scan_map
+from ._fused import scan_map
+from ._scan import nms, ordered
 
 
 def find_peaks(

@@ -177,10 +177,14 @@ class _Grid:
         self.texts.append((x, y, text, options))
 
     def paste(self, picture: np.ndarray, x: int, y: int) -> None:
+        """`picture` with its top-left corner at (x, y) and a thin black frame around it; the
+        layout leaves a margin, so the frame is inside the canvas."""
         h, w = picture.shape[:2]
         self.canvas[y:y + h, x:x + w] = picture
-        self.canvas[y - 1:y + h + 1, [x - 1, x + w]] = 0  # a thin frame
-        self.canvas[[y - 1, y + h], x - 1:x + w + 1] = 0
+        height, width = self.canvas.shape[:2]
+        top, bottom, left, right = max(y - 1, 0), min(y + h, height - 1), max(x - 1, 0), min(x + w, width - 1)
+        self.canvas[top:bottom + 1, [left, right]] = 0
+        self.canvas[[top, bottom], left:right + 1] = 0
 
     def figure(self, title: str | None) -> Figure:
         height, width = self.canvas.shape[:2]
