@@ -334,6 +334,9 @@ def bench_script(which: str) -> None:
 def main() -> None:
     """Console-script entry point. Commands turn their own errors into one line; this catches
     what reaches it anyway (a broken plug-in met while a command starts), the same way."""
+    from .._memory import keep_freed_memory
+
+    keep_freed_memory()  # this process's own arrays: no page faults for each new one
     try:
         app(prog_name="fractal-match")
     except FractalMatchError as exc:

@@ -3,7 +3,7 @@
 A case needs, per method, the best position, its score, the peaks after non-maximum suppression,
 the peak-to-sidelobe ratio and the margin over the hit region (:func:`.metrics.evaluate`). None of
 that needs the five derived maps in memory. :func:`measure_batch` correlates each template once,
-then one compiled pass per template size (:func:`._fused.scan_gray`) makes every method's score
+then one compiled pass per template size (:func:`._measures.scan_gray`) makes every method's score
 row by row and consumes it where it is made. :func:`best_batch` is the same pass keeping only
 each map's best position: what the members of a pose bank need.
 
@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import _fused
+from . import _measures
 from .._errors import DegenerateError
 from ._methods import FLAT_RTOL, METHOD_INFO, METHODS, Match
 from .matching import _masked_one_by_one, _Outcome, check_template, correlations, prepare_batch
@@ -72,7 +72,7 @@ class _Pass:
         self.methods = methods
         if cc is None:  # into this thread's scratch buffer: the pass reads it and is done with it
             shape = (len(templates), target.shape[0] - self.h + 1, target.shape[1] - self.w + 1)
-            cc = correlations(target, templates, _fused.scratch("cc", shape, np.float32))
+            cc = correlations(target, templates, _measures.scratch("cc", shape, np.float32))
         self.cc = cc
         count, ny, nx = self.cc.shape
         self.nx = nx
@@ -92,7 +92,7 @@ class _Pass:
             region = np.ascontiguousarray(hit_region(shape, (self.h, self.w), _shifted(truth, cols.start, rows.start)))
             self.top, self.left = rows.start, cols.start
         self.sums = sums
-        scan = _fused.scan_colour if target.ndim == 3 else _fused.scan_gray
+        scan = _measures.scan_colour if target.ndim == 3 else _measures.scan_gray
         (self.best, self.best_value, self.shift, self.count, self.total, self.total_sq, self.low, self.inside, self.inside_count,
          self.outside, self.empties, self.flats, self._index, self._score, self._starts) = scan(
             self.cc, *sums, self.h, self.w, self.tsq, self.tmean, self.tvar, FLAT_RTOL, wanted,
@@ -123,7 +123,7 @@ class _Pass:
         count = int(self.count[k, m])
         total, total_sq = float(self.total[k, m]), float(self.total_sq[k, m])
         ny = self.cc.shape[1]
-        window = _fused.window_scores(m, self.cc[k], *self.sums, self.h, self.w, FLAT_RTOL,
+        window = _measures.window_scores(m, self.cc[k], *self.sums, self.h, self.w, FLAT_RTOL,
                                       self.tsq[k], self.tmean[k], self.tvar[k], max(0, y - PSR_EXCLUDE),
                                       min(ny, y + PSR_EXCLUDE + 1), max(0, x - PSR_EXCLUDE), min(self.nx, x + PSR_EXCLUDE + 1))
         psr = sidelobe_psr(peak, float(self.shift[k, m]), count, total, total_sq, window)
@@ -170,7 +170,7 @@ def measure_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str
             out[index] = _masked(target, template, mask, methods, lambda r, m: evaluate(
                 r[m], m, template.shape, truth, r.degenerate[m], top_k, nms_overlap))
     unmasked = [(i, t, k) for i, t, k in prepared if k is None]
-    sums = _fused.integrals(target) if unmasked else None
+    sums = _measures.integrals(target) if unmasked else None
     for size, members in _by_size(unmasked).items():
         step = _step(target.shape, size)
         for first in range(0, len(members), step):
@@ -197,7 +197,7 @@ def best_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str],
         if mask is not None:
             out[index] = _masked(target, template, mask, methods, lambda r, m: r.best(m))
     unmasked = [(i, t, k) for i, t, k in prepared if k is None]
-    sums = _fused.integrals(target) if unmasked else None
+    sums = _measures.integrals(target) if unmasked else None
     for size, members in _by_size(unmasked).items():
         step = _step(target.shape, size, full=False)
         for first in range(0, len(members), step):
@@ -223,7 +223,7 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
         if error is not None:
             for m in methods:
                 problems[m] = min(problems.get(m, (index, f"skipped: {error}")), (index, f"skipped: {error}"))
-    sums = _fused.integrals(target) if prepared else None
+    sums = _measures.integrals(target) if prepared else None
     leaders: dict[str, tuple] = {}  # method -> (score, member index, its template, its correlation)
     for size, group in _by_size(prepared).items():
         step = _step(target.shape, size, full=False)

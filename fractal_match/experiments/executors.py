@@ -42,6 +42,10 @@ def limit_threads() -> None:
         import cv2
         from threadpoolctl import threadpool_limits
 
+        from .._memory import keep_freed_memory
+
+        keep_freed_memory()
+
         for variable in _THREAD_VARIABLES:  # for native libraries loaded later in this process
             os.environ[variable] = "1"
         numba.set_num_threads(1)  # starts numba's threading layer (it may load OpenMP) ...

@@ -1,0 +1,291 @@
+"""The compiled pass behind :mod:`fractal_match.engine.measure` (numba): per-case measures made
+straight from the correlation, without the maps.
+
+A case needs, per method, the best position, the peak candidates and a few sums; not the map.
+:func:`scan_gray` / :func:`scan_colour` make each method's score row by row (the map
+:func:`fractal_match.engine._methods.score_map` would give) from the terms
+:func:`fractal_match.engine._fused._derive` uses, and consume it at once with the reductions
+:func:`fractal_match.engine._fused.scan_map` uses. numba's cache watches only each kernel's own
+file: after a change to ``_fused.py`` alone these kernels could keep the old helpers, which
+``tests/test_measure.py`` (this pass against the map path) would show.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+from numba import njit
+
+from ._fused import (CCOEFF, CCOEFF_NORMED, CCORR, CCORR_NORMED, EMPTY, FLAT, SQDIFF, SQDIFF_NORMED, _OPTIONS, _mean_term,
+                     _shared, _window_row, add_row, add_row_best, best_of, finish, mark_maxima, shift_of)
+
+
+_LOCAL = threading.local()
+
+
+def scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A scratch array of this thread, kept for its next call (a view of a buffer that only
+    grows): a fresh array of several MB costs a page fault per 4 KiB on first touch, which here
+    took longer than the arithmetic. Valid until the next call with the same name."""
+    size = int(np.prod(shape))
+    found = getattr(_LOCAL, name, None)
+    if found is None or found.dtype != dtype or found.size < size:
+        found = np.empty(size, dtype)
+        setattr(_LOCAL, name, found)
+    return found[:size].reshape(shape)
+
+
+def integrals(target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The target's integral images in float64: per channel sums (C, H+1, W+1) and the sum of
+    squares over every channel (H+1, W+1). Exact for integer-valued images.
+
+    Made a plane at a time (OpenCV is several times faster on one plane than on three, and
+    faster with int32 sums and float64 squares than with both in float64: uint8 planes take
+    that path, exact below 2^31 / 255 pixels). The arrays are this thread's scratch buffers:
+    valid until its next call."""
+    height, width = target.shape[:2]
+    planes = cv2.split(target) if target.ndim == 3 else [target]
+    shape = (height + 1, width + 1)
+    sums = scratch("sums", (len(planes),) + shape, np.float64)
+    squares = scratch("squares", shape, np.float64)
+    for c, plane in enumerate(planes):
+        plane_sq = squares if c == 0 else scratch("plane_sq", shape, np.float64)
+        if plane.dtype == np.uint8 and height * width < 2**31 // 255:
+            plane_sum = scratch("plane_sum", shape, np.int32)
+            cv2.integral2(plane, sum=plane_sum, sqsum=plane_sq, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+            np.copyto(sums[c], plane_sum)
+        else:
+            values = plane.astype(np.float64)
+            cv2.integral(values, sum=sums[c], sdepth=cv2.CV_64F)
+            cv2.integral(values * values, sum=plane_sq, sdepth=cv2.CV_64F)
+        if c > 0:
+            squares += plane_sq
+    return sums, squares
+
+
+@njit(**_OPTIONS)
+def _score_row(method, corr, energy, mean_term, r_energy, r_centred, flag_row, t_sq, t_inv, v_inv, out):  # pragma: no cover
+    """One method's score row: SQDIFF methods negated, undefined windows -inf."""
+    one = np.float32(1.0)
+    minus_one = np.float32(-1.0)
+    low = np.float32(-np.inf)
+    n = out.shape[0]
+    if method == SQDIFF:
+        for j in range(n):
+            out[j] = -np.float32(max(energy[j] - 2.0 * np.float64(corr[j]) + t_sq, 0.0))
+    elif method == SQDIFF_NORMED:
+        for j in range(n):
+            diff = max(energy[j] - 2.0 * np.float64(corr[j]) + t_sq, 0.0)
+            value = -min(np.float32(diff) * (r_energy[j] * t_inv), one)
+            out[j] = low if flag_row[j] & EMPTY else value
+    elif method == CCORR:
+        for j in range(n):
+            out[j] = corr[j]
+    elif method == CCORR_NORMED:
+        for j in range(n):
+            value = min(max(corr[j] * (r_energy[j] * t_inv), minus_one), one)
+            out[j] = low if flag_row[j] & EMPTY else value
+    elif method == CCOEFF:
+        for j in range(n):
+            out[j] = np.float32(np.float64(corr[j]) - mean_term[j])
+    else:
+        for j in range(n):
+            value = np.float32(np.float64(corr[j]) - mean_term[j]) * (r_centred[j] * v_inv)
+            out[j] = low if flag_row[j] & FLAT else min(max(value, minus_one), one)
+
+
+@njit(**_OPTIONS)
+def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, channels):  # pragma: no cover - compiled
+    """Score every wanted (template k, method m) row by row and keep only what the measures need.
+
+    wanted (K, 6): which maps to score; full (K,): also the sums, the local maxima and the
+    hit-region statistics (else only the best position). region (rh, rw) bool: the hit region's
+    mask, its corner at map position (top, left); isum, isq: the target's :func:`integrals`.
+
+    Returns per (k, m): best flat index (-1 if no finite score), best score, the shift of its sums,
+    count, float64 sum and sum of squares of (score - shift) over the finite scores and their
+    minimum (reduced as
+    :func:`scan_map` reduces them), the best finite score inside the
+    hit region, how many finite scores it holds, the best finite score outside it; the numbers
+    of windows with no energy and with no contrast; and the local maxima (flat indices and
+    scores), those of owner o = k * 6 + m at starts[o]:starts[o + 1], in row-major order.
+    """
+    count_k, ny, nx = cc.shape
+    inv_area = 1.0 / (h * w)
+    inv_t = np.zeros(count_k, np.float32)
+    inv_v = np.zeros(count_k, np.float32)
+    for k in range(count_k):
+        if tsq[k] > 0.0:
+            inv_t[k] = np.float32(1.0 / np.sqrt(tsq[k]))
+        if tvar[k] > 0.0:
+            inv_v[k] = np.float32(1.0 / np.sqrt(tvar[k]))
+    need_mean = np.zeros(count_k, np.bool_)
+    for k in range(count_k):
+        need_mean[k] = wanted[k, CCOEFF] or wanted[k, CCOEFF_NORMED]
+    window_sum = np.empty((channels, nx))
+    window_sq = np.empty(nx)
+    energy = np.empty(nx)
+    mean_term = np.empty(nx)
+    r_energy = np.empty(nx, np.float32)
+    r_centred = np.empty(nx, np.float32)
+    flag_row = np.empty(nx, np.uint8)
+    rows = np.empty((count_k, 6, 3, nx), np.float32)  # the last three score rows of each map
+    keep = np.empty(nx, np.bool_)
+    # column accumulators (see column_state), per map
+    col_count = np.zeros((count_k, 6, nx), np.int64)
+    col_total = np.zeros((count_k, 6, nx))
+    col_squares = np.zeros((count_k, 6, nx))
+    col_low = np.full((count_k, 6, nx), np.inf)
+    col_high = np.full((count_k, 6, nx), np.float32(-np.inf))
+    col_first = np.zeros((count_k, 6, nx), np.int64)
+    col_outside = np.full((count_k, 6, nx), np.float32(-np.inf))
+    shift = np.zeros((count_k, 6))  # what each map's sums are taken about (shift_of its first row)
+    inside = np.full((count_k, 6), -np.inf)
+    inside_count = np.zeros((count_k, 6), np.int64)
+    capacity = max(1024, 4 * nx)
+    found_index = np.empty(capacity, np.int64)
+    found_score = np.empty(capacity, np.float32)
+    found_owner = np.empty(capacity, np.int64)
+    found = 0
+    empties = 0
+    flats = 0
+    low_bound = np.float32(-3.4e38)  # drops -inf (undefined windows)
+    rh, rw = region.shape
+    out_row = np.empty(nx, np.bool_)  # positions of a row outside the hit region
+    for i in range(ny + 1):
+        if i < ny:
+            _window_row(isum, isq, i, h, w, 0, window_sum, window_sq, channels)
+            _shared(window_sq, window_sum, inv_area, flat_rtol, energy, r_energy, r_centred, flag_row, channels)
+            for j in range(nx):
+                empties += (flag_row[j] & EMPTY) != 0
+                flats += (flag_row[j] & FLAT) != 0
+            in_window = top <= i < top + rh
+            if in_window:
+                for x in range(nx):
+                    out_row[x] = True
+                for jj in range(rw):
+                    out_row[left + jj] = not region[i - top, jj]
+        for k in range(count_k):
+            if i < ny and need_mean[k]:
+                _mean_term(tmean[k], window_sum, mean_term, channels)
+            for m in range(6):
+                if not wanted[k, m]:
+                    continue
+                if i < ny:
+                    row = rows[k, m, i % 3]
+                    _score_row(m, cc[k, i], energy, mean_term, r_energy, r_centred, flag_row, tsq[k], inv_t[k], inv_v[k], row)
+                    if not full[k]:
+                        add_row_best(row, i, col_high[k, m], col_first[k, m])
+                        continue
+                    if i == 0:
+                        shift[k, m] = shift_of(row)
+                    add_row(row, i, shift[k, m], col_count[k, m], col_total[k, m], col_squares[k, m], col_low[k, m],
+                            col_high[k, m], col_first[k, m])
+                    outside = col_outside[k, m]
+                    if in_window:
+                        for jj in range(rw):
+                            v = row[left + jj]
+                            if region[i - top, jj] and v > -np.inf:
+                                inside[k, m] = max(inside[k, m], np.float64(v))
+                                inside_count[k, m] += 1
+                        for x in range(nx):
+                            outside[x] = max(outside[x], row[x]) if out_row[x] else outside[x]
+                    else:
+                        for x in range(nx):
+                            outside[x] = max(outside[x], row[x])
+                if not full[k] or i == 0:
+                    continue
+                y = i - 1  # its rows above and below are made: find its local maxima
+                middle = rows[k, m, y % 3]
+                kept = mark_maxima(rows[k, m, max(y - 1, 0) % 3], middle, rows[k, m, min(y + 1, ny - 1) % 3], low_bound, keep)
+                if kept == 0:
+                    continue
+                if found + kept > capacity:
+                    capacity = max(2 * capacity, found + kept)
+                    grown_index = np.empty(capacity, np.int64)
+                    grown_score = np.empty(capacity, np.float32)
+                    grown_owner = np.empty(capacity, np.int64)
+                    grown_index[:found] = found_index[:found]
+                    grown_score[:found] = found_score[:found]
+                    grown_owner[:found] = found_owner[:found]
+                    found_index, found_score, found_owner = grown_index, grown_score, grown_owner
+                for x in range(nx):
+                    if keep[x]:
+                        found_index[found] = y * nx + x
+                        found_score[found] = middle[x]
+                        found_owner[found] = k * 6 + m
+                        found += 1
+    best = np.full((count_k, 6), -1, np.int64)
+    best_value = np.full((count_k, 6), -np.inf)
+    count = np.zeros((count_k, 6), np.int64)
+    total = np.zeros((count_k, 6))
+    total_sq = np.zeros((count_k, 6))
+    low = np.full((count_k, 6), np.inf)
+    outside_best = np.full((count_k, 6), -np.inf)
+    for k in range(count_k):
+        for m in range(6):
+            if not wanted[k, m]:
+                continue
+            best[k, m], best_value[k, m] = best_of(col_high[k, m], col_first[k, m])
+            if full[k]:
+                count[k, m], total[k, m], total_sq[k, m], low[k, m] = finish(
+                    col_count[k, m], col_total[k, m], col_squares[k, m], col_low[k, m])
+                top_outside = np.float32(-np.inf)
+                for x in range(nx):
+                    top_outside = max(top_outside, col_outside[k, m, x])
+                outside_best[k, m] = top_outside
+    # the local maxima grouped by owner (a counting sort: stable, so each owner's stay in row-major order)
+    starts = np.zeros(count_k * 6 + 1, np.int64)
+    for n in range(found):
+        starts[found_owner[n] + 1] += 1
+    for o in range(count_k * 6):
+        starts[o + 1] += starts[o]
+    fill = starts[:-1].copy()
+    grouped_index = np.empty(found, np.int64)
+    grouped_score = np.empty(found, np.float32)
+    for n in range(found):
+        o = found_owner[n]
+        grouped_index[fill[o]] = found_index[n]
+        grouped_score[fill[o]] = found_score[n]
+        fill[o] += 1
+    return (best, best_value, shift, count, total, total_sq, low, inside, inside_count, outside_best, empties, flats,
+            grouped_index, grouped_score, starts)
+
+
+@njit(**_OPTIONS)
+def scan_gray(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left):  # pragma: no cover
+    """:func:`_scan` for gray targets."""
+    return _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, 1)
+
+
+@njit(**_OPTIONS)
+def scan_colour(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left):  # pragma: no cover
+    """:func:`_scan` for colour targets."""
+    return _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, 3)
+
+
+@njit(**_OPTIONS)
+def window_scores(method, cc_k, isum, isq, h, w, flat_rtol, t_sq, tmean_k, tvar_k, y0, y1, x0, x1):  # pragma: no cover
+    """The scores of one map in rows y0:y1, columns x0:x1, made again the way :func:`_scan`
+    makes them: the same arithmetic on the same sums, so the same values."""
+    channels = isum.shape[0]
+    n = x1 - x0
+    inv_area = 1.0 / (h * w)
+    t_inv = np.float32(1.0 / np.sqrt(t_sq)) if t_sq > 0.0 else np.float32(0.0)
+    v_inv = np.float32(1.0 / np.sqrt(tvar_k)) if tvar_k > 0.0 else np.float32(0.0)
+    window_sum = np.empty((channels, n))
+    window_sq = np.empty(n)
+    energy = np.empty(n)
+    mean_term = np.empty(n)
+    r_energy = np.empty(n, np.float32)
+    r_centred = np.empty(n, np.float32)
+    flag_row = np.empty(n, np.uint8)
+    out = np.empty((y1 - y0, n), np.float32)
+    for i in range(y0, y1):
+        _window_row(isum, isq, i, h, w, x0, window_sum, window_sq, channels)
+        _shared(window_sq, window_sum, inv_area, flat_rtol, energy, r_energy, r_centred, flag_row, channels)
+        _mean_term(tmean_k, window_sum, mean_term, channels)
+        _score_row(method, cc_k[i, x0:x1], energy, mean_term, r_energy, r_centred, flag_row, t_sq, t_inv, v_inv, out[i - y0])
+    return out
