@@ -278,9 +278,9 @@ def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str
     for v, variant in enumerate(variants):
         x = margin + 2 * cell * v
         size = _fit(variant.template.shape, cell - 20, header_h)
-        grid.text(x + size[0] / 2, top + title_height - 4,
+        grid.text(x, top + title_height - 4,
                   f"template: {variant.name}\n{variant.template.shape[1]}x{variant.template.shape[0]} px",
-                  fontsize=10, ha="center", va="bottom")
+                  fontsize=10, ha="left", va="bottom")
         grid.paste(_resized(_rgb(variant.template), size), x, top + title_height)
     row_y = top + title_height + header_h + gap
     for method in methods:
@@ -293,16 +293,16 @@ def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str
             size = _fit(response.shape, picture_w, picture_h)
             degenerate = getattr(variant.responses, "degenerate", {}).get(method)
             _map_panel(grid, response, method, match, degenerate, x, y, size)
-            grid.text(x + size[0] / 2, y - 4, f"{method} ({direction})\n{variant.name}: response", fontsize=9,
-                      ha="center", va="bottom")
+            # titles start at their panel's left edge: a long one runs into its own cell's margin,
+            # never off the figure
+            grid.text(x, y - 4, f"{method} ({direction})\n{variant.name}: response", fontsize=9, ha="left", va="bottom")
             h, w = variant.template.shape[:2]
             x2 = x + cell
             if match is not None:
                 _detection_panel(grid, shown_target, target.shape, (match.x, match.y, w, h), match.score, truth, x2, y,
                                  shown_target.shape[1::-1])
-            grid.text(x2 + shown_target.shape[1] / 2, y - 4,
-                      f"{variant.name}: best at ({match.x}, {match.y})" if match else variant.name,
-                      fontsize=9, ha="center", va="bottom")
+            grid.text(x2, y - 4, f"{variant.name}: best at ({match.x}, {match.y})" if match else variant.name,
+                      fontsize=9, ha="left", va="bottom")
         row_y += title_height + picture_h + gap
     del map_shape
     return grid.figure(title)
