@@ -145,11 +145,34 @@ class _Pass:
         }
 
 
-def _by_size(prepared) -> dict:
+def _passes(target, sums, prepared, methods, truth: Truth | None, full: bool):
+    """(pass, chunk) over the unmasked `prepared` templates: same-size ones together, as many
+    per pass as :func:`_step` allows; `sums`: the target's integral images."""
+    unmasked = [(i, t) for i, t, k in prepared if k is None]
     groups: dict[tuple, list] = {}
-    for index, template, mask in prepared:
+    for index, template in unmasked:
         groups.setdefault(template.shape[:2], []).append((index, template))
-    return groups
+    for size, members in groups.items():
+        step = _step(target.shape, size, full)
+        for first in range(0, len(members), step):
+            chunk = members[first: first + step]
+            yield _Pass(target, sums, [t for _, t in chunk], methods, truth, full), chunk
+
+
+def _batch(target, templates, methods, masks, truth, full, masked_judge, pass_judge) -> list[dict]:
+    """The frame of :func:`measure_batch` and :func:`best_batch`: per template "skipped: ..."
+    for every method, the masked ones judged on their maps, the others by passes."""
+    methods, target, prepared, errors = prepare_batch(target, templates, methods, masks)
+    out: list = [None if error is None else {m: f"skipped: {error}" for m in methods} for error in errors]
+    for index, template, mask in prepared:
+        if mask is not None:
+            out[index] = _masked(target, template, mask, methods, lambda r, m: masked_judge(r, m, template.shape))
+    sums = _measures.integrals(target) if any(k is None for *_, k in prepared) else None
+    for scan, chunk in _passes(target, sums, prepared, methods, truth, full):
+        for k, (index, _) in enumerate(chunk):
+            problems = scan.problems[k]
+            out[index] = {m: f"undefined: {problems[m]}" if m in problems else pass_judge(scan, k, m) for m in methods}
+    return out
 
 
 def measure_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str], truth: Truth,
@@ -160,27 +183,9 @@ def measure_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str
     the target leaves undefined, "skipped: ..." for every method of a template that cannot be
     matched (too large, wrong channels). Equals :func:`.matching.match_batch` followed by
     :func:`.metrics.evaluate`, without making the maps (masked templates excepted)."""
-    methods, target, prepared, errors = prepare_batch(target, templates, methods, masks)
-    out: list = [None] * len(errors)
-    for index, error in enumerate(errors):
-        if error is not None:
-            out[index] = {m: f"skipped: {error}" for m in methods}
-    for index, template, mask in prepared:
-        if mask is not None:
-            out[index] = _masked(target, template, mask, methods, lambda r, m: evaluate(
-                r[m], m, template.shape, truth, r.degenerate[m], top_k, nms_overlap))
-    unmasked = [(i, t, k) for i, t, k in prepared if k is None]
-    sums = _measures.integrals(target) if unmasked else None
-    for size, members in _by_size(unmasked).items():
-        step = _step(target.shape, size)
-        for first in range(0, len(members), step):
-            chunk = members[first: first + step]
-            scan = _Pass(target, sums, [t for _, t in chunk], methods, truth, True)
-            for k, (index, _) in enumerate(chunk):
-                problems = scan.problems[k]
-                out[index] = {m: f"undefined: {problems[m]}" if m in problems
-                              else scan.measures(k, m, truth, top_k, nms_overlap) for m in methods}
-    return out
+    return _batch(target, templates, methods, masks, truth, True,
+                  lambda r, m, shape: evaluate(r[m], m, shape, truth, r.degenerate[m], top_k, nms_overlap),
+                  lambda scan, k, m: scan.measures(k, m, truth, top_k, nms_overlap))
 
 
 def best_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str],
@@ -188,25 +193,8 @@ def best_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str],
     """Per template ``{method: Match}`` (the best position, never at an undefined window), or
     ``{method: reason}`` as in :func:`measure_batch`. What ``best_match`` of each of
     :func:`.matching.match_batch`'s maps gives, without making the maps."""
-    methods, target, prepared, errors = prepare_batch(target, templates, methods, masks)
-    out: list = [None] * len(errors)
-    for index, error in enumerate(errors):
-        if error is not None:
-            out[index] = {m: f"skipped: {error}" for m in methods}
-    for index, template, mask in prepared:
-        if mask is not None:
-            out[index] = _masked(target, template, mask, methods, lambda r, m: r.best(m))
-    unmasked = [(i, t, k) for i, t, k in prepared if k is None]
-    sums = _measures.integrals(target) if unmasked else None
-    for size, members in _by_size(unmasked).items():
-        step = _step(target.shape, size, full=False)
-        for first in range(0, len(members), step):
-            chunk = members[first: first + step]
-            scan = _Pass(target, sums, [t for _, t in chunk], methods, None, False)
-            for k, (index, _) in enumerate(chunk):
-                problems = scan.problems[k]
-                out[index] = {m: f"undefined: {problems[m]}" if m in problems else scan.best_match(k, m) for m in methods}
-    return out
+    return _batch(target, templates, methods, masks, None, False, lambda r, m, shape: r.best(m),
+                  lambda scan, k, m: scan.best_match(k, m))
 
 
 def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: Sequence[str], truth: Truth,
@@ -223,23 +211,19 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
         if error is not None:
             for m in methods:
                 problems[m] = min(problems.get(m, (index, f"skipped: {error}")), (index, f"skipped: {error}"))
-    sums = _measures.integrals(target) if prepared else None
     leaders: dict[str, tuple] = {}  # method -> (score, member index, its template, its correlation)
-    for size, group in _by_size(prepared).items():
-        step = _step(target.shape, size, full=False)
-        for first in range(0, len(group), step):
-            chunk = group[first: first + step]
-            scan = _Pass(target, sums, [t for _, t in chunk], methods, None, False)
-            for k, (index, template) in enumerate(chunk):
-                for m in methods:
-                    found = f"undefined: {scan.problems[k][m]}" if m in scan.problems[k] else scan.best_match(k, m)
-                    if isinstance(found, str):
-                        problems[m] = min(problems.get(m, (index, found)), (index, found))
-                        continue
-                    score = scan.best_value[k, METHODS.index(m)]
-                    leader = leaders.get(m)
-                    if leader is None or score > leader[0] or (score == leader[0] and index < leader[1]):
-                        leaders[m] = (score, index, template, scan.cc[k: k + 1].copy())
+    sums = _measures.integrals(target) if prepared else None
+    for scan, chunk in _passes(target, sums, prepared, methods, None, False):
+        for k, (index, template) in enumerate(chunk):
+            for m in methods:
+                found = f"undefined: {scan.problems[k][m]}" if m in scan.problems[k] else scan.best_match(k, m)
+                if isinstance(found, str):
+                    problems[m] = min(problems.get(m, (index, found)), (index, found))
+                    continue
+                score = scan.best_value[k, METHODS.index(m)]
+                leader = leaders.get(m)
+                if leader is None or score > leader[0] or (score == leader[0] and index < leader[1]):
+                    leaders[m] = (score, index, template, scan.cc[k: k + 1].copy())
     winners: dict[str, tuple] = {}
     by_member: dict[int, list] = {}
     for m in methods:
