@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
 import re
-from dataclasses import dataclass, field as dataclass_field
-from pathlib import Path
+from dataclasses import dataclass, field as dataclass_field, replace
+from pathlib import Path, PurePosixPath
 
 from ._checks import read_toml
 from ._data import DATA_DIR
-from ._errors import ConfigError, FractalMatchError
+from ._errors import ConfigError, FractalMatchError, did_you_mean
 from .geometry import Box
 
 
@@ -21,37 +22,107 @@ class Annotation:
     label: str
     box: Box
     where: str = dataclass_field(default="", compare=False)  # the file and object it is written in, for errors
+    key: str = ""  # the image as its annotation file names it (splits link objects by it); default: its file name
+    id: str = ""  # the object's name where `image/label` is not one (COCO: `image/category#annotation id`)
 
     @property
     def name(self) -> str:
-        """`image-stem/label`, the name used by kernel sources and configs."""
-        return f"{self.image.stem}/{self.label}"
+        """`image/label` (the image as named in its file, without its suffix), the name used by
+        kernel sources, configs and results."""
+        return self.id or f"{PurePosixPath(self.image_key).with_suffix('')}/{self.label}"
+
+    @property
+    def image_key(self) -> str:
+        return self.key or self.image.name
 
 
-def load_annotations(path=None) -> list[Annotation]:
+#: fields an [[object]] of an annotations file may have
+OBJECT_FIELDS = ("image", "label", "box", "note")
+
+
+def check_label(label, where: str, field: str = "label") -> str:
+    """A label or category name usable in object ids: a non-empty string without '@', '|' or
+    control characters (they separate the parts of group and case ids)."""
+    if not isinstance(label, str) or not label.strip() or any(c in label for c in "@|") or \
+            any(ord(c) < 32 for c in label):
+        raise ConfigError(f"{where}: field {field!r} = {label!r} is not usable (allowed: a non-empty name "
+                          "without '@', '|' or control characters)")
+    return label
+
+
+def annotation_images(path: Path, table: dict, images=None) -> Path:
+    """The folder an annotations file's images are in: `images` if given, else the file's own
+    top-level `images` (relative to the file), else `images/` beside the file if it is a folder
+    (the bundled layout), else the file's own folder."""
+    if images is not None:
+        return Path(images)
+    if "images" in table:
+        if not isinstance(table["images"], str):
+            raise ConfigError(f"{path}: field 'images' must be a folder name, got {table['images']!r}")
+        return path.parent / table["images"]
+    return path.parent / "images" if (path.parent / "images").is_dir() else path.parent
+
+
+def load_annotations(path=None, images=None, labels=()) -> list[Annotation]:
     """Read an annotations TOML file (default: the bundled one) into a list of Annotation.
 
-    Each ``[[object]]`` has ``image`` (relative to the file's ``images/`` folder), ``label`` and
-    ``box = [x, y, w, h]``. Errors name the file, the object and the field.
+    Each ``[[object]]`` has ``image`` (a file in the images folder, :func:`annotation_images`),
+    ``label``, ``box = [x, y, w, h]`` and optionally a ``note``; objects are named
+    ``image/label`` and each name is used once. `labels`, if given, keeps the objects whose
+    label matches one of these names or glob patterns (each must match one). Errors name the
+    file, the object and the field.
     """
     path = Path(path) if path is not None else DATA_DIR / "annotations.toml"
-    objects = read_toml(path).get("object")
+    table = read_toml(path)
+    unknown = sorted(set(table) - {"object", "images"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown field {unknown[0]!r} ({did_you_mean(unknown[0], ('object', 'images'))}"
+                          "allowed: images, [[object]] tables)")
+    objects = table.get("object")
     if not isinstance(objects, list) or not objects:
         raise ConfigError(f"{path}: needs at least one [[object]] table")
-    result = []
+    folder = annotation_images(path, table, images)
+    result, seen = [], {}
     for index, entry in enumerate(objects):
         where = f"{path}: object {index + 1}"
         for field in ("image", "label", "box"):
             if field not in entry:
                 raise ConfigError(f"{where}: missing field {field!r}")
+        extra = sorted(set(entry) - set(OBJECT_FIELDS))
+        if extra:
+            raise ConfigError(f"{where}: unknown field {extra[0]!r} ({did_you_mean(extra[0], OBJECT_FIELDS)}"
+                              f"allowed: {', '.join(OBJECT_FIELDS)})")
+        image, label = entry["image"], check_label(entry["label"], where)
+        if not isinstance(image, str) or not image.strip():
+            raise ConfigError(f"{where}: field 'image' must be a file name, got {image!r}")
         box = entry["box"]
-        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                                 for v in box)):
             raise ConfigError(f"{where}: field 'box' must be [x, y, w, h] numbers, got {box!r}")
+        key = PurePosixPath(image.replace("\\", "/")).as_posix()
+        annotation = Annotation(folder / key, label, Box(*box), "", key)
+        annotation = replace(annotation, where=f"{where} ({annotation.name})")
         if box[2] <= 0 or box[3] <= 0:
-            raise ConfigError(f"{where}: field 'box' needs positive width and height, got {box!r}")
-        result.append(Annotation(path.parent / "images" / str(entry["image"]), str(entry["label"]), Box(*box),
-                                 f"{where} ({Path(str(entry['image'])).stem}/{entry['label']})"))
-    return result
+            raise ConfigError(f"{annotation.where}: field 'box' needs positive width and height, got {box!r}")
+        if annotation.name in seen:
+            raise ConfigError(f"{annotation.where}: the name {annotation.name!r} is taken by object {seen[annotation.name]} "
+                              "(allowed: one label per object of an image)")
+        seen[annotation.name] = index + 1
+        result.append(annotation)
+    return select_labels(result, labels, path, "labels")
+
+
+def select_labels(annotations: list[Annotation], patterns, path, field: str) -> list[Annotation]:
+    """The annotations whose label matches one of `patterns` (names or glob patterns; none: all).
+    A pattern that matches no label is a ConfigError naming `path`, `field` and the labels."""
+    if not patterns:
+        return annotations
+    labels = sorted({a.label for a in annotations})
+    for pattern in patterns:
+        if not fnmatch.filter(labels, pattern):
+            raise ConfigError(f"{path}: {field}: {pattern!r} matches no label ({did_you_mean(pattern, labels)}"
+                              f"labels in the file: {', '.join(labels)})")
+    return [a for a in annotations if any(fnmatch.fnmatchcase(a.label, p) for p in patterns)]
 
 
 def find_annotation(name: str, annotations: list[Annotation] | None = None) -> Annotation:
@@ -60,8 +131,8 @@ def find_annotation(name: str, annotations: list[Annotation] | None = None) -> A
     for annotation in annotations:
         if annotation.name == name:
             return annotation
-    known = ", ".join(a.name for a in annotations)
-    raise ConfigError(f"unknown annotated object {name!r} (allowed: {known})")
+    known = [a.name for a in annotations]
+    raise ConfigError(f"unknown annotated object {name!r} ({did_you_mean(name, known)}allowed: {', '.join(known)})")
 
 
 # --- pairs datasets ------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,6 +27,12 @@ class Truth:
     ``criterion`` "center": hit when the detected box's centre is within ``center_fraction`` x
     min(w, h) of the object's true size (used for scale/rotation sweeps, where IoU cannot exceed
     min(s, 1/s)^2); "iou": hit when IoU > ``iou_threshold`` (used for pairs datasets).
+
+    A detection's box is the template's footprint at the matched position, or, with
+    ``footprint = (w, h)``, a box of that size about the footprint's centre: the box the template
+    stands for (a square template made from a 45 x 32 kernel is judged as a 45 x 32 box, so that
+    it can reach the IoU the kernel itself can). The centre, and so the "center" rule, is the same
+    either way.
     """
 
     box: Box
@@ -35,6 +41,16 @@ class Truth:
     criterion: str = "center"
     center_fraction: float = 0.25
     iou_threshold: float = 0.5
+    footprint: tuple[float, float] | None = None
+
+    def judged(self, template_shape) -> tuple[float, float, float, float]:
+        """(dx, dy, w, h): a detection at top-left (x, y) of a template of `template_shape` is
+        judged as the box (x + dx, y + dy, w, h)."""
+        th, tw = template_shape[:2]
+        if self.footprint is None:
+            return 0.0, 0.0, float(tw), float(th)
+        fw, fh = self.footprint
+        return (tw - fw) / 2.0, (th - fh) / 2.0, float(fw), float(fh)
 
     @property
     def radius(self) -> float:
@@ -48,17 +64,20 @@ def hit_region(shape: tuple[int, int], template_shape: tuple[int, ...], truth: T
     xs = np.arange(shape[1], dtype=np.float64)[None, :]
     if truth.criterion == "center":
         return (xs + tw / 2.0 - truth.center[0]) ** 2 + (ys + th / 2.0 - truth.center[1]) ** 2 <= truth.radius**2
+    dx, dy, jw, jh = truth.judged(template_shape)
+    xs, ys = xs + dx, ys + dy
     bx, by, bw, bh = truth.box
-    inter = np.maximum(0.0, np.minimum(xs + tw, bx + bw) - np.maximum(xs, bx)) * \
-        np.maximum(0.0, np.minimum(ys + th, by + bh) - np.maximum(ys, by))
-    return inter / (tw * th + bw * bh - inter) > truth.iou_threshold
+    inter = np.maximum(0.0, np.minimum(xs + jw, bx + bw) - np.maximum(xs, bx)) * \
+        np.maximum(0.0, np.minimum(ys + jh, by + bh) - np.maximum(ys, by))
+    return inter / (jw * jh + bw * bh - inter) > truth.iou_threshold
 
 
 def is_hit(x: float, y: float, template_shape, truth: Truth) -> tuple[bool, float, float]:
     """(hit, centre error, IoU) of a detection with top-left (x, y)."""
     th, tw = template_shape[:2]
     error = math.hypot(x + tw / 2.0 - truth.center[0], y + th / 2.0 - truth.center[1])
-    overlap = iou((x, y, tw, th), truth.box)
+    dx, dy, jw, jh = truth.judged(template_shape)
+    overlap = iou((x + dx, y + dy, jw, jh), truth.box)
     hit = error <= truth.radius if truth.criterion == "center" else overlap > truth.iou_threshold
     return hit, error, overlap
 
@@ -98,8 +117,9 @@ def _region_window(shape, template_shape, truth: Truth) -> tuple[slice, slice]:
         cx, cy = truth.center[0] - tw / 2.0, truth.center[1] - th / 2.0
         x0, x1, y0, y1 = cx - reach, cx + reach, cy - reach, cy + reach
     else:  # IoU > t needs the boxes to overlap
+        dx, dy, jw, jh = truth.judged(template_shape)
         bx, by, bw, bh = truth.box
-        x0, x1, y0, y1 = bx - tw, bx + bw, by - th, by + bh
+        x0, x1, y0, y1 = bx - jw - dx, bx + bw - dx, by - jh - dy, by + bh - dy
     rows = slice(max(0, int(math.floor(y0))), max(0, min(shape[0], int(math.ceil(y1)) + 1)))
     cols = slice(max(0, int(math.floor(x0))), max(0, min(shape[1], int(math.ceil(x1)) + 1)))
     return rows, cols
@@ -161,8 +181,7 @@ def sidelobe_psr(peak: float, shift: float, count: int, total: float, total_sq: 
 def _shifted(truth: Truth, dx: int, dy: int) -> Truth:
     """The same truth in the coordinates of a window whose origin is (dx, dy)."""
     box = Box(truth.box.x - dx, truth.box.y - dy, truth.box.w, truth.box.h)
-    return Truth(box, (truth.center[0] - dx, truth.center[1] - dy), truth.size, truth.criterion,
-                 truth.center_fraction, truth.iou_threshold)
+    return replace(truth, box=box, center=(truth.center[0] - dx, truth.center[1] - dy))
 
 
 def success_curve(ious) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -52,7 +52,7 @@ def load_target(ref: TargetRef, config: Config, color: bool | None = None) -> Lo
     color = config.color if color is None else color
     mode = "color" if color else "gray"
     if ref.kind == "annotation":
-        annotation = find_annotation(ref.id)
+        annotation = ref.annotation or find_annotation(ref.id)
         image = load_image(annotation.image, mode)
         return LoadedTarget(image, annotation.box, crop(image, annotation.box), annotation.label, annotation.image.name)
     if ref.kind == "pair":
@@ -65,6 +65,17 @@ def load_target(ref: TargetRef, config: Config, color: bool | None = None) -> Lo
                                           spec.scene_size, color, spec.paste)
     return LoadedTarget(scene, box, picture, f"{spec.objects[ref.index % len(spec.objects)]}#{ref.index}",
                         f"{spec.textures[ref.index % len(spec.textures)]}-scene")
+
+
+def hit_rule(config: Config, kind: str) -> str:
+    """The hit criterion of a config's objects of `kind`: [evaluation] hit, or for "auto" "iou" for
+    pairs at their own pose (the pairs benchmarks' rule) and "center" for everything posed (a
+    template of the object's size at scale 1 cannot pass IoU 0.5 against the object at scale
+    0.7 or 1.4), and for annotations and synthetic scenes."""
+    if config.evaluation.hit != "auto":
+        return config.evaluation.hit
+    posed = len(config.scales) * len(config.rotations) > 1 or config.scales[0] != 1 or config.rotations[0] % 360 != 0
+    return "iou" if kind == "pair" and not posed else "center"
 
 
 # --- templates -------------------------------------------------------------------------------------
@@ -136,13 +147,15 @@ class CaseRunner:
             loaded = self.target(group.target, color)
             targets[color], box, center, _ = transform_target(loaded.image, loaded.box, group.pose)
         h, w = loaded.box.h, loaded.box.w
-        criterion = config.evaluation.hit if config.evaluation.hit != "auto" else (
-            "iou" if group.target.kind == "pair" else "center")
-        truth = Truth(box, center, (w * group.pose.scale, h * group.pose.scale), criterion,
+        truth = Truth(box, center, (w * group.pose.scale, h * group.pose.scale), hit_rule(config, group.target.kind),
                       config.evaluation.center_fraction, config.evaluation.iou_threshold)
         rows = []
         for kernel in config.kernels:
-            plain = self._match_plain(group, kernel, targets, truth)
+            # every template made from the kernel stands for the kernel's own box: a square fractal
+            # of a 45 x 32 picture is judged by a 45 x 32 box about its centre (bank members, warps
+            # of the picture itself, by their own footprint)
+            picture = self.kernel_picture(group.target, kernel, self.modes[0])
+            plain = self._match_plain(group, kernel, targets, replace(truth, footprint=(picture.shape[1], picture.shape[0])))
             for variant in config.variants:
                 base = {
                     "case_id": f"{group.id}|{kernel}|{variant.name}", "group_id": group.id, "target": loaded.source,
@@ -270,4 +283,4 @@ def run_groups(config: Config, groups: list[Group]) -> list[tuple[str, list[dict
     return [(group.id, run_group(config, group)) for group in groups]
 
 
-__all__ = ["ROW_COLUMNS", "CaseRunner", "LoadedTarget", "load_target", "run_group", "run_groups", "search_poses"]
+__all__ = ["ROW_COLUMNS", "hit_rule", "CaseRunner", "LoadedTarget", "load_target", "run_group", "run_groups", "search_poses"]

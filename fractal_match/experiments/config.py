@@ -72,12 +72,13 @@ from pathlib import Path
 from .._checks import read_toml
 from .._toml import TableReader
 from .._data import config_path
-from .._errors import ConfigError, FractalMatchError
+from .._errors import ConfigError, FractalMatchError, did_you_mean
 from ..engine._methods import METHODS
-from ..datasets import load_annotations
+from ..datasets import annotation_images, load_annotations
 from ..templates.fractal import FAMILIES, SPECIAL_VARIANTS
 from ..templates.kernels import KERNEL_SOURCES, expand_kernel_names, load_kernel
 from .scenes import background_names
+from .sources import ObjectFile, file_digest, load_objects
 
 
 TEXTURES = ("brick", "grass", "gravel")
@@ -112,10 +113,19 @@ class Synthetic:
 
 @dataclass(frozen=True)
 class Targets:
-    annotations: tuple[str, ...] = ()
+    annotations: tuple[str, ...] = ()  # bundled objects by name
     pairs: Path | None = None
     manifest: Path | None = None
     synthetic: Synthetic | None = None
+    annotation_file: ObjectFile | None = None  # `annotations = "my_boxes.toml"`: objects of your own
+    coco: ObjectFile | None = None
+
+    @property
+    def files(self) -> tuple[ObjectFile, ...]:
+        return tuple(f for f in (self.annotation_file, self.coco) if f is not None)
+
+    def any(self) -> bool:
+        return bool(self.annotations or self.pairs or self.manifest or self.synthetic or self.files)
 
 
 @dataclass(frozen=True)
@@ -185,6 +195,13 @@ class Config:
             for key in ("color", "template_masks"):
                 if variant[key] is None:
                     variant.pop(key)
+        targets = data["targets"]
+        for key, source in (("annotations", self.targets.annotation_file), ("coco", self.targets.coco)):
+            if source is not None:  # as the config writes it: a table naming the file
+                targets[key] = source.table()
+        targets.pop("annotation_file")
+        if targets["coco"] is None:  # left out when absent (older digests)
+            targets.pop("coco")
         if data["targets"]["synthetic"] is not None and data["targets"]["synthetic"]["paste"] == "square":
             data["targets"]["synthetic"].pop("paste")  # the default before there was a choice
         return json.loads(json.dumps(data, default=str))
@@ -262,17 +279,19 @@ def _targets(path: Path, raw) -> Targets:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: field 'targets' must be a table")
     reader = TableReader(path, raw, "targets.")
-    annotations = reader.get("annotations", (str, list), ())
+    annotations, annotation_file = reader.get("annotations", (str, list, dict), ()), None
     known = [a.name for a in load_annotations()]
     if annotations == "all":
         annotations = tuple(known)
-    elif isinstance(annotations, str):
-        raise reader.error("annotations", f"must be \"all\" or a list of IMAGE/LABEL names, got {annotations!r}")
+    elif isinstance(annotations, (str, dict)):  # a file of your own
+        annotation_file, annotations = _object_file(path, reader, "annotations"), ()
     else:
         annotations = reader.strings("annotations")
         for name in annotations:
             if name not in known:
-                raise reader.error("annotations", f"names unknown object {name!r} (allowed: {', '.join(known)})")
+                raise reader.error("annotations", f"names unknown object {name!r} ({did_you_mean(name, known)}allowed: "
+                                   f"\"all\", a TOML file of your own, or bundled names: {', '.join(known)})")
+    coco = _object_file(path, reader, "coco") if reader.get("coco", (str, dict)) is not None else None
     folders = {}
     for key in ("pairs", "manifest"):
         value = reader.get(key, str)
@@ -312,11 +331,50 @@ def _targets(path: Path, raw) -> Targets:
             raise inner.error("paste", f"= {paste!r} is not allowed (allowed: {', '.join(PASTES)})")
         synthetic = Synthetic(count, inner.get("seed", int, 0), textures, objects, object_size, scene_size, paste)
         inner.finish()
-    reader.finish(("annotations", "pairs", "manifest", "synthetic"))
-    targets = Targets(tuple(annotations), folders.get("pairs"), folders.get("manifest"), synthetic)
-    if not (targets.annotations or targets.pairs or targets.manifest or targets.synthetic):
-        raise ConfigError(f"{path}: field 'targets' selects nothing (allowed: annotations, pairs, manifest, synthetic)")
+    reader.finish(("annotations", "pairs", "manifest", "synthetic", "coco"))
+    targets = Targets(tuple(annotations), folders.get("pairs"), folders.get("manifest"), synthetic, annotation_file, coco)
+    if not targets.any():
+        raise ConfigError(f"{path}: field 'targets' selects nothing (allowed: annotations, coco, pairs, manifest, synthetic)")
     return targets
+
+
+def _object_file(path: Path, reader: TableReader, key: str) -> ObjectFile:
+    """`targets.annotations` naming a TOML file of your own, or `targets.coco`: the file's name,
+    or a table with `file`, `images` (a folder) and `labels` / `categories` (and, in configs the
+    tool writes out, the file's `sha256`, checked). The file is read here: its errors are the
+    config's."""
+    value = reader.get(key, (str, dict))
+    format_ = "annotations" if key == "annotations" else "coco"
+    only_field = "labels" if format_ == "annotations" else "categories"
+    if isinstance(value, str):
+        value = {"file": value}
+    inner = TableReader(path, value, f"targets.{key}.")
+    name = inner.get("file", str, required=True)
+    file = (path.parent / name).resolve()
+    if format_ == "annotations" and file.suffix.lower() != ".toml":
+        raise inner.error("file", f"{name!r} is not a .toml file (allowed: \"all\", a list of bundled names, or an "
+                          "annotations file of your own, FILE.toml; COCO files go in targets.coco)")
+    if not file.is_file():
+        raise inner.error("file", f"{name!r} does not exist (relative to {path.parent})")
+    folder = inner.get("images", str)
+    images = (path.parent / folder).resolve() if folder is not None else None
+    if images is not None and not images.is_dir():
+        raise inner.error("images", f"{folder!r} is not a folder (relative to {path.parent})")
+    only = tuple(inner.strings(only_field, []))
+    digest = file_digest(file)
+    written = inner.get("sha256", str)
+    if written is not None and written != digest:
+        raise inner.error("sha256", f"= {written[:12]}... does not match {file} ({digest[:12]}...): the file changed "
+                          "since this config was written (start a new run)")
+    inner.finish(("file", "images", only_field, "sha256"))
+    if images is None:  # the default folder, as the file's reader finds it
+        if format_ == "coco":
+            images = file.parent
+        else:
+            images = annotation_images(file, read_toml(file)).resolve()
+    source = ObjectFile(format_, file, images, only, digest)
+    load_objects(source)  # its errors now, naming the file and the object
+    return source
 
 
 def _split(path: Path, table: dict | None) -> Split | None:
@@ -390,7 +448,7 @@ def load_config(path) -> Config:
     search = _search(path, top.get("search", dict))
     top.finish(("name", "seed", "targets", "transforms", "kernels", "variants", "matching", "evaluation", "split",
                 "search"))
-    if "crop" in kernels and not (targets.annotations or targets.pairs or targets.manifest or targets.synthetic):
+    if "crop" in kernels and not targets.any():
         raise ConfigError(f"{path}: field 'kernels': 'crop' needs targets with ground truth")
     return Config(name, seed, targets, scales, rotations, kernels, variants, tuple(dict.fromkeys(methods)), color,
                   template_masks, evaluation, split, search, path)

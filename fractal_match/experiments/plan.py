@@ -13,20 +13,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._errors import ConfigError
-from ..datasets import Pair, find_annotation, load_annotations, load_manifest, load_pairs
+from ..datasets import Annotation, Pair, find_annotation, load_annotations, load_manifest, load_pairs
 from ..geometry import Pose
 from .config import Config
 from .scenes import background_path
+from .sources import load_objects
 
 
 @dataclass(frozen=True)
 class TargetRef:
-    """Where a target object comes from: an annotation, a pair, or a synthetic scene index."""
+    """Where a target object comes from: an annotation (bundled or of your own), a pair, or a
+    synthetic scene index. `source` names where it is listed (for summaries)."""
 
     kind: str  # "annotation" | "pair" | "synthetic"
     id: str
     pair: Pair | None = None
     index: int = 0
+    annotation: Annotation | None = None
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,25 +47,56 @@ def format_pose(value: float) -> str:
 
 
 def target_refs(config: Config) -> list[TargetRef]:
-    """Every target object the config selects, in a fixed order."""
-    refs = [TargetRef("annotation", name) for name in config.targets.annotations]
-    pairs: list[Pair] = []
-    if config.targets.pairs is not None:
-        pairs += load_pairs(config.targets.pairs)
-    if config.targets.manifest is not None:
-        pairs += load_manifest(config.targets.manifest)
-    refs += [TargetRef("pair", pair.name, pair=pair) for pair in pairs]
-    if config.targets.synthetic is not None:
-        refs += [TargetRef("synthetic", f"synthetic-{i:04d}", index=i) for i in range(config.targets.synthetic.count)]
+    """Every target object the config selects, in a fixed order: bundled annotations, your own
+    annotations file, COCO, pairs, manifest, synthetic scenes. Two objects with one id are a
+    ConfigError naming both sources."""
+    targets = config.targets
+    refs = []
+    if targets.annotations:
+        bundled = load_annotations()
+        refs += [TargetRef("annotation", name, annotation=find_annotation(name, bundled), source="bundled annotations")
+                 for name in targets.annotations]
+    for source in targets.files:
+        refs += [TargetRef("annotation", a.name, annotation=a, source=source.path.name) for a in load_objects(source).objects]
+    if targets.pairs is not None:
+        refs += [TargetRef("pair", pair.name, pair=pair, source=f"{targets.pairs.name}/") for pair in load_pairs(targets.pairs)]
+    if targets.manifest is not None:
+        refs += [TargetRef("pair", pair.name, pair=pair, source=targets.manifest.name) for pair in load_manifest(targets.manifest)]
+    if targets.synthetic is not None:
+        refs += [TargetRef("synthetic", f"synthetic-{i:04d}", index=i, source="synthetic scenes")
+                 for i in range(targets.synthetic.count)]
+    seen: dict[str, TargetRef] = {}
+    for ref in refs:
+        if ref.id in seen:
+            raise ConfigError(f"{config.source or config.name}: field 'targets': the object {ref.id!r} is in both "
+                              f"{seen[ref.id].source} and {ref.source} (allowed: each object once)")
+        seen[ref.id] = ref
     return refs
 
 
+def describe_targets(refs) -> list[str]:
+    """Lines counting the objects per source and per label or category (pairs and scenes by
+    source only), and the crowd annotations a COCO file's objects leave out."""
+    counts: dict[str, dict[str, int]] = {}
+    for ref in refs:
+        labels = counts.setdefault(ref.source, {})
+        if ref.kind == "annotation":
+            labels[ref.annotation.label] = labels.get(ref.annotation.label, 0) + 1
+        else:
+            labels[""] = labels.get("", 0) + 1
+    lines = []
+    for source, labels in counts.items():
+        parts = ", ".join(f"{label} {n}" for label, n in sorted(labels.items()) if label)
+        lines.append(f"{sum(labels.values())} object(s) from {source}" + (f": {parts}" if parts else ""))
+    return lines
+
+
 def sources(ref: TargetRef, config: Config, annotations=None) -> set[str]:
-    """What a target object is made from, for splits by image: an annotation's image file, both
-    images of a pair, a synthetic scene's background file and the picture pasted into it.
-    (`annotations`: the loaded annotation list, so that many calls read the file once.)"""
+    """What a target object is made from, for splits by image: an annotation's image (as its file
+    names it), both images of a pair, a synthetic scene's background file and the picture pasted
+    into it. (`annotations` is not needed any more; kept for callers that pass it.)"""
     if ref.kind == "annotation":
-        return {find_annotation(ref.id, annotations).image.name}
+        return {ref.annotation.image_key}
     if ref.kind == "pair":
         return {ref.pair.template_image.name, ref.pair.target_image.name}
     spec = config.targets.synthetic
@@ -73,8 +108,7 @@ def _object_sources(config: Config, refs=None) -> dict[str, set[str]]:
     """Object id -> its sources (:func:`sources`), for every target of the config (`refs`: its
     targets when already read)."""
     refs = target_refs(config) if refs is None else refs
-    annotations = load_annotations() if config.targets.annotations else None
-    return {ref.id: sources(ref, config, annotations) for ref in refs}
+    return {ref.id: sources(ref, config) for ref in refs}
 
 
 def split_targets(config: Config) -> tuple[list[TargetRef], list[TargetRef]]:
@@ -131,16 +165,16 @@ def selected_refs(config: Config) -> list[TargetRef]:
 
 
 def expand(config: Config) -> list[Group]:
-    """The groups of a config: each selected object (:func:`selected_refs`) under every pose;
-    pairs as they are. (:func:`make_plan` keeps them with their counts.)"""
+    """The groups of a config: each selected object (:func:`selected_refs`) under every pose of
+    ``[transforms]``, pairs too (their target image and box are posed; the template is cut from
+    the other image as it is). (:func:`make_plan` keeps them with their counts.)"""
     return _groups(config, selected_refs(config))
 
 
 def _groups(config: Config, targets) -> list[Group]:
     groups = []
     for ref in targets:
-        poses = [Pose(1.0, 0.0)] if ref.kind == "pair" else [Pose(s, r) for s in config.scales for r in config.rotations]
-        for pose in poses:
+        for pose in (Pose(s, r) for s in config.scales for r in config.rotations):
             groups.append(Group(f"{ref.id}@s{format_pose(pose.scale)}r{format_pose(pose.rotation)}", ref, pose))
     return groups
 
@@ -186,4 +220,4 @@ def make_plan(config: Config) -> Plan:
 
 
 __all__ = ["Plan", "make_plan", "Group", "TargetRef", "target_refs", "selected_refs", "expand", "count_cases",
-           "group_row_count", "split_targets", "sources", "describe_split"]
+           "group_row_count", "split_targets", "sources", "describe_split", "describe_targets"]

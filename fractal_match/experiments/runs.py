@@ -7,7 +7,7 @@ from functools import partial
 from pathlib import Path
 
 from .._errors import ConfigError, FractalMatchError
-from ..datasets import ImageSizes, check_annotation, check_pair, find_annotation, load_annotations
+from ..datasets import ImageSizes, check_annotation, check_pair
 from ..images import load_image
 from ..progress import Progress
 from .cases import ROW_COLUMNS, run_groups
@@ -22,11 +22,9 @@ def check_inputs(plan: Plan) -> None:
     and kernel file decodes, and every box it crops or scores lies inside its image with an area.
     The first problem is a ConfigError that names the file, the row or object, and the box."""
     sizes = ImageSizes()
-    annotations = None
     for ref in plan.targets:
         if ref.kind == "annotation":
-            annotations = load_annotations() if annotations is None else annotations
-            check_annotation(find_annotation(ref.id, annotations), sizes)
+            check_annotation(ref.annotation, sizes)
         elif ref.kind == "pair":
             check_pair(ref.pair, sizes)
     for kernel in plan.config.kernels:
