@@ -28,7 +28,7 @@ units), ``experiments`` (configs, plans, runs, the run folder), ``search`` (tune
 
 from ._data import DATA_DIR
 from ._errors import ConfigError, DegenerateError, FractalMatchError, ImageError, ParameterError
-from .engine._methods import METHOD_INFO, METHODS, Match, Responses, best_match
+from .engine._methods import METHOD_INFO, METHODS, Match, Responses, best_match, canonical_method
 from ._version import __version__
 from .experiments.config import Config, load_config
 from .templates.fractal import FAMILIES, Family, Param, Template, fractalize
@@ -40,7 +40,7 @@ from .engine.peaks import find_peaks
 from .experiments.runs import run_experiment
 
 __all__ = [
-    "METHODS", "METHOD_INFO", "Match", "Responses", "match_all", "match_many", "best_match", "find_peaks",
+    "METHODS", "METHOD_INFO", "Match", "Responses", "match_all", "match_many", "best_match", "canonical_method", "find_peaks",
     "fractalize", "FAMILIES", "Family", "Param", "Template",
     "load_kernel", "resize_kernel", "Kernel", "KernelSource", "KERNEL_SOURCES",
     "load_config", "Config", "run_experiment",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Callable, Iterator
 
-from ._errors import ParameterError
+from ._errors import ParameterError, unknown_name
 
 
 class Registry(Mapping):
@@ -89,7 +89,7 @@ class Registry(Mapping):
 
     def unknown(self, name: str) -> ParameterError:
         """The error for a name that is not registered, listing the ones that are."""
-        return ParameterError(f"unknown {self.what} {name!r} (allowed: {', '.join(self)})")
+        return ParameterError(unknown_name(self.what, name, self))
 
     def __getitem__(self, name: str):
         self._load()

@@ -8,7 +8,7 @@ import math
 import re
 from pathlib import Path
 
-from ._errors import ConfigError
+from ._errors import ConfigError, did_you_mean
 
 
 class TableReader:
@@ -65,7 +65,8 @@ class TableReader:
         allowed = tuple(self.used) if allowed is None else allowed
         for key in self.table:
             if key not in allowed:
-                raise ConfigError(f"{self.path}: unknown field '{self.prefix}{key}' (allowed: {', '.join(sorted(allowed))})")
+                raise ConfigError(f"{self.path}: unknown field '{self.prefix}{key}' "
+                                  f"({did_you_mean(key, allowed)}allowed: {', '.join(sorted(allowed))})")
 
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

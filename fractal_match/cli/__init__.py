@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperArgument, TyperOption
 
-from .._errors import FractalMatchError
+from .._errors import FractalMatchError, unknown_name
 from ._terminal import configure_logging, progress_display
 from .._version import __version__
 
@@ -39,7 +39,8 @@ app = typer.Typer(
     "Template matching with all six OpenCV methods, honest controls and ground truth.",
 )
 
-METHOD_HELP = "TM_SQDIFF, TM_SQDIFF_NORMED, TM_CCORR, TM_CCORR_NORMED, TM_CCOEFF, TM_CCOEFF_NORMED"
+METHOD_HELP = ("TM_SQDIFF, TM_SQDIFF_NORMED, TM_CCORR, TM_CCORR_NORMED, TM_CCOEFF, TM_CCOEFF_NORMED "
+               "(or short: ccoeff_normed, CCOEFF-NORMED, ...)")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -292,7 +293,7 @@ def _bench(which: str, out: Optional[Path], repeats: Optional[int], quick: bool)
     from .bench import BENCHMARKS, run_benchmark
 
     if which not in BENCHMARKS and which != "all":
-        raise _fail(f"unknown benchmark {which!r} (allowed: {', '.join(BENCHMARKS)}, all)")
+        raise _fail(unknown_name("benchmark", which, (*BENCHMARKS, "all")))
     try:
         with progress_display() as progress:
             report = run_benchmark(which, repeats=repeats, quick=quick, out=out, echo=typer.echo, progress=progress)

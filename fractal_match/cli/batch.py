@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .._errors import FractalMatchError
+from .._errors import FractalMatchError, unknown_name
 from ._terminal import progress_display
 from . import _fail, app
 
@@ -51,7 +51,7 @@ def check_execution(executor: str, workers: int | None, scheduler: str | None, r
     from ..experiments.executors import EXECUTORS
 
     if executor not in EXECUTORS:
-        raise _fail(f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+        raise _fail(unknown_name("executor", executor, EXECUTORS))
     if workers is not None and not 1 <= workers <= 1024:
         raise _fail(f"--workers {workers} is out of range (allowed: 1 to 1024)")
     if resume and out is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._errors import ParameterError
+from .._errors import ParameterError, did_you_mean
 from .._version import __version__
 from ..templates.cnn.pictures import SEED, SIZE, STEPS, Request, make_picture
 from ..templates.cnn.units import FACE_NETS, NETWORKS, parse_unit, require_jax
@@ -39,7 +39,7 @@ def run_unit_sheet(out, net: str = "onet", per_layer: int = 6, steps: int | None
     """The `per_layer` most face-selective channels of each layer of `net` (d' on the bundled faces
     against the non-faces), visualized (shipped, cached or made) and drawn as one sheet."""
     if net not in NETWORKS:
-        raise ParameterError(f"--net {net!r} is not a network (allowed: {', '.join(NETWORKS)})")
+        raise ParameterError(f"--net {net!r} is not a network ({did_you_mean(net, NETWORKS)}allowed: {', '.join(NETWORKS)})")
     steps = _option(STEPS, steps, "--steps")
     out = _png(out)
     require_jax("visualize --sheet")

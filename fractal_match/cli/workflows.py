@@ -10,7 +10,7 @@ import numpy as np
 
 from .._checks import check_mask, check_output_dir
 from .._errors import ParameterError
-from ..engine._methods import METHODS
+from ..engine._methods import METHODS, check_methods
 from .._version import __version__
 from ..engine.detect import Detection, detect, matches_csv
 from ..templates.fractal import FAMILIES, Template, fractalize, parse_assignments
@@ -70,7 +70,7 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     `template_masks` is set.
     """
     mode = "color" if color else "gray"
-    methods = tuple(methods) if methods else METHODS
+    methods = check_methods(methods) if methods else METHODS  # canonical names, before any file is read
     check_output_dir(Path(out))
     target = load_image(target_path, mode)
     if color and load_image(target_path, "unchanged").ndim == 2:
@@ -97,7 +97,7 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     except ParameterError as exc:
         raise type(exc)(f"{kernel_name} in {target_path}: {exc}") from None
     metadata = {"command": "match", "version": __version__, "target": str(target_path), "kernel": kernel_name,
-                "mode": mode, "mask": None if mask_path is None else str(mask_path), "size": size, "top_k": top_k,
+                "mode": mode, "methods": list(methods), "mask": None if mask_path is None else str(mask_path), "size": size, "top_k": top_k,
                 "families": list(families), "set": list(assignments), "template_masks": template_masks}
     written = write_detection(detection, out, f"{kernel_name} in {Path(target_path).name}", metadata, progress=progress, svg=svg)
     return detection, written

@@ -5,9 +5,11 @@ Imports only the basics (errors, input checks, images, geometry). Nothing here k
 kernels, generators, configs or runs.
 """
 
-from ._methods import FLAT_RTOL, METHOD_INFO, METHODS, Match, MethodInfo, Responses, best_match, check_methods
+from ._methods import (FLAT_RTOL, METHOD_INFO, METHODS, Match, MethodInfo, Responses, best_match, canonical_method,
+                       check_methods)
 from .matching import batch_size, match_all, match_batch, match_many
 from .peaks import find_peaks
 
-__all__ = ["METHODS", "METHOD_INFO", "FLAT_RTOL", "MethodInfo", "Match", "Responses", "best_match", "check_methods",
+__all__ = ["METHODS", "METHOD_INFO", "FLAT_RTOL", "MethodInfo", "Match", "Responses", "best_match", "canonical_method",
+           "check_methods",
            "match_all", "match_many", "match_batch", "batch_size", "find_peaks"]

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 import cv2
 import numpy as np
 
-from .._errors import DegenerateError, ParameterError
+from .._errors import DegenerateError, ParameterError, closest
 
 #: Relative flatness threshold for ``CCOEFF_NORMED`` windows and templates (see module docs).
 FLAT_RTOL = 1e-5
@@ -56,17 +56,44 @@ def opencv_methods() -> tuple[str, ...]:
     return tuple(sorted(name for name in dir(cv2) if name.startswith("TM_")))
 
 
+#: How the allowed method names are listed in errors and help.
+METHODS_ALLOWED = f"{', '.join(METHODS)}; the TM_ prefix may be left out, any case, - for _"
+
+#: Short form (upper case, no TM_ prefix, "_" between words) -> canonical name.
+_SHORT = {name[3:]: name for name in METHODS}
+
+
+def canonical_method(name: str) -> str:
+    """The canonical OpenCV name of a method given in any of its spellings: with or without the
+    ``TM_`` prefix, in any case, words joined by ``_`` or ``-`` (``ccoeff-normed``,
+    ``CCOEFF_NORMED`` and ``TM_CCOEFF_NORMED`` all give ``TM_CCOEFF_NORMED``). Anything else is
+    a ParameterError naming the method most like it and every allowed name.
+
+    Examples
+    --------
+    >>> canonical_method("ccoeff-normed")
+    'TM_CCOEFF_NORMED'
+    """
+    if not isinstance(name, str):
+        raise ParameterError(f"method {name!r} is not a name (allowed: {METHODS_ALLOWED})")
+    short = name.strip().upper().replace("-", "_")
+    short = short[3:] if short.startswith("TM_") else short
+    if short in _SHORT:
+        return _SHORT[short]
+    near = closest(short, _SHORT)  # compared without the prefix, which every name shares
+    hint = "" if near is None else f"did you mean {_SHORT[near]!r}? "
+    raise ParameterError(f"unknown method {name!r} ({hint}allowed: {METHODS_ALLOWED})")
+
+
 def check_methods(methods: Iterable[str] | str) -> tuple[str, ...]:
-    """Return `methods` as a tuple of known names (a single name is allowed), or raise."""
+    """Return `methods` as a tuple of canonical names (a single name is allowed; any spelling
+    :func:`canonical_method` takes), each once, in the order given; or raise."""
     if isinstance(methods, str):
         methods = (methods,)
     methods = tuple(methods)
     if not methods:
-        raise ParameterError(f"no method given (allowed: {', '.join(METHODS)})")
-    for name in methods:
-        if name not in METHOD_INFO:
-            raise ParameterError(f"unknown method {name!r} (allowed: {', '.join(METHODS)})")
-    return tuple(dict.fromkeys(methods))
+        raise ParameterError(f"no method given (allowed: {METHODS_ALLOWED})")
+    return tuple(dict.fromkeys(canonical_method(name) for name in methods))
 
 
 @dataclass(frozen=True)
@@ -83,19 +110,28 @@ class Responses(dict):
 
     ``degenerate[name]`` is a boolean map of positions where the normalised score is undefined,
     or None where there are none (always None for the raw methods, defined everywhere).
+    Maps are keyed by canonical name; any spelling :func:`canonical_method` takes finds them
+    (``responses["ccoeff_normed"]``).
     """
 
     def __init__(self, maps: Mapping[str, np.ndarray], degenerate: Mapping[str, np.ndarray | None]):
         super().__init__(maps)
         self.degenerate = dict(degenerate)
 
+    def __missing__(self, method):
+        canonical = canonical_method(method) if isinstance(method, str) else method
+        if canonical == method or canonical not in self:
+            raise KeyError(method)
+        return self[canonical]
+
     def degenerate_count(self, method: str) -> int:
         """Number of degenerate positions in `method`'s map."""
-        mask = self.degenerate.get(method)
+        mask = self.degenerate.get(canonical_method(method))
         return 0 if mask is None else int(np.count_nonzero(mask))
 
     def best(self, method: str) -> Match:
         """The best match of `method`, never at a degenerate position."""
+        method = canonical_method(method)
         return best_match(self[method], method, degenerate=self.degenerate.get(method))
 
 

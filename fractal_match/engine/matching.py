@@ -146,7 +146,8 @@ def match_all(
         ``TM_CCORR_NORMED`` and ``TM_CCOEFF_NORMED`` do not depend on it). Colour scores are summed over channels exactly as
         OpenCV does (per-channel means for the CCOEFF methods). Inputs are never modified.
     methods : sequence of str
-        Names from :data:`METHODS` (default: all six).
+        Names from :data:`METHODS` (default: all six), in any spelling :func:`canonical_method`
+        takes (``"ccoeff_normed"``); the maps are keyed by the canonical names.
     mask : ndarray, optional
         Template-sized weights (one channel or the template's channels). uint8/bool masks are
         binary, float masks are weights, as in OpenCV. Costs extra correlations.

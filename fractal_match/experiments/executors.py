@@ -15,7 +15,7 @@ from collections import deque
 from contextlib import contextmanager
 from typing import Callable, Iterable, Sequence
 
-from .._errors import FractalMatchError
+from .._errors import FractalMatchError, unknown_name
 
 EXECUTORS = ("serial", "processes", "dask")
 
@@ -120,7 +120,7 @@ def execute(function: Callable[[object], list], batches: Sequence, executor: str
     thread per pool.
     """
     if executor not in EXECUTORS:
-        raise ExecutorError(f"unknown executor {executor!r} (allowed: {', '.join(EXECUTORS)})")
+        raise ExecutorError(unknown_name("executor", executor, EXECUTORS))
     workers = workers or os.cpu_count() or 1
     if executor == "serial":
         for batch in batches:

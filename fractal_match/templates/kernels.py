@@ -33,7 +33,7 @@ import numpy as np
 
 from .._checks import MAX_SIDE, check_positive_int
 from .._data import DATA_DIR
-from .._errors import ParameterError
+from .._errors import ParameterError, did_you_mean, unknown_name
 from .._registry import Registry
 from .cnn.pictures import shipped_units, unit_picture
 from ..datasets import find_annotation, load_annotations
@@ -110,7 +110,7 @@ def _lfw(spec: str) -> np.ndarray:
     """``face-K`` or ``non-face-K`` (K = 0..99): one bundled 25x25 crop as a uint8 picture."""
     kind, _, index = spec.rpartition("-")
     if kind not in ("face", "non-face") or not index.isdigit() or int(index) > 99:
-        raise ParameterError(f"unknown lfw crop {spec!r} (allowed: face-0 ... face-99, non-face-0 ... non-face-99)")
+        raise ParameterError(unknown_name("lfw crop", spec, LFW, "face-0 ... face-99, non-face-0 ... non-face-99"))
     faces, non_faces = load_faces()
     crop_ = (faces if kind == "face" else non_faces)[int(index)]
     return np.clip(np.rint(crop_ * 255.0), 0, 255).astype(np.uint8)
@@ -121,7 +121,7 @@ LFW = tuple(f"{kind}-{k}" for kind in ("face", "non-face") for k in range(100))
 
 def _learned(which: str) -> np.ndarray:
     if which not in LEARNED:
-        raise ParameterError(f"unknown learned kernel {which!r} (allowed: {', '.join(LEARNED)})")
+        raise ParameterError(unknown_name("learned kernel", which, LEARNED))
     if which == "mean-face":
         faces, _ = load_faces()
         return np.clip(np.rint(faces.mean(axis=0) * 255.0), 0, 255).astype(np.uint8)
@@ -215,7 +215,7 @@ def bank_kernel(spec: str) -> np.ndarray:
     name, _, query = spec.partition("?")
     bank = _bank_params()
     if name not in bank:
-        raise ParameterError(f"unknown bank kernel {name!r} (allowed: {', '.join(BANK)})")
+        raise ParameterError(unknown_name("bank kernel", name, BANK))
     function, params = bank[name]
     given = parse_query(f"bank:{spec}", params)
     return function(**{p.name: given.get(p.name, p.default) for p in params})
@@ -319,6 +319,9 @@ def load_kernel(name: str, mode: str = "gray") -> Kernel:
         if isinstance(found, Kernel):
             return Kernel(name, _in_mode(found.image, mode, name), found.mask)
         return Kernel(name, _in_mode(found, mode, name))
+    if sep and len(prefix) > 1 and prefix.replace("-", "").replace("_", "").isalnum() and not Path(name).exists():
+        # PREFIX:SPEC that is no file either: most likely a mistyped source
+        raise ParameterError(f"kernel {name}: no such file, and {unknown_name('kernel source', prefix, KERNEL_SOURCES)}")
     image, mask = load_image(name, "color" if mode == "color" else "gray", return_mask=True)
     return Kernel(name, image, mask)
 

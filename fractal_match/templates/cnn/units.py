@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..._errors import ParameterError
+from ..._errors import ParameterError, did_you_mean
 
 NETWORKS = ("pnet", "rnet", "onet")
 #: Input side each network was trained on.
@@ -71,7 +71,7 @@ def parse_unit(text: str) -> Unit:
     is one ParameterError that lists what exists."""
     net, sep, rest = text.partition("/")
     if net not in NETWORKS:
-        raise ParameterError(f"unit {text!r}: unknown network {net!r} (allowed: {', '.join(NETWORKS)})")
+        raise ParameterError(f"unit {text!r}: unknown network {net!r} ({did_you_mean(net, NETWORKS)}allowed: {', '.join(NETWORKS)})")
     faces = "face, " if net in FACE_NETS else ""
     if not sep or not rest:
         raise ParameterError(f"unit {text!r}: name a unit as {net}/LAYER:CHANNEL (layers: {faces}{_layers_listing(net)})")
@@ -83,7 +83,8 @@ def parse_unit(text: str) -> Unit:
     layer, sep, channel = rest.partition(":")
     channel, at, reduce = channel.partition("@")
     if layer not in CHANNELS[net]:
-        raise ParameterError(f"unit {text!r}: {net} has no layer {layer!r} (layers: {faces}{_layers_listing(net)})")
+        raise ParameterError(f"unit {text!r}: {net} has no layer {layer!r} "
+                             f"({did_you_mean(layer, CHANNELS[net])}layers: {faces}{_layers_listing(net)})")
     count = CHANNELS[net][layer]
     if not sep or not channel.isdigit() or int(channel) >= count:
         raise ParameterError(f"unit {text!r}: {net}/{layer} has channels 0-{count - 1} "

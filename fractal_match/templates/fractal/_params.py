@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from ..._errors import ParameterError
+from ..._errors import ParameterError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class Family:
         for name in given:
             if name not in known:
                 allowed = ", ".join(known) or "none"
-                raise ParameterError(f"{self.name}: unknown parameter {name!r} (allowed: {allowed})")
+                raise ParameterError(f"{self.name}: unknown parameter {name!r} ({did_you_mean(name, known)}allowed: {allowed})")
         return {p.name: p.check(given[p.name], self.name) if p.name in given else p.default for p in self.params}
 
 
@@ -119,7 +119,8 @@ def parse_query(name: str, params, what: str = "parameter") -> dict:
         if not sep:
             raise ParameterError(f"{name}: {item!r} needs the form key=value")
         if key not in known:
-            raise ParameterError(f"{base}: unknown {what} {key!r} (allowed: {', '.join(known) or 'none'})")
+            raise ParameterError(f"{base}: unknown {what} {key!r} "
+                                 f"({did_you_mean(key, known)}allowed: {', '.join(known) or 'none'})")
         given[key] = known[key].check(value, base)
     return given
 
