@@ -74,9 +74,10 @@ def target_refs(config: Config) -> list[TargetRef]:
     return refs
 
 
-def describe_targets(refs) -> list[str]:
-    """Lines counting the objects per source and per label or category (pairs and scenes by
-    source only), and the crowd annotations a COCO file's objects leave out."""
+def describe_targets(config: Config, refs) -> list[str]:
+    """Lines counting the objects (`refs`) per source and per label or category (pairs and scenes
+    by source only), and the crowd annotations a COCO file leaves out."""
+    crowd = {f.path.name: sum(n for _, n in load_objects(f).crowd) for f in config.targets.files}
     counts: dict[str, dict[str, int]] = {}
     for ref in refs:
         labels = counts.setdefault(ref.source, {})
@@ -87,7 +88,8 @@ def describe_targets(refs) -> list[str]:
     lines = []
     for source, labels in counts.items():
         parts = ", ".join(f"{label} {n}" for label, n in sorted(labels.items()) if label)
-        lines.append(f"{sum(labels.values())} object(s) from {source}" + (f": {parts}" if parts else ""))
+        skipped = f" ({crowd[source]} crowd annotation(s) skipped)" if crowd.get(source) else ""
+        lines.append(f"{sum(labels.values())} object(s) from {source}" + (f": {parts}" if parts else "") + skipped)
     return lines
 
 
