@@ -46,6 +46,7 @@ def test_the_tutorial_runs_as_written(tmp_path):
     commands = [line.split("  #")[0].strip() for block in _blocks(DOCS / "tutorial.md", "bash")
                 for line in block.splitlines() if line.strip()]
     assert commands[0] == "python cut_kernel.py" and "fractal-match report eye-run" in commands
+    assert "fractal-match validate eye-coco.toml" in commands
     included = re.findall(r'--8<-- "([^"]+)"', (DOCS / "tutorial.md").read_text())
     assert included and all((DOCS / "examples" / name).is_file() for name in included)
     for written_command in commands:
@@ -66,6 +67,13 @@ def test_the_tutorial_runs_as_written(tmp_path):
                     "eye-run/results.csv", "eye-run/report/index.html"):
         assert (tmp_path / written).is_file(), written
     assert "mirror4" in (tmp_path / "mirror-match" / "matches.csv").read_text()
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "eye-run" / "results.csv").open()))
+    # your boxes (the eyes of my_boxes.toml) under every pose of [transforms]
+    assert {r["object"] for r in rows} == {"photo/left-eye", "photo/right-eye"}
+    assert {(r["scale"], r["rotation"]) for r in rows} == {("0.8", "0"), ("0.8", "30"), ("1.25", "0"), ("1.25", "30")}
+    assert len(rows) == 2 * 4 * 2 * 4 * 3  # objects x poses x kernels x variants x methods
 
 
 def test_the_command_reference_lists_every_command():

@@ -37,7 +37,7 @@ Every error names the file, the field and what is allowed. A minimal config::
     family = "pnet-detector"         # reference: MTCNN's PNet over a pyramid (cnn extra), no kernel
 
     [matching]
-    methods = ["TM_CCOEFF_NORMED", "TM_SQDIFF"]   # default: all six
+    methods = ["TM_CCOEFF_NORMED", "SQDIFF"]   # default: all six; with or without TM_, any case
     color = false
     template_masks = false
 
@@ -73,7 +73,7 @@ from .._checks import read_toml
 from .._toml import TableReader
 from .._data import config_path
 from .._errors import ConfigError, FractalMatchError, did_you_mean
-from ..engine._methods import METHODS
+from ..engine._methods import METHODS, canonical_method
 from ..datasets import annotation_images, load_annotations
 from ..templates.fractal import FAMILIES, SPECIAL_VARIANTS
 from ..templates.kernels import KERNEL_SOURCES, expand_kernel_names, load_kernel
@@ -437,9 +437,10 @@ def load_config(path) -> Config:
     methods = matching.strings("methods", list(METHODS))
     if not methods:
         raise matching.error("methods", f"is empty (allowed: {', '.join(METHODS)})")
-    for method in methods:
-        if method not in METHODS:
-            raise matching.error("methods", f"names unknown method {method!r} (allowed: {', '.join(METHODS)})")
+    try:  # any spelling (CCOEFF_NORMED, ccoeff-normed); the config holds the full names
+        methods = [canonical_method(method) for method in methods]
+    except FractalMatchError as exc:
+        raise matching.error("methods", f"names an {exc}") from None
     color = matching.get("color", bool, False)
     template_masks = matching.get("template_masks", bool, False)
     matching.finish(("methods", "color", "template_masks"))
