@@ -1,64 +1,39 @@
 """Experiment configuration: a TOML file read into frozen dataclasses.
 
-Every error names the file, the field and what is allowed. A minimal config::
+Every error names the file, the field and what is allowed. The docs' config reference
+(docs/reference/config.md) describes every table and field. A minimal config::
 
     name = "quick"
     seed = 0
+    kernels = ["crop", "learned:mean-face"]     # (top level, before tables)
 
     [targets]
-    annotations = ["astronaut/face", "coins/coin-3"]   # or "all"
-    # pairs = "path/to/folder"          # BBS-layout pairs (pairNNNN_frm1_... / frm2_...)
-    # manifest = "pairs.csv"            # template_image, template_box, target_image, target_box
+    annotations = ["astronaut/face", "coins/coin-3"]   # bundled names, "all", or "my_boxes.toml"
+    # coco = "instances.json"           # a COCO file (or a table: file, images, categories)
+    # pairs = "folder"                  # BBS-layout pairs;  manifest = "pairs.csv": pairs listed
     # [targets.synthetic]               # kernel pictures pasted on bundled textures or photos
-    # count = 4
-    # objects = ["lfw:face-*"]          # kernel names; PREFIX:GLOB expands to every match
-    # textures = ["brick", "coffee"]    # data/textures or data/images stems
-    # paste = "ellipse"                 # or "square" (default): how the object meets the background
 
     [transforms]
     scales = [0.8, 1.0, 1.25]
     rotations = [0, 15, 45]
-
-    kernels = ["crop", "learned:mean-face", "bank:gabor?theta=30"]  # (top level, before tables)
 
     [[variants]]
     family = "none"
     [[variants]]
     family = "orbit-trap"
     params = { degree = 3 }
-    color = true                     # optional: this variant's own [matching] color / template_masks
     [[variants]]
     family = "bank"                  # the plain kernel at several poses, best of the bank
     rotations = [-30, 0, 30]
     scales = [0.8, 1.0, 1.25]
-    [[variants]]
-    family = "oracle"                # the kernel warped to the true pose (an upper bound)
-    [[variants]]
-    family = "pnet-detector"         # reference: MTCNN's PNet over a pyramid (cnn extra), no kernel
 
     [matching]
     methods = ["TM_CCOEFF_NORMED", "SQDIFF"]   # default: all six; with or without TM_, any case
-    color = false
-    template_masks = false
-
-    [split]             # optional: objects divided by image into a tune set and a held-out set
-    tune = 0.5          # fraction of the images whose objects are for tuning
-    seed = 0
-    by = "image"
-    # side = "tune"     # run one side only (what tune's trials and confirm write)
-
-    [search]            # optional: how `fractal-match tune` searches each family's parameters
-    trials = 20         # per family (a family with fewer distinct settings gets each once)
-    startup = 8         # random trials before the TPE sampler takes over
-    objective = "pooled"   # the tune split's hit rate over all methods, or "per-method"
-    start = "random"    # or "config": each family's first trial is its variant as written here
 
     [evaluation]
-    hit = "auto"        # center for sweeps, iou for pairs
-    center_fraction = 0.25
-    iou_threshold = 0.5
-    nms_overlap = 0.3
-    top_k = 5
+    hit = "auto"        # iou for pairs at their own pose, center for everything else
+
+Optional tables: ``[split]`` (tune and held-out objects) and ``[search]`` (how ``tune`` searches).
 """
 
 from __future__ import annotations
@@ -74,11 +49,11 @@ from .._toml import TableReader
 from .._data import config_path
 from .._errors import ConfigError, FractalMatchError, did_you_mean
 from ..engine._methods import METHODS, canonical_method
-from ..datasets import annotation_images, load_annotations
+from ..datasets import load_annotations
 from ..templates.fractal import FAMILIES, SPECIAL_VARIANTS
 from ..templates.kernels import KERNEL_SOURCES, expand_kernel_names, load_kernel
 from .scenes import background_names
-from .sources import ObjectFile, file_digest, load_objects
+from .sources import ObjectFile, read_object_file
 
 
 TEXTURES = ("brick", "grass", "gravel")
@@ -284,14 +259,14 @@ def _targets(path: Path, raw) -> Targets:
     if annotations == "all":
         annotations = tuple(known)
     elif isinstance(annotations, (str, dict)):  # a file of your own
-        annotation_file, annotations = _object_file(path, reader, "annotations"), ()
+        annotation_file, annotations = read_object_file(path, reader, "annotations"), ()
     else:
         annotations = reader.strings("annotations")
         for name in annotations:
             if name not in known:
                 raise reader.error("annotations", f"names unknown object {name!r} ({did_you_mean(name, known)}allowed: "
                                    f"\"all\", a TOML file of your own, or bundled names: {', '.join(known)})")
-    coco = _object_file(path, reader, "coco") if reader.get("coco", (str, dict)) is not None else None
+    coco = read_object_file(path, reader, "coco") if reader.get("coco", (str, dict)) is not None else None
     folders = {}
     for key in ("pairs", "manifest"):
         value = reader.get(key, str)
@@ -336,45 +311,6 @@ def _targets(path: Path, raw) -> Targets:
     if not targets.any():
         raise ConfigError(f"{path}: field 'targets' selects nothing (allowed: annotations, coco, pairs, manifest, synthetic)")
     return targets
-
-
-def _object_file(path: Path, reader: TableReader, key: str) -> ObjectFile:
-    """`targets.annotations` naming a TOML file of your own, or `targets.coco`: the file's name,
-    or a table with `file`, `images` (a folder) and `labels` / `categories` (and, in configs the
-    tool writes out, the file's `sha256`, checked). The file is read here: its errors are the
-    config's."""
-    value = reader.get(key, (str, dict))
-    format_ = "annotations" if key == "annotations" else "coco"
-    only_field = "labels" if format_ == "annotations" else "categories"
-    if isinstance(value, str):
-        value = {"file": value}
-    inner = TableReader(path, value, f"targets.{key}.")
-    name = inner.get("file", str, required=True)
-    file = (path.parent / name).resolve()
-    if format_ == "annotations" and file.suffix.lower() != ".toml":
-        raise inner.error("file", f"{name!r} is not a .toml file (allowed: \"all\", a list of bundled names, or an "
-                          "annotations file of your own, FILE.toml; COCO files go in targets.coco)")
-    if not file.is_file():
-        raise inner.error("file", f"{name!r} does not exist (relative to {path.parent})")
-    folder = inner.get("images", str)
-    images = (path.parent / folder).resolve() if folder is not None else None
-    if images is not None and not images.is_dir():
-        raise inner.error("images", f"{folder!r} is not a folder (relative to {path.parent})")
-    only = tuple(inner.strings(only_field, []))
-    digest = file_digest(file)
-    written = inner.get("sha256", str)
-    if written is not None and written != digest:
-        raise inner.error("sha256", f"= {written[:12]}... does not match {file} ({digest[:12]}...): the file changed "
-                          "since this config was written (start a new run)")
-    inner.finish(("file", "images", only_field, "sha256"))
-    if images is None:  # the default folder, as the file's reader finds it
-        if format_ == "coco":
-            images = file.parent
-        else:
-            images = annotation_images(file, read_toml(file)).resolve()
-    source = ObjectFile(format_, file, images, only, digest)
-    load_objects(source)  # its errors now, naming the file and the object
-    return source
 
 
 def _split(path: Path, table: dict | None) -> Split | None:

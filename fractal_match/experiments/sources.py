@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
+from .._checks import read_toml
 from .._errors import ConfigError, did_you_mean
-from ..datasets import Annotation, check_label, load_annotations
+from .._toml import TableReader
+from ..datasets import Annotation, annotation_images, check_label, load_annotations
 from ..geometry import Box
 
 #: the formats of an object file, as config fields name them
@@ -162,4 +164,43 @@ def load_coco(path, images=None, categories=()) -> Loaded:
     return Loaded(tuple(kept), tuple(sorted(crowd.items())))
 
 
-__all__ = ["FORMATS", "ObjectFile", "Loaded", "load_objects", "load_coco", "file_digest"]
+def read_object_file(path: Path, reader: TableReader, key: str) -> ObjectFile:
+    """`targets.annotations` naming a TOML file of your own, or `targets.coco`: the file's name,
+    or a table with `file`, `images` (a folder) and `labels` / `categories` (and, in configs the
+    tool writes out, the file's `sha256`, checked). The file is read here: its errors are the
+    config's."""
+    value = reader.get(key, (str, dict))
+    format_ = "annotations" if key == "annotations" else "coco"
+    only_field = "labels" if format_ == "annotations" else "categories"
+    if isinstance(value, str):
+        value = {"file": value}
+    inner = TableReader(path, value, f"targets.{key}.")
+    name = inner.get("file", str, required=True)
+    file = (path.parent / name).resolve()
+    if format_ == "annotations" and file.suffix.lower() != ".toml":
+        raise inner.error("file", f"{name!r} is not a .toml file (allowed: \"all\", a list of bundled names, or an "
+                          "annotations file of your own, FILE.toml; COCO files go in targets.coco)")
+    if not file.is_file():
+        raise inner.error("file", f"{name!r} does not exist (relative to {path.parent})")
+    folder = inner.get("images", str)
+    images = (path.parent / folder).resolve() if folder is not None else None
+    if images is not None and not images.is_dir():
+        raise inner.error("images", f"{folder!r} is not a folder (relative to {path.parent})")
+    only = tuple(inner.strings(only_field, []))
+    digest = file_digest(file)
+    written = inner.get("sha256", str)
+    if written is not None and written != digest:
+        raise inner.error("sha256", f"= {written[:12]}... does not match {file} ({digest[:12]}...): the file changed "
+                          "since this config was written (start a new run)")
+    inner.finish(("file", "images", only_field, "sha256"))
+    if images is None:  # the default folder, as the file's reader finds it
+        if format_ == "coco":
+            images = file.parent
+        else:
+            images = annotation_images(file, read_toml(file)).resolve()
+    source = ObjectFile(format_, file, images, only, digest)
+    load_objects(source)  # its errors now, naming the file and the object
+    return source
+
+
+__all__ = ["FORMATS", "ObjectFile", "Loaded", "load_objects", "load_coco", "file_digest", "read_object_file"]
