@@ -5,7 +5,12 @@ from __future__ import annotations
 
 
 class FractalMatchError(Exception):
-    """Base class for problems caused by the caller's input (the CLI shows the message, no traceback)."""
+    """Base class for problems caused by the caller's input (the CLI shows the message, no traceback).
+
+    ``resumable`` marks an error after which a batch command's finished work is kept and
+    ``--resume`` continues it (the command line then adds the whole command to the message)."""
+
+    resumable = False
 
 
 class ImageError(FractalMatchError):

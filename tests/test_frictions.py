@@ -167,3 +167,129 @@ def test_match_takes_short_names_and_writes_canonical_ones(scene):
     from fractal_match.images import read_png_metadata
 
     assert read_png_metadata(out / "detection_grid.png")["methods"] == '["TM_CCOEFF_NORMED", "TM_SQDIFF"]'
+
+
+# --- the resume hint ---------------------------------------------------------------------------
+
+def test_the_resume_command_repeats_every_option_shell_quoted():
+    from fractal_match.cli.batch import resume_command
+
+    hint = resume_command("run", ["my configs/big.toml"], "runs/it's here",
+                          [("--executor", "dask"), ("--workers", 2), ("--scheduler", "tcp://h:8786"), ("--limit", 3)])
+    assert hint == ("fractal-match run 'my configs/big.toml' --out 'runs/it'\"'\"'s here' --resume "
+                    "--executor dask --workers 2 --scheduler tcp://h:8786 --limit 3")
+    import shlex
+
+    assert shlex.split(hint)[2:5] == ["my configs/big.toml", "--out", "runs/it's here"]  # the shell reads it back
+    assert resume_command("tune", ["s.toml"], "t", [("--trials", 5)], ["--verbose"]) == \
+        "fractal-match --verbose tune s.toml --out t --resume --trials 5"
+
+
+TINY = """
+name = "tiny"
+seed = 0
+kernels = ["crop"]
+[targets]
+annotations = ["coins/coin-3", "chelsea/nose"]
+[transforms]
+scales = [1.0]
+rotations = [0, 30]
+[[variants]]
+family = "none"
+[matching]
+methods = ["TM_CCOEFF_NORMED"]
+"""
+
+
+@pytest.fixture()
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny config.toml"
+    path.write_text(TINY)
+    return path
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--workers", "2"], "--workers 2"),
+    (["-e", "serial", "--limit", "1"], "--executor serial --limit 1"),
+    (["--executor", "dask", "-w", "3", "--scheduler", "tcp://host:8786"],
+     "--executor dask --workers 3 --scheduler tcp://host:8786"),
+    ([], ""),
+])
+def test_ctrl_c_in_run_prints_a_hint_with_the_options_given(tmp_path, tiny_config, monkeypatch, options, expected):
+    import shlex
+
+    import fractal_match.experiments.runs as runs
+
+    monkeypatch.setattr(runs, "run_experiment", _interrupt)
+    out = tmp_path / "run ctrl-c"
+    result = runner.invoke(app, ["run", str(tiny_config), "--out", str(out), *options])
+    assert result.exit_code == 130
+    line = one_line_error(result)
+    prefix = "interrupted: finished cases are saved; continue with: "
+    assert line.startswith(prefix)
+    command = line[len(prefix):]
+    assert command == (f"fractal-match run {shlex.quote(str(tiny_config))} --out {shlex.quote(str(out))} --resume"
+                       + (f" {expected}" if expected else ""))
+
+
+def test_ctrl_c_without_out_names_the_folder_it_chose(tmp_path, tiny_config, monkeypatch):
+    import shlex
+
+    import fractal_match.experiments.runs as runs
+
+    monkeypatch.setattr(runs, "run_experiment", _interrupt)
+    monkeypatch.chdir(tmp_path)
+    line = one_line_error(runner.invoke(app, ["-v", "run", str(tiny_config), "-w", "2"]))
+    words = shlex.split(line.split("continue with: ")[1])
+    assert words[:4] == ["fractal-match", "--verbose", "run", str(tiny_config)]
+    assert words[4] == "--out" and words[5].startswith("results/tiny-") and words[6:] == ["--resume", "--workers", "2"]
+
+
+def test_ctrl_c_in_tune_and_confirm_repeats_their_options(tmp_path, tiny_config, monkeypatch):
+    import fractal_match.search.confirm as confirm
+    import fractal_match.search.study as study
+
+    monkeypatch.setattr(study, "tune", _interrupt)
+    line = one_line_error(runner.invoke(app, ["tune", str(tiny_config), "--out", str(tmp_path / "t"), "--trials", "4",
+                                              "--workers", "2"]))
+    assert line.endswith(f"continue with: fractal-match tune '{tiny_config}' --out {tmp_path / 't'} --resume "
+                         "--trials 4 --workers 2")
+    monkeypatch.setattr(confirm, "confirm", _interrupt)
+    line = one_line_error(runner.invoke(app, ["confirm", str(tmp_path / "t"), "-e", "serial"]))
+    assert line.endswith(f"continue with: fractal-match confirm {tmp_path / 't'} --out {tmp_path / 't-confirm'} "
+                         "--resume --executor serial")
+
+
+def test_an_error_that_keeps_the_work_ends_with_the_command_that_continues(tmp_path, tiny_config, monkeypatch):
+    import fractal_match.experiments.runs as runs
+    from fractal_match.experiments.executors import ExecutorError
+
+    def worker_died(*args, **kwargs):
+        error = ExecutorError("a worker process died (killed or out of memory); finished work is saved, "
+                              "continue with --resume")
+        error.resumable = True
+        raise error
+
+    monkeypatch.setattr(runs, "run_experiment", worker_died)
+    out = tmp_path / "r"
+    line = one_line_error(runner.invoke(app, ["run", str(tiny_config), "--out", str(out), "--workers", "2"]))
+    assert line == ("error: a worker process died (killed or out of memory); finished work is saved, continue with "
+                    f"--resume: fractal-match run '{tiny_config}' --out {out} --resume --workers 2")
+
+
+def test_a_limited_run_says_how_to_continue_and_the_hint_completes_it(tmp_path, tiny_config):
+    import shlex
+
+    out = tmp_path / "limited"
+    first = runner.invoke(app, ["run", str(tiny_config), "--out", str(out), "-e", "serial", "--limit", "1"])
+    assert first.exit_code == 0, first.output
+    assert "partial (1 of 4 groups)" in first.stdout
+    hint = first.stdout.strip().splitlines()[-1]
+    assert hint == f"continue with: fractal-match run '{tiny_config}' --out {out} --resume --executor serial --limit 1"
+    again = runner.invoke(app, shlex.split(hint.removeprefix("continue with: "))[1:])  # the hint, as the shell reads it
+    assert again.exit_code == 0, again.output
+    assert "partial (2 of 4 groups)" in again.stdout

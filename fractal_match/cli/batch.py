@@ -3,10 +3,11 @@ config's split, and `confirm`, its winners on the held-out side."""
 
 from __future__ import annotations
 
+import shlex
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, Sequence
 
 import typer
 
@@ -65,14 +66,61 @@ Workers = Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker 
 Scheduler = Annotated[Optional[str], typer.Option("--scheduler", help="Join this Dask scheduler (tcp://host:port) instead of starting one.")]
 
 
-def _interrupted(command: str, where, saved: str = "trials and cases") -> typer.Exit:
-    """Ctrl-C in a batch command: what is kept, and the command that continues it (exit 130)."""
-    typer.echo(f"interrupted: finished {saved} are saved; continue with: {command} --out {where} --resume", err=True)
+def resume_command(command: str, arguments: Sequence, folder, options: Sequence[tuple[str, object]] = (),
+                   before: Sequence[str] = ()) -> str:
+    """The command line that continues an interrupted batch command, every word shell-quoted:
+    ``fractal-match [BEFORE] COMMAND ARGUMENTS --out FOLDER --resume`` and then each (flag, value)
+    of `options` (a value of True is a flag alone)."""
+    words = ["fractal-match", *before, command, *map(str, arguments), "--out", str(folder), "--resume"]
+    for flag, value in options:
+        words += [flag] if value is True else [flag, str(value)]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def given_options(ctx: typer.Context, skip: Sequence[str] = ("out", "resume")) -> list[tuple[str, object]]:
+    """The options of `ctx`'s command that were given (on the command line or through the
+    environment, not left at their defaults), by their long flags, in the command's order."""
+    found: list[tuple[str, object]] = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.param_type_name != "option" or param.name in skip or getattr(source, "name", None) not in (
+                "COMMANDLINE", "ENVIRONMENT"):
+            continue
+        flag, value = max(param.opts, key=len), ctx.params[param.name]
+        if param.is_flag:
+            found += [(flag, True)] if value else []
+        else:
+            found += [(flag, v) for v in value] if param.multiple else [(flag, value)]
+    return found
+
+
+def _interrupted(ctx: typer.Context, arguments: Sequence, folder, saved: str = "trials and cases") -> typer.Exit:
+    """Ctrl-C in a batch command: what is kept, and the command that continues it with every
+    option that was given (exit 130)."""
+    if folder is None:  # stopped before its folder was chosen: nothing was written
+        typer.echo("interrupted before anything ran; nothing is saved", err=True)
+        return typer.Exit(code=130)
+    hint = resume_command(ctx.info_name, arguments, folder, given_options(ctx), _before(ctx))
+    typer.echo(f"interrupted: finished {saved} are saved; continue with: {hint}", err=True)
     return typer.Exit(code=130)
+
+
+def _failed(ctx: typer.Context, exc: FractalMatchError, arguments: Sequence, folder) -> typer.Exit:
+    """A batch command's error line; after an error that keeps the finished work (a worker died,
+    an append failed) it ends with the command that continues, every option repeated."""
+    if not exc.resumable or folder is None:
+        return _fail(str(exc))
+    return _fail(f"{exc}: {resume_command(ctx.info_name, arguments, folder, given_options(ctx), _before(ctx))}")
+
+
+def _before(ctx: typer.Context) -> list[str]:
+    """The options given before the command (``fractal-match -v run ...``)."""
+    return ["--verbose"] if ctx.parent is not None and ctx.parent.params.get("verbose") else []
 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML).")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: results/<name>-<UTC time>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out, skipping finished cases.")] = False,
@@ -88,6 +136,7 @@ def run(
     from ..experiments.plan import make_plan
     from ..experiments.runs import run_experiment, run_progress
 
+    folder = out
     try:
         loaded = load_config(config)
         check_execution(executor, workers, scheduler, resume, out)
@@ -100,9 +149,9 @@ def run(
             summary = run_experiment(plan, folder, resume, executor, workers, scheduler, limit,
                                      progress=run_progress(display, plan))
     except KeyboardInterrupt:
-        raise _interrupted(f"fractal-match run {config}", out or "the run folder printed above", "cases") from None
+        raise _interrupted(ctx, [config], folder, "cases") from None
     except FractalMatchError as exc:
-        raise _fail(str(exc)) from None
+        raise _failed(ctx, exc, [config], folder) from None
     if summary["repaired_bytes"] or summary["dropped_rows"]:
         typer.echo(f"repaired: removed a torn last line ({summary['repaired_bytes']} bytes) and "
                    f"{summary['dropped_rows']} row(s) of unfinished groups; those groups ran again", err=True)
@@ -110,6 +159,8 @@ def run(
     state = "complete" if summary["complete"] else f"partial ({summary['done_before'] + summary['ran']} of {summary['groups']} groups)"
     typer.echo(f"{summary['folder']}: {state}; {summary['ran']} group(s) run now, {summary['done_before']} done before; "
                f"{summary['cases']} cases in all ({time.perf_counter() - started:.1f} s)")
+    if not summary["complete"]:
+        typer.echo(f"continue with: {resume_command('run', [config], folder, given_options(ctx), _before(ctx))}")
 
 
 def _report_leftovers(summary: dict) -> None:
@@ -123,6 +174,7 @@ Resume = Annotated[bool, typer.Option("--resume", help="Continue the search or r
 
 @app.command()
 def tune(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (TOML) with a [split].")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Tuning folder (default: results/<name>-tune-<UTC time>).")] = None,
     trials: Annotated[Optional[int], typer.Option("--trials", "-n", help="Trials per family (default: the config's [search] trials).")] = None,
@@ -140,6 +192,7 @@ def tune(
     check_execution(executor, workers, scheduler, resume, out)
     if trials is not None and not 1 <= trials <= 10000:
         raise _fail(f"--trials {trials} is out of range (allowed: 1 to 10000)")
+    folder = out
     try:
         loaded = load_config(config)
         folder = out or Path("results") / f"{loaded.name}-tune-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
@@ -147,9 +200,9 @@ def tune(
             summary = run_search(loaded, folder, resume, executor, workers, scheduler, trials, display)
             make_report(folder, progress=display)
     except KeyboardInterrupt:
-        raise _interrupted(f"fractal-match tune {config}", out or "the tuning folder printed above") from None
+        raise _interrupted(ctx, [config], folder) from None
     except FractalMatchError as exc:
-        raise _fail(str(exc)) from None
+        raise _failed(ctx, exc, [config], folder) from None
     if summary["repaired_bytes"]:
         typer.echo(f"repaired: removed a torn last line of the study journal ({summary['repaired_bytes']} bytes)", err=True)
     _report_leftovers(summary)
@@ -159,6 +212,7 @@ def tune(
 
 @app.command()
 def confirm(
+    ctx: typer.Context,
     tune_dir: Annotated[Path, typer.Argument(metavar="TUNE_RUN", help="A finished tuning folder made by `fractal-match tune`.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: TUNE_RUN-confirm).")] = None,
     resume: Resume = False,
@@ -178,9 +232,9 @@ def confirm(
             summary = run_confirm(tune_dir, folder, resume, executor, workers, scheduler, display)
             make_report(folder, progress=display)
     except KeyboardInterrupt:
-        raise _interrupted(f"fractal-match confirm {tune_dir}", folder) from None
+        raise _interrupted(ctx, [tune_dir], folder) from None
     except FractalMatchError as exc:
-        raise _fail(str(exc)) from None
+        raise _failed(ctx, exc, [tune_dir], folder) from None
     for row in summary["declared"]:
         typer.echo(f"declared: {row['claim']} ({row['method']}): {row['first']} vs {row['second']}")
     typer.echo(f"{folder}: {summary['ran']} group(s) run now; report: {folder}/report/index.html")

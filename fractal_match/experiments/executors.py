@@ -160,8 +160,10 @@ def _execute_processes(function, batches, workers):
             for future in finished:
                 yield from future.result()
     except BrokenProcessPool:  # seen at submit or at result, depending on timing
-        raise ExecutorError("a worker process died (killed or out of memory); finished work is saved, "
-                            "continue with --resume") from None
+        error = ExecutorError("a worker process died (killed or out of memory); finished work is saved, "
+                              "continue with --resume")
+        error.resumable = True
+        raise error from None
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 

@@ -244,8 +244,10 @@ class RunStore:
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
-            raise RunError(f"{self.results}: cannot append ({exc.strerror or exc}); the run can be resumed "
-                           "with --resume once this is fixed") from None
+            error = RunError(f"{self.results}: cannot append ({exc.strerror or exc}); the run can be resumed "
+                             "with --resume once this is fixed")
+            error.resumable = True
+            raise error from None
 
     def append(self, rows: list[dict]) -> None:
         """Append one group's rows in a single write, then flush and fsync."""
