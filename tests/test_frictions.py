@@ -293,3 +293,68 @@ def test_a_limited_run_says_how_to_continue_and_the_hint_completes_it(tmp_path, 
     again = runner.invoke(app, shlex.split(hint.removeprefix("continue with: "))[1:])  # the hint, as the shell reads it
     assert again.exit_code == 0, again.output
     assert "partial (2 of 4 groups)" in again.stdout
+
+
+# --- a partial run in the report ---------------------------------------------------------------
+
+def test_report_marks_a_partial_run_on_the_page_and_terminal_and_its_command_completes_it(tmp_path, tiny_config):
+    import json
+    import shlex
+
+    out = tmp_path / "part run"
+    assert runner.invoke(app, ["run", str(tiny_config), "--out", str(out), "-e", "serial", "--limit", "3"]).exit_code == 0
+    assert json.loads((out / "manifest.json").read_text())["groups_planned"] == 4
+    made = runner.invoke(app, ["report", str(out)])
+    assert made.exit_code == 0, made.output
+    command = f"fractal-match run {shlex.quote(str(out / 'config.toml'))} --out {shlex.quote(str(out))} --resume"
+    lines = made.stdout.strip().splitlines()
+    assert lines[0] == (f"partial run: 3 of 4 target x pose groups finished (it stopped before its end: --limit, "
+                        f"Ctrl-C or a crash); `{command}` completes it")
+    page = (out / "report" / "index.html").read_text()
+    banner = page[page.index("<p class='partial'"):]
+    assert page.index("<p class='partial'") < page.index("<nav class=\"toc\">")  # near the top, above the contents
+    assert "Partial run: 3 of 4 target x pose groups finished" in banner.split("</p>")[0]
+    import html
+
+    assert html.escape(command) in banner.split("</p>")[0]
+    # the command it names completes the run, and the page then has no banner
+    done = runner.invoke(app, shlex.split(command)[1:] + ["-e", "serial"])
+    assert done.exit_code == 0 and "complete" in done.stdout, done.output
+    again = runner.invoke(app, ["report", str(out)])
+    assert again.exit_code == 0 and again.stdout.startswith("wrote "), again.output
+    assert "class='partial'" not in (out / "report" / "index.html").read_text()
+
+
+def test_a_complete_run_has_no_banner_and_an_old_manifest_without_plan_counts_still_works(tmp_path, tiny_config):
+    import json
+
+    from fractal_match.report.partial import partial_run
+
+    out = tmp_path / "whole"
+    assert runner.invoke(app, ["run", str(tiny_config), "--out", str(out), "-e", "serial"]).exit_code == 0
+    made = runner.invoke(app, ["report", str(out)])
+    assert made.exit_code == 0 and made.stdout.startswith("wrote "), made.output
+    assert "class='partial'" not in (out / "report" / "index.html").read_text()
+    assert partial_run(out) is None
+    # a partial run whose config no longer loads: the manifest's count, every group named counted
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["finished"] = None
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "config.toml").write_text("not toml [")
+    state = partial_run(out)
+    assert (state.done, state.planned) == (4, 4)
+    del manifest["groups_planned"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert partial_run(out).describe().startswith("partial run: 4 target x pose groups finished (")
+
+
+def test_a_partial_confirmation_is_completed_by_confirm_from_its_tuning_folder(tmp_path):
+    import json
+
+    from fractal_match.report.partial import completing_command
+
+    folder = tmp_path / "tune-confirm"
+    folder.mkdir()
+    assert completing_command(folder) == f"fractal-match run {folder}/config.toml --out {folder} --resume"
+    (folder / "declared.json").write_text(json.dumps({"tune_folder": str(tmp_path / "my tune"), "declared": []}))
+    assert completing_command(folder) == f"fractal-match confirm '{tmp_path}/my tune' --out {folder} --resume"

@@ -274,12 +274,16 @@ def report(
 ):
     """Summaries, paired statistics, figures and an HTML page for a run, from its folder alone."""
     from ..report import make_report
+    from ..report.partial import partial_run
 
     try:
         with progress_display() as progress:
             folder = make_report(run_dir, out, progress=progress, svg=svg)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
+    partial = partial_run(run_dir) if not (run_dir / "search.json").is_file() else None
+    if partial is not None:
+        typer.echo(partial.describe())
     typer.echo(f"wrote {folder}/index.html (and summary.csv, comparisons.csv, figures)")
 
 

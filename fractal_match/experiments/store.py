@@ -3,6 +3,7 @@
     RUN/
       config.toml      the config, copied byte for byte
       manifest.json    tool and library versions, git commit, machine, seed, config hash, times, counts
+                       (groups_planned from the start; cases and groups once the run is complete)
       results.csv      one row per (case, method); a group's rows are appended in one write, then fsync
       .lock            held while a run writes (a second run on the folder is refused)
 
@@ -186,7 +187,7 @@ class RunStore:
         else:
             self.manifest = {"name": config.name, "config_hash": config.digest, "seed": config.seed,
                              "started": utc_now(), "finished": None, "cases": None, "groups": None, "resumed": [],
-                             **environment()}
+                             "groups_planned": len(self.plan.groups), **environment()}
             if self.leftovers:  # a start that was killed before its manifest existed
                 self.manifest["leftovers_removed"] = self.leftovers
             write_config(self.folder, config)

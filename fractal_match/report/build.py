@@ -19,6 +19,7 @@ from ..templates.fractal import SPECIAL_VARIANTS
 from ..atomic import write_atomic
 from ..progress import Progress, ensure
 from .figures import detection_grid, gallery, save_figure
+from .partial import Partial, partial_run
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
 from .tables import (COMPARISON_COLUMNS, SUMMARY_COLUMNS, Run, comparison_rows, family_kind, load_run,
                      success_curves, summary_rows, to_csv)
@@ -165,7 +166,8 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
             figures += _gallery_figure(config, runner, out, svg)
             task.advance()
             figures += _detection_figures(run, config, runner, out, fractal, chosen, task, svg)
-    write_atomic(out / "index.html", _page(run, summary, comparisons, figures).encode("utf-8"))
+    partial = partial_run(run.folder, run.manifest, config)
+    write_atomic(out / "index.html", _page(run, summary, comparisons, figures, partial).encode("utf-8"))
     return out
 
 
@@ -266,7 +268,19 @@ def _anchor(figure_file: str) -> str:
     return Path(figure_file).stem
 
 
-def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]]) -> str:
+def _banner(partial: Partial | None) -> str:
+    """A partial run says so above everything else, with the command that completes it."""
+    if partial is None:
+        return ""
+    of = f" of {partial.planned}" if partial.planned is not None else ""
+    return (f"<p class='partial' id='partial'><strong>Partial run: {partial.done}{of} target x pose groups finished</strong> "
+            "(the run stopped before its end: <code>--limit</code>, Ctrl-C or a crash), so every table and figure "
+            f"below covers those groups only. <code>{html.escape(partial.command)}</code> completes it; then "
+            "<code>fractal-match report</code> on the folder redraws this page.</p>")
+
+
+def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]],
+          partial: Partial | None = None) -> str:
     marks = _marks(comparisons)
     kernels = [k for k in dict.fromkeys(r["kernel"] for r in summary) if k != "all"]
     per_kernel = "".join(f"<h3>kernel {html.escape(k)}</h3>{_rate_table(run, summary, k, {})}" for k in kernels)
@@ -298,8 +312,10 @@ figcaption {{ font-size: 0.9em; color: #444; }}
 .manifest td {{ text-align: left; font-family: monospace; }}
 nav.toc {{ background: #f7f7f7; border: 1px solid #ddd; padding: 0.5em 1em; font-size: 0.9em; }}
 nav.toc ul {{ margin: 0.2em 0; }}
+.partial {{ background: #fff4cc; border: 2px solid #e0a800; padding: 0.6em 1em; }}
 </style></head><body>
 <h1>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</h1>
+{_banner(partial)}
 <p>{len(run)} result rows ({len(run) // max(1, len(run.methods))} cases x {len(run.methods)} methods) from
 <code>{html.escape(run.folder.name)}</code>. Files: <a href="summary.csv">summary.csv</a>, <a href="comparisons.csv">comparisons.csv</a>.</p>
 <nav class="toc"><strong>Contents</strong><ul>{toc}</ul></nav>
