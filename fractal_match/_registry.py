@@ -20,6 +20,16 @@ from typing import Callable, Iterator
 from ._errors import ParameterError, unknown_name
 
 
+def _package(point) -> dict:
+    """{"package", "version"} of the distribution that declares the entry point `point`."""
+    dist = getattr(point, "dist", None)  # None when the entry point was not read from an installed distribution
+    try:
+        name, version = (dist.name, dist.version) if dist is not None else (None, None)
+    except Exception:  # noqa: BLE001 - metadata a broken install cannot give: say so, never fail
+        name = version = None
+    return {"package": name or "unknown", "version": version or "unknown"}
+
+
 class Registry(Mapping):
     """Name -> entry, built-ins first, then plug-ins from the entry-point `group`.
 
@@ -31,11 +41,13 @@ class Registry(Mapping):
         self.what, self.group, self.kind, self.name_of, self.reserved = what, group, kind, name_of, reserved
         self._entries: dict = {}
         self._plugins: dict[str, str] = {}  # name -> entry point that gave it
+        self._packages: dict[str, dict] = {}  # name -> {"package", "version"} of the plug-in's distribution
         self._loaded = False
         self._error: ParameterError | None = None  # the first broken plug-in, raised on every use
 
-    def add(self, entry, source: str = "built-in") -> None:
-        """Register `entry`; a name that is taken (or reserved) is an error naming both sources."""
+    def add(self, entry, source: str = "built-in", package: dict | None = None) -> None:
+        """Register `entry`; a name that is taken (or reserved) is an error naming both sources.
+        `package` is the plug-in's distribution ({"package": name, "version": version})."""
         if not isinstance(entry, self.kind):
             raise ParameterError(f"{source}: gives {type(entry).__name__} (allowed: a {self.kind.__name__}, "
                                  f"or a list of them, for {self.group})")
@@ -47,6 +59,7 @@ class Registry(Mapping):
         self._entries[name] = entry
         if source != "built-in":
             self._plugins[name] = source
+            self._packages[name] = package or {"package": "unknown", "version": "unknown"}
 
     def _load(self) -> None:
         """Load every plug-in once. A broken one does not hide the others: all are tried, and
@@ -60,7 +73,7 @@ class Registry(Mapping):
                     if callable(found) and not isinstance(found, self.kind):
                         found = found()
                     for entry in found if isinstance(found, (list, tuple)) else (found,):
-                        self.add(entry, source)
+                        self.add(entry, source, _package(point))
                 except ParameterError as exc:
                     self._error = self._error or exc
                 except Exception as exc:  # a broken plug-in: say which, never a traceback
@@ -86,6 +99,12 @@ class Registry(Mapping):
         """The entry point that gave `name`, or None for a built-in."""
         self._load()
         return self._plugins.get(name)
+
+    def package(self, name: str) -> dict | None:
+        """The distribution that installed the plug-in entry `name`, as {"package": its name,
+        "version": its version} ("unknown" where the metadata does not say), or None for a built-in."""
+        self._load()
+        return dict(self._packages[name]) if name in self._packages else None
 
     def unknown(self, name: str) -> ParameterError:
         """The error for a name that is not registered, listing the ones that are."""

@@ -358,3 +358,134 @@ def test_a_partial_confirmation_is_completed_by_confirm_from_its_tuning_folder(t
     assert completing_command(folder) == f"fractal-match run {folder}/config.toml --out {folder} --resume"
     (folder / "declared.json").write_text(json.dumps({"tune_folder": str(tmp_path / "my tune"), "declared": []}))
     assert completing_command(folder) == f"fractal-match confirm '{tmp_path}/my tune' --out {folder} --resume"
+
+
+# --- plug-in package and version ---------------------------------------------------------------
+
+PLUGIN = '''
+import numpy as np
+
+from fractal_match import Family, KernelSource
+
+
+def half(kernel, size):
+    import cv2
+
+    small = cv2.resize(kernel, (size, size), interpolation=cv2.INTER_AREA)
+    return small * 0.5 + 0.25, None
+
+
+HALF = Family("half", "control", "the kernel at half contrast", (), half)
+STRIPES = KernelSource("stripes", "vertical stripes: stripes:N", lambda spec, mode: np.tile(
+    (np.arange(24) // 3 % 2 * 255).astype(np.uint8), (20, 1)), lambda: ["3"])
+'''
+
+
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory):
+    """A plug-in 'installed' as a dist-info folder (package fm-half 2.3.1) and a module."""
+    import os
+    import textwrap
+
+    root = tmp_path_factory.mktemp("plugin")
+    info = root / "fm_half-2.3.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fm-half\nVersion: 2.3.1\n")
+    (info / "entry_points.txt").write_text("[fractal_match.families]\nhalf = fm_half:HALF\n\n"
+                                           "[fractal_match.kernels]\nstripes = fm_half:STRIPES\n")
+    (root / "fm_half.py").write_text(textwrap.dedent(PLUGIN))
+    return root, {**os.environ, "PYTHONPATH": str(root)}
+
+
+def cli(env, *args, cwd=None):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "fractal_match", *map(str, args)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+HALF = {"kind": "family", "name": "half", "package": "fm-half", "version": "2.3.1"}
+STRIPES = {"kind": "kernel source", "name": "stripes", "package": "fm-half", "version": "2.3.1"}
+
+
+def test_figures_of_plugin_families_name_the_package_and_version(plugin_env, scene):
+    import json
+
+    from fractal_match.images import read_png_metadata
+
+    _, env = plugin_env
+    made = cli(env, "match", scene / "target.png", "stripes:3", "--family", "half", "--family", "orbit-trap",
+               "-m", "ccoeff_normed", "--out", scene / "m")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(read_png_metadata(scene / "m" / "detection_grid.png")["plugins"]) == [HALF, STRIPES]
+    gallery = cli(env, "fractalize", scene / "kernel.png", "--gallery", "--out", scene / "g.png")
+    assert gallery.returncode == 0, gallery.stderr
+    assert json.loads(read_png_metadata(scene / "g.png")["plugins"]) == [HALF]  # every family is shown
+    one = cli(env, "fractalize", scene / "kernel.png", "--family", "half", "--out", scene / "t.png")
+    assert one.returncode == 0, one.stderr
+    assert json.loads(read_png_metadata(scene / "t.png")["plugins"]) == [HALF]
+    # built-ins only: the key is there and the list is empty (nothing came from a plug-in)
+    plain = cli(env, "match", scene / "target.png", scene / "kernel.png", "--family", "orbit-trap", "--out", scene / "b")
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(read_png_metadata(scene / "b" / "detection_grid.png")["plugins"]) == []
+
+
+def test_a_run_manifest_and_its_report_name_the_plugins_used(plugin_env, tmp_path):
+    import json
+
+    from fractal_match.images import read_png_metadata
+
+    _, env = plugin_env
+    config = tmp_path / "p.toml"
+    config.write_text(TINY.replace('family = "none"', 'family = "none"\n[[variants]]\nfamily = "half"'))
+    run = cli(env, "run", config, "--out", tmp_path / "run", "-e", "serial")
+    assert run.returncode == 0, run.stderr
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["plugins"] == [HALF]
+    report = cli(env, "report", tmp_path / "run")
+    assert report.returncode == 0, report.stderr
+    for figure in ("hit_rate.png", "gallery.png"):
+        assert json.loads(read_png_metadata(tmp_path / "run" / "report" / figure)["plugins"]) == [HALF]
+    config.write_text(TINY)
+    plain = cli(env, "run", config, "--out", tmp_path / "plain", "-e", "serial")
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads((tmp_path / "plain" / "manifest.json").read_text())["plugins"] == []
+
+
+def test_a_plugin_without_distribution_metadata_is_unknown():
+    from importlib.metadata import EntryPoint
+
+    from fractal_match._registry import _package
+
+    point = EntryPoint("half", "fm_half:HALF", "fractal_match.families")  # read from no distribution
+    assert point.dist is None
+    assert _package(point) == {"package": "unknown", "version": "unknown"}
+
+    class Broken:
+        @property
+        def name(self):
+            raise ValueError("no metadata")
+
+    class Point:
+        dist = Broken()
+
+    assert _package(Point()) == {"package": "unknown", "version": "unknown"}
+
+
+def test_a_resume_under_other_plugin_versions_records_them(tmp_path, tiny_config):
+    import json
+
+    from fractal_match.experiments.config import load_config
+    from fractal_match.experiments.runs import run_experiment
+
+    out = tmp_path / "r"
+    run_experiment(load_config(tiny_config), out, executor="serial", limit=1)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["plugins"] == []
+    run_experiment(load_config(tiny_config), out, resume=True, executor="serial", limit=1)
+    assert "plugins" not in json.loads((out / "manifest.json").read_text())["resumed"][-1]  # the same: not repeated
+    manifest["plugins"] = [HALF]  # as if the run had started with the plug-in, since uninstalled
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    run_experiment(load_config(tiny_config), out, resume=True, executor="serial", limit=1)
+    assert json.loads((out / "manifest.json").read_text())["resumed"][-1]["plugins"] == []

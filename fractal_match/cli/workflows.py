@@ -13,6 +13,7 @@ from .._errors import ParameterError
 from ..engine._methods import METHODS, check_methods
 from .._version import __version__
 from ..engine.detect import Detection, detect, matches_csv
+from ..templates import plugins_used
 from ..templates.fractal import FAMILIES, Template, fractalize, parse_assignments
 from ..atomic import write_atomic
 from ..images import encode_image, load_image, on_target_scale
@@ -98,7 +99,8 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
         raise type(exc)(f"{kernel_name} in {target_path}: {exc}") from None
     metadata = {"command": "match", "version": __version__, "target": str(target_path), "kernel": kernel_name,
                 "mode": mode, "methods": list(methods), "mask": None if mask_path is None else str(mask_path), "size": size, "top_k": top_k,
-                "families": list(families), "set": list(assignments), "template_masks": template_masks}
+                "families": list(families), "set": list(assignments), "template_masks": template_masks,
+                "plugins": plugins_used(families, [kernel_name])}
     written = write_detection(detection, out, f"{kernel_name} in {Path(target_path).name}", metadata, progress=progress, svg=svg)
     return detection, written
 
@@ -128,7 +130,8 @@ def write_template(template: Template, out, kernel_name: str) -> Path:
         alpha = np.clip(np.rint(template.mask * 255.0), 0, 255).astype(np.uint8)
         rgb = picture if picture.ndim == 3 else np.dstack([picture] * 3)  # PNG encoders want RGBA, not gray+alpha
         picture = np.dstack([rgb, alpha])
-    metadata = {"kernel": kernel_name, "version": __version__, **template.metadata()}
+    metadata = {"kernel": kernel_name, "version": __version__, **template.metadata(),
+                "plugins": plugins_used([template.family], [kernel_name])}
     return write_atomic(out, encode_image(picture, ".png", metadata))
 
 
@@ -149,7 +152,8 @@ def run_gallery(kernel_name: str, size: int | None = None, color: bool = False, 
     kernel = load_kernel(kernel_name, "color" if color else "gray")
     templates = [fractalize(kernel, name, size=size or 128) for name in FAMILIES if name != "none"]
     figure = gallery(kernel.image, templates, title=f"{kernel_name}: every family at its defaults")
-    return save_figure(figure, out, {"kernel": kernel_name, "version": __version__, "families": list(FAMILIES)}, svg=svg)
+    return save_figure(figure, out, {"kernel": kernel_name, "version": __version__, "families": list(FAMILIES),
+                                     "plugins": plugins_used(FAMILIES, [kernel_name])}, svg=svg)
 
 
 def run_kernel_sheet(out, names: Sequence[str], svg: bool = False) -> list[Path]:
@@ -160,5 +164,6 @@ def run_kernel_sheet(out, names: Sequence[str], svg: bool = False) -> list[Path]
 
     kernels = [load_kernel(name) for name in names]
     shown = [SimpleNamespace(image=k.image, mask=None, family=k.name) for k in kernels[1:]]
-    return save_figure(gallery(kernels[0].image, shown, columns=7), out, {"kernels": list(names)}, svg=svg)
+    return save_figure(gallery(kernels[0].image, shown, columns=7), out,
+                       {"kernels": list(names), "plugins": plugins_used((), names)}, svg=svg)
 

@@ -56,8 +56,10 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def environment() -> dict:
-    """Versions and machine, for manifests and benchmark results."""
+def environment(config: Config | None = None) -> dict:
+    """Versions and machine, for manifests and benchmark results; with a `config`, also the
+    plug-ins its variants and kernels use (``plugins``: package and version of each, [] when
+    everything is built in; see :func:`fractal_match.templates.plugins_used`)."""
     import subprocess
 
     import cv2
@@ -69,9 +71,19 @@ def environment() -> dict:
                                 cwd=Path(__file__).parent).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
-    return {"tool": "fractal-match", "version": __version__, "git_commit": commit, "python": platform.python_version(),
-            "numpy": numpy.__version__, "opencv": cv2.__version__, "numba": numba.__version__,
-            "machine": platform.machine(), "system": platform.platform(), "cpus": os.cpu_count()}
+    found = {"tool": "fractal-match", "version": __version__, "git_commit": commit, "python": platform.python_version(),
+             "numpy": numpy.__version__, "opencv": cv2.__version__, "numba": numba.__version__,
+             "machine": platform.machine(), "system": platform.platform(), "cpus": os.cpu_count()}
+    if config is not None:
+        found["plugins"] = config_plugins(config)
+    return found
+
+
+def config_plugins(config: Config) -> list[dict]:
+    """The plug-ins (package and version) behind `config`'s variants and kernels."""
+    from ..templates import plugins_used
+
+    return plugins_used([v.family for v in config.variants], config.kernels)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -179,15 +191,18 @@ class RunStore:
         self.leftovers = remove_leftovers(self.folder, RUN_ATOMIC_FILES)
         if resume:
             self.done = self._repair_and_scan(group_rows)
-            self.manifest.setdefault("resumed", []).append(
-                {"at": utc_now(), "leftovers_removed": self.leftovers, "repaired_bytes": self.repaired,
-                 "dropped_rows": self.dropped})
+            resumed = {"at": utc_now(), "leftovers_removed": self.leftovers, "repaired_bytes": self.repaired,
+                       "dropped_rows": self.dropped}
+            plugins = config_plugins(config)
+            if "plugins" in self.manifest and plugins != self.manifest["plugins"]:
+                resumed["plugins"] = plugins  # another version installed since: its rows come from it
+            self.manifest.setdefault("resumed", []).append(resumed)
             self.manifest["finished"] = None
             self._write_manifest()  # the resume is on record even if this run stops before its end
         else:
             self.manifest = {"name": config.name, "config_hash": config.digest, "seed": config.seed,
                              "started": utc_now(), "finished": None, "cases": None, "groups": None, "resumed": [],
-                             "groups_planned": len(self.plan.groups), **environment()}
+                             "groups_planned": len(self.plan.groups), **environment(config)}
             if self.leftovers:  # a start that was killed before its manifest existed
                 self.manifest["leftovers_removed"] = self.leftovers
             write_config(self.folder, config)

@@ -49,6 +49,12 @@ def _config(run: Run):
         return None
 
 
+def _plugins(run: Run) -> dict:
+    """Figure metadata naming the plug-ins (package and version) the run used, as its manifest
+    records them (runs made before manifests did: nothing)."""
+    return {"plugins": run.manifest["plugins"]} if "plugins" in run.manifest else {}
+
+
 def _shown_method(run: Run) -> str:
     """The method the chosen cases are ranked and drawn by."""
     return "TM_CCOEFF_NORMED" if "TM_CCOEFF_NORMED" in run.methods else run.methods[0]
@@ -102,7 +108,7 @@ def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen
         title = f"{label} case for {fractal} (margin {c['margin'][index]:.3f}): {c['case_id'][index]}"
         stem = f"detection_{label.split()[0]}"
         save_figure(detection_grid(target, detection.variants, detection.methods, truth=box, title=title),
-                    out / stem, {"case_id": c["case_id"][index]}, svg=svg)
+                    out / stem, {"case_id": c["case_id"][index], **_plugins(run)}, svg=svg)
         task.advance()
         figures.append((f"{stem}.png", f"The original experiment's figure for the {label} case of {fractal} "
                         f"({meaning} under {_shown_method(run)}; margin: best score where a detection would hit minus best "
@@ -110,7 +116,7 @@ def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen
     return figures
 
 
-def _gallery_figure(config, runner, out: Path, svg: bool = False) -> list[tuple[str, str]]:
+def _gallery_figure(config, runner, out: Path, svg: bool = False, meta: dict | None = None) -> list[tuple[str, str]]:
     from ..experiments.plan import selected_refs
 
     refs = selected_refs(config)
@@ -122,7 +128,8 @@ def _gallery_figure(config, runner, out: Path, svg: bool = False) -> list[tuple[
     templates = [runner.template(refs[0], kernel, v.name) for v in shown]
     templates = [t if runner.switches(v)[1] else replace(t, mask=None) for t, v in zip(templates, shown)]
     picture = runner.kernel_picture(refs[0], kernel, config.color)
-    save_figure(gallery(picture, templates, title=f"variants of {kernel} for {refs[0].id}"), out / "gallery", {}, svg=svg)
+    save_figure(gallery(picture, templates, title=f"variants of {kernel} for {refs[0].id}"), out / "gallery", meta or {},
+                svg=svg)
     return [("gallery.png", f"The generated variants of the kernel {html.escape(kernel)} for {html.escape(refs[0].id)}, "
              "as they are matched: black marks pixels a template mask leaves out, only where the variant matches with "
              "masks (bank and oracle are the kernel itself at other poses; pnet-detector uses no kernel).")]
@@ -163,7 +170,7 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
             from ..experiments.cases import CaseRunner
 
             runner = CaseRunner(config)  # one runner: templates made for the gallery serve the grids too
-            figures += _gallery_figure(config, runner, out, svg)
+            figures += _gallery_figure(config, runner, out, svg, _plugins(run))
             task.advance()
             figures += _detection_figures(run, config, runner, out, fractal, chosen, task, svg)
     partial = partial_run(run.folder, run.manifest, config)
@@ -206,7 +213,7 @@ def _first_fractal(config) -> str | None:
 def _figures(run: Run, summary, comparisons, posed: bool, out: Path, task, svg: bool = False) -> list[tuple[str, str]]:
     """The figures drawn from the rows alone (no matching)."""
     methods, variants = run.methods, run.variants
-    meta = {"run": run.folder.name, "config_hash": run.manifest.get("config_hash", "")}
+    meta = {"run": run.folder.name, "config_hash": run.manifest.get("config_hash", ""), **_plugins(run)}
     figures: list[tuple[str, str]] = []
     save_figure(hit_rate_heatmap(summary, methods, variants, _marks(comparisons)), out / "hit_rate", meta, svg=svg)
     task.advance()

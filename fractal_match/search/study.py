@@ -276,7 +276,7 @@ def _open(config: Config, out: Path, resume: bool, trials: int | None) -> tuple[
             manifest["resumed"].append({"at": utc_now(), "leftovers_removed": leftovers})
         else:
             write_config(out, config)
-            manifest = {**_describe(config, found, trials), "started": utc_now(), "resumed": [], **environment(),
+            manifest = {**_describe(config, found, trials), "started": utc_now(), "resumed": [], **environment(config),
                         **({"leftovers_removed": leftovers} if leftovers else {})}
         manifest["finished"] = None
         write_json(out / "search.json", manifest)
