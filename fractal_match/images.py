@@ -23,7 +23,27 @@ MODES = ("gray", "color", "unchanged")
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 
 
+#: Files that reach this process as bytes instead of by path: {path as the client names it:
+#: bytes}. A Dask worker on another machine gets the client's image files this way
+#: (:func:`provide_files`); everything that reads an image goes through :func:`_read_bytes`.
+_PROVIDED: dict[str, bytes] = {}
+_PROVIDED_LIMIT = 1 << 30  # bytes kept at most; older files are dropped first (a long-lived worker)
+
+
+def provide_files(files: dict) -> None:
+    """Read these paths from the given bytes from now on in this process ({path: bytes}), instead
+    of from the file system (a cluster worker that cannot see the client's files)."""
+    for path, data in files.items():
+        _PROVIDED.pop(str(path), None)
+        _PROVIDED[str(path)] = bytes(data)
+    while sum(len(d) for d in _PROVIDED.values()) > _PROVIDED_LIMIT and len(_PROVIDED) > len(files):
+        _PROVIDED.pop(next(iter(_PROVIDED)))
+
+
 def _read_bytes(path: Path) -> bytes:
+    provided = _PROVIDED.get(str(path))
+    if provided is not None:
+        return provided
     if not path.exists():
         raise ImageError(f"{path}: no such file")
     if path.is_dir():

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 from collections import deque
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from .._errors import FractalMatchError, unknown_name
@@ -105,19 +106,53 @@ def pools_in_workers(executor: str = "processes", workers: int | None = None, sc
     return list(execute(_report_pools, [hold] * (3 * workers), executor, workers, scheduler))
 
 
-def _in_worker(function, *args):
-    """Run `function(*args)` in a worker, its pools limited first (see :func:`limit_threads`)."""
+class VersionMismatch(ExecutorError):
+    """A worker runs another version of the package than the client."""
+
+
+def _version() -> str:
+    from .. import _version
+
+    return _version.__version__
+
+
+def _in_worker(function, batch, files=None, version: str | None = None):
+    """Run `function(batch)` in a worker: its version checked against the client's, the client's
+    `files` ({path: bytes}) made readable by those paths, its pools limited (:func:`limit_threads`)."""
+    if version is not None and _version() != version:
+        raise VersionMismatch(_mismatch(_worker_name(), _version(), version))
+    if files:
+        from ..images import provide_files
+
+        provide_files(files)
     limit_threads()
-    return function(*args)
+    return function(batch)
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"process {os.getpid()}"
+
+
+def _mismatch(worker: str, theirs: str, mine: str) -> str:
+    return (f"the Dask worker {worker} runs fractal-match {theirs}, this client {mine} (allowed: the same version on "
+            f"every worker: pip install fractal-match=={mine} there, or start the workers from this install)")
 
 
 def execute(function: Callable[[object], list], batches: Sequence, executor: str = "processes",
-            workers: int | None = None, scheduler: str | None = None) -> Iterable:
+            workers: int | None = None, scheduler: str | None = None,
+            files: Callable[[object], Iterable] | None = None) -> Iterable:
     """Run ``function(batch)`` for every batch and yield the items of each result as it finishes.
 
     `function` must be picklable (a top-level function or a functools.partial of one) for the
     processes and dask executors. Serial runs keep this process's thread pools; workers get one
-    thread per pool.
+    thread per pool. `files(batch)`, if given, names the files a batch reads by path: the dask
+    executor sends their bytes to the cluster (each file once, keyed by its content hash), so its
+    workers need no shared file system; local executors read them where they are.
     """
     if executor not in EXECUTORS:
         raise ExecutorError(unknown_name("executor", executor, EXECUTORS))
@@ -128,7 +163,7 @@ def execute(function: Callable[[object], list], batches: Sequence, executor: str
     elif executor == "processes":
         yield from _execute_processes(function, batches, workers)
     else:
-        yield from _execute_dask(function, batches, workers, scheduler)
+        yield from _execute_dask(function, batches, workers, scheduler, files)
 
 
 def process_pool(workers: int):
@@ -198,17 +233,62 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def _execute_dask(function, batches, workers, scheduler):
+class _Shipment:
+    """The client's files on the cluster: each read once, scattered once under its content hash
+    (two paths with one content share it), and named per task by the paths its code reads."""
+
+    def __init__(self, client, files):
+        self.client, self.files = client, files
+        self.by_path: dict[str, object] = {}
+        self.by_hash: dict[str, object] = {}
+
+    def __call__(self, batch) -> dict:
+        import hashlib
+
+        from ..images import _read_bytes
+
+        if self.files is None:
+            return {}
+        found = {}
+        for path in self.files(batch):
+            key = str(path)
+            if key not in self.by_path:
+                data = _read_bytes(Path(path))  # a file that cannot be read: one line naming it
+                digest = hashlib.sha256(data).hexdigest()
+                if digest not in self.by_hash:
+                    name = f"fractal-match-file-{digest}"
+                    self.by_hash[digest] = self.client.scatter({name: data})[name]
+                self.by_path[key] = self.by_hash[digest]
+            found[key] = self.by_path[key]
+        return found
+
+
+def check_versions(client) -> None:
+    """Refuse, in one line, a cluster with a worker whose package version is not this client's
+    (before any work is sent)."""
+    mine = _version()
+    for worker, theirs in sorted(client.run(_version).items()):
+        if theirs != mine:
+            raise VersionMismatch(_mismatch(worker, theirs, mine))
+
+
+def _execute_dask(function, batches, workers, scheduler, files=None):
     from distributed import as_completed
 
     client, cluster = dask_client(workers, scheduler)
     try:
+        check_versions(client)
+        shipment, version = _Shipment(client, files), _version()
+
+        def submit(batch):
+            return client.submit(_in_worker, function, batch, shipment(batch), version, pure=False)
+
         waiting = deque(batches)
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or workers)
         futures = as_completed()
         in_flight = 0
         while waiting and in_flight < window:
-            futures.add(client.submit(_in_worker, function, waiting.popleft(), pure=False))
+            futures.add(submit(waiting.popleft()))
             in_flight += 1
         for future in futures:
             in_flight -= 1
@@ -216,7 +296,7 @@ def _execute_dask(function, batches, workers, scheduler):
             future.release()
             yield from results
             if waiting:
-                futures.add(client.submit(_in_worker, function, waiting.popleft(), pure=False))
+                futures.add(submit(waiting.popleft()))
                 in_flight += 1
     finally:
         client.close()

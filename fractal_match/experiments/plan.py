@@ -9,6 +9,7 @@ config, and it is the unit of work handed to executors and of resuming.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -181,6 +182,30 @@ def _groups(config: Config, targets) -> list[Group]:
     return groups
 
 
+def group_files(config: Config, groups) -> list[Path]:
+    """The files that running `groups` reads by the paths the client gave them, each once: the
+    images of their objects (both images of a pair; bundled photos too, whose path is this
+    install's), and kernel and pasted-object pictures given as files. A cluster's workers get
+    these from the client: they may not see its file system. (Kernels by name and scene
+    backgrounds are found in each worker's own install.)"""
+    found: dict[str, Path] = {}
+
+    def add(path) -> None:
+        found.setdefault(str(path), Path(path))
+
+    for name in config.kernels + (config.targets.synthetic.objects if config.targets.synthetic else ()):
+        if Path(name).is_absolute():  # the config resolves image files to absolute paths
+            add(name)
+    for group in groups:
+        ref = group.target
+        if ref.kind == "annotation":
+            add(ref.annotation.image)
+        elif ref.kind == "pair":
+            add(ref.pair.template_image)
+            add(ref.pair.target_image)
+    return list(found.values())
+
+
 def count_cases(config: Config, groups: list[Group] | None = None) -> tuple[int, int]:
     """(cases, template matches). A template match is the unit of throughput everywhere: one
     template against one target, giving every method's map; bank members count one each."""
@@ -222,4 +247,4 @@ def make_plan(config: Config) -> Plan:
 
 
 __all__ = ["Plan", "make_plan", "Group", "TargetRef", "target_refs", "selected_refs", "expand", "count_cases",
-           "group_row_count", "split_targets", "sources", "describe_split", "describe_targets"]
+           "group_row_count", "group_files", "split_targets", "sources", "describe_split", "describe_targets"]

@@ -13,7 +13,7 @@ from ..progress import Progress
 from .cases import ROW_COLUMNS, run_groups
 from .config import Config
 from .executors import execute
-from .plan import Plan, make_plan
+from .plan import Plan, group_files, make_plan
 from .store import RunStore
 
 
@@ -66,7 +66,8 @@ def run_experiment(config: Config | Plan, out, resume: bool = False, executor: s
         if progress is not None:
             progress(finished, len(groups), [])
         batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
-        for _, rows in execute(partial(run_groups, config), batches, executor, workers, scheduler):
+        for _, rows in execute(partial(run_groups, config), batches, executor, workers, scheduler,
+                               files=partial(group_files, config)):
             store.append(rows)
             finished += 1
             if progress is not None:

@@ -37,7 +37,7 @@ from .._errors import ConfigError, FractalMatchError
 from ..experiments.config import Config, Search, Variant
 from ..experiments.executors import execute
 from ..experiments.cases import ROW_COLUMNS, run_groups
-from ..experiments.plan import make_plan, split_targets
+from ..experiments.plan import group_files, make_plan, split_targets
 from ..atomic import remove_leftovers, write_atomic
 from ..progress import Progress, ensure
 from .space import SearchSpace, bank_space, search_space, variant_point
@@ -314,7 +314,8 @@ def _evaluate(config: Config, jobs: list[_Job], executor: str, workers, schedule
             todo = [g for g in groups[key] if g.id not in store.done]
             items += [(key, job.config, todo[i : i + GROUPS_PER_ITEM]) for i in range(0, len(todo), GROUPS_PER_ITEM)]
         task.update(completed=0, total=sum(len(i[2]) for i in items))
-        for key, rows in execute(_run_item, items, executor, workers, scheduler):
+        for key, rows in execute(_run_item, items, executor, workers, scheduler,
+                                 files=lambda item: group_files(item[1], item[2])):  # read by path
             stores[key].append(rows)
             task.advance()
         for key, store in stores.items():
