@@ -283,3 +283,29 @@ def test_one_object_in_two_sources_is_refused_and_a_near_name_is_suggested(tmp_p
     with pytest.raises(ConfigError, match="field 'targets.annotations' names unknown object 'astronaut/fase' "
                                           r"\(did you mean 'astronaut/face'\?"):
         load_config(config(tmp_path, 'annotations = ["astronaut/fase"]'))
+
+
+def test_validate_and_the_report_say_what_counts_as_a_hit_and_that_the_oracle_is_no_bound_for_pairs(tmp_path):
+    from fractal_match.report.build import make_report
+
+    photo(tmp_path / "a.png", 3)
+    (tmp_path / "m.csv").write_text('template_image,template_box,target_image,target_box\n'
+                                    'a.png,"40,50,45,32",a.png,"40,50,45,32"\n')
+    path = config(tmp_path, 'manifest = "m.csv"', variants=("none", "oracle"))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0
+    assert "  1 object(s) from m.csv\n" in result.output
+    assert "  hit rule (auto): pairs: iou (IoU > 0.5 with the box the template stands for)\n" in result.output
+    run_experiment(load_config(path), tmp_path / "run", executor="serial")
+    page = (make_report(tmp_path / "run") / "index.html").read_text()
+    assert "<th>oracle<br><small>not an upper bound here (pairs)</small></th>" in page
+    assert "What counts as a hit: hit rule (auto): pairs: iou (IoU &gt; 0.5 with the box the template stands for)." in page
+    # posed pairs: the centre rule, said so
+    path = config(tmp_path, 'manifest = "m.csv"', "[transforms]\nscales = [1.0, 0.8]", variants=("none", "oracle"))
+    assert "hit rule (auto): pairs: center (centre within 0.25 x the object's shorter side)" in \
+        runner.invoke(app, ["validate", str(path)]).output
+    # annotations only: the oracle is an upper bound, and no note says otherwise
+    boxes_toml(tmp_path, [("a.png", "thing", (40, 50, 45, 32))])
+    path = config(tmp_path, 'annotations = "boxes.toml"', variants=("none", "oracle"))
+    run_experiment(load_config(path), tmp_path / "run2", executor="serial")
+    assert "not an upper bound" not in (make_report(tmp_path / "run2") / "index.html").read_text()

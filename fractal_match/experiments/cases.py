@@ -26,7 +26,7 @@ from ..templates.kernels import load_kernel
 from ..engine.measure import measure_batch, search_measures
 from ..engine.metrics import Truth, evaluate
 from ..engine.pose_search import search
-from .plan import Group, TargetRef, format_pose
+from .plan import Group, TargetRef, format_pose, hit_rule
 from .scenes import synthetic_scene
 
 ROW_COLUMNS = (
@@ -65,17 +65,6 @@ def load_target(ref: TargetRef, config: Config, color: bool | None = None) -> Lo
                                           spec.scene_size, color, spec.paste)
     return LoadedTarget(scene, box, picture, f"{spec.objects[ref.index % len(spec.objects)]}#{ref.index}",
                         f"{spec.textures[ref.index % len(spec.textures)]}-scene")
-
-
-def hit_rule(config: Config, kind: str) -> str:
-    """The hit criterion of a config's objects of `kind`: [evaluation] hit, or for "auto" "iou" for
-    pairs at their own pose (the pairs benchmarks' rule) and "center" for everything posed (a
-    template of the object's size at scale 1 cannot pass IoU 0.5 against the object at scale
-    0.7 or 1.4), and for annotations and synthetic scenes."""
-    if config.evaluation.hit != "auto":
-        return config.evaluation.hit
-    posed = len(config.scales) * len(config.rotations) > 1 or config.scales[0] != 1 or config.rotations[0] % 360 != 0
-    return "iou" if kind == "pair" and not posed else "center"
 
 
 # --- templates -------------------------------------------------------------------------------------

@@ -94,6 +94,28 @@ def describe_targets(config: Config, refs) -> list[str]:
     return lines
 
 
+def hit_rule(config: Config, kind: str) -> str:
+    """The hit criterion of a config's objects of `kind`: [evaluation] hit, or for "auto" "iou" for
+    pairs at their own pose (the pairs benchmarks' rule) and "center" for everything posed (a
+    template of the object's size at scale 1 cannot pass IoU 0.5 against the object at scale
+    0.7 or 1.4), and for annotations and synthetic scenes."""
+    if config.evaluation.hit != "auto":
+        return config.evaluation.hit
+    posed = len(config.scales) * len(config.rotations) > 1 or config.scales[0] != 1 or config.rotations[0] % 360 != 0
+    return "iou" if kind == "pair" and not posed else "center"
+
+
+def describe_hit_rule(config: Config, refs) -> str:
+    """One line saying what counts as a hit for the config's objects (`refs`)."""
+    evaluation, parts = config.evaluation, []
+    for kind in dict.fromkeys(ref.kind for ref in refs):
+        rule = hit_rule(config, kind)
+        text = (f"centre within {evaluation.center_fraction:g} x the object's shorter side" if rule == "center" else
+                f"IoU > {evaluation.iou_threshold:g} with the box the template stands for")
+        parts.append(f"{'pairs' if kind == 'pair' else kind + 's'}: {rule} ({text})")
+    return f"hit rule ({evaluation.hit}): " + "; ".join(parts)
+
+
 def sources(ref: TargetRef, config: Config, annotations=None) -> set[str]:
     """What a target object is made from, for splits by image: an annotation's image (as its file
     names it), both images of a pair, a synthetic scene's background file and the picture pasted
@@ -247,4 +269,4 @@ def make_plan(config: Config) -> Plan:
 
 
 __all__ = ["Plan", "make_plan", "Group", "TargetRef", "target_refs", "selected_refs", "expand", "count_cases",
-           "group_row_count", "group_files", "split_targets", "sources", "describe_split", "describe_targets"]
+           "group_row_count", "group_files", "split_targets", "sources", "describe_split", "describe_targets", "describe_hit_rule", "hit_rule"]

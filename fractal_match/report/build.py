@@ -49,6 +49,21 @@ def _config(run: Run):
         return None
 
 
+def _judging(run: Run, config) -> tuple[str, dict]:
+    """(what counts as a hit, as a sentence for the page; {variant: a note under its name}): the
+    oracle is no upper bound where pairs are among the targets (their own change of view is
+    unknown to it). Without the config (its data moved): nothing."""
+    if config is None:
+        return "", {}
+    from ..experiments.plan import describe_hit_rule, selected_refs
+
+    refs = selected_refs(config)
+    notes = {}
+    if any(ref.kind == "pair" for ref in refs):
+        notes = {v.name: "not an upper bound here (pairs)" for v in config.variants if v.family == "oracle"}
+    return describe_hit_rule(config, refs), notes
+
+
 def _plugins(run: Run) -> dict:
     """Figure metadata naming the plug-ins (package and version) the run used, as its manifest
     records them (runs made before manifests did: nothing)."""
@@ -174,7 +189,7 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
             task.advance()
             figures += _detection_figures(run, config, runner, out, fractal, chosen, task, svg)
     partial = partial_run(run.folder, run.manifest, config)
-    write_atomic(out / "index.html", _page(run, summary, comparisons, figures, partial).encode("utf-8"))
+    write_atomic(out / "index.html", _page(run, summary, comparisons, figures, partial, *_judging(run, config)).encode("utf-8"))
     return out
 
 
@@ -250,10 +265,13 @@ def _fmt(value, digits: int = 3) -> str:
     return html.escape(str(value))
 
 
-def _rate_table(run: Run, summary: list[dict], kernel: str, marks: dict) -> str:
-    """Hit rate (and Wilson interval) per method x variant for one kernel or "all"."""
+def _rate_table(run: Run, summary: list[dict], kernel: str, marks: dict, notes: dict | None = None) -> str:
+    """Hit rate (and Wilson interval) per method x variant for one kernel or "all"; `notes`: a
+    few words under a variant's name."""
     pooled = {(r["method"], r["variant"]): r for r in summary if r["scale"] == "all" and r["kernel"] == kernel}
-    head = "".join(f"<th>{html.escape(v)}</th>" for v in run.variants)
+    notes = notes or {}
+    head = "".join(f"<th>{html.escape(v)}" + (f"<br><small>{html.escape(notes[v])}</small>" if v in notes else "") + "</th>"
+                   for v in run.variants)
     body = ""
     for method in run.methods:
         cells = ""
@@ -287,10 +305,10 @@ def _banner(partial: Partial | None) -> str:
 
 
 def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]],
-          partial: Partial | None = None) -> str:
+          partial: Partial | None = None, rule: str = "", notes: dict | None = None) -> str:
     marks = _marks(comparisons)
     kernels = [k for k in dict.fromkeys(r["kernel"] for r in summary) if k != "all"]
-    per_kernel = "".join(f"<h3>kernel {html.escape(k)}</h3>{_rate_table(run, summary, k, {})}" for k in kernels)
+    per_kernel = "".join(f"<h3>kernel {html.escape(k)}</h3>{_rate_table(run, summary, k, {}, notes)}" for k in kernels)
     manifest = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
                        for k, v in sorted(run.manifest.items()))
     significant = [r for r in comparisons if established(r)]
@@ -331,8 +349,8 @@ nav.toc ul {{ margin: 0.2em 0; }}
 <p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): established
 above/below the plain kernel (<code>none</code>): the exact McNemar test on the paired cases, Holm-adjusted over every
 comparison (in a confirmation: within its set, declared or exploratory), gives p &lt; {SIGNIFICANCE} <em>and</em> the 95% cluster-bootstrap interval of the difference (resampling
-source objects) excludes zero.</p>
-{_rate_table(run, summary, "all", marks)}
+source objects) excludes zero.{(" What counts as a hit: " + html.escape(rule) + ".") if rule else ""}</p>
+{_rate_table(run, summary, "all", marks, notes)}
 {"<h2 id='per-kernel'>Hit rate per kernel</h2><p>The same, for each kernel alone (marks are for the pooled comparisons only).</p>" + per_kernel if per_kernel else ""}
 <h2 id="differences">Significant paired differences</h2>
 <p>Every comparison in <a href="comparisons.csv">comparisons.csv</a> whose difference is established (Holm-adjusted
