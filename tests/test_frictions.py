@@ -489,3 +489,109 @@ def test_a_resume_under_other_plugin_versions_records_them(tmp_path, tiny_config
     (out / "manifest.json").write_text(json.dumps(manifest))
     run_experiment(load_config(tiny_config), out, resume=True, executor="serial", limit=1)
     assert json.loads((out / "manifest.json").read_text())["resumed"][-1]["plugins"] == []
+
+
+# --- match --box -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, box", [("30,20,20,16", (30, 20, 20, 16)), ("30 20 20 16", (30, 20, 20, 16)),
+                                       (" 30, 20,  20 ,16", (30, 20, 20, 16)), ("1.5,2,3.25,4", (1.5, 2, 3.25, 4))])
+def test_a_box_is_four_numbers_with_commas_or_spaces(text, box):
+    from fractal_match.cli.workflows import parse_box
+
+    assert parse_box(text) == box
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--box", "1,2,3"], "error: --box '1,2,3': needs four numbers x,y,w,h (allowed: e.g. --box 179,76,88,102)"),
+    (["--box", "1,2,x,4"], "error: --box '1,2,x,4': 'x' is not a number (allowed: four numbers x,y,w,h)"),
+    (["--box", "1,2,inf,4"], "error: --box '1,2,inf,4': 'inf' is not a finite number (allowed: four numbers x,y,w,h)"),
+    (["--box", "1,2,0,4"], "error: --box '1,2,0,4': width 0 and height 4 must be positive (allowed: w > 0, h > 0)"),
+    (["--box", "70,20,20,16"], "error: --box 70,20,20,16 is not inside {d}/target.png (80 x 60 px; allowed: x >= 0, "
+                               "y >= 0, x + w <= 80, y + h <= 60)"),
+    (["--box", "-1,20,20,16"], "is not inside {d}/target.png (80 x 60 px;"),
+    (["--hit", "iou"], "error: --hit iou needs --box X,Y,W,H (the true box it judges by)"),
+    (["--box", "30,20,20,16", "--hit", "iuo"], "error: --hit 'iuo' is not a hit rule (allowed: center, iou)"),
+])
+def test_a_bad_box_is_one_line_naming_it_and_writes_nothing(scene, args, message):
+    out = scene / "never"
+    result = runner.invoke(app, ["match", str(scene / "target.png"), str(scene / "kernel.png"), "--out", str(out), *args])
+    line = one_line_error(result)
+    assert message.format(d=scene) in line, line
+    assert not out.exists()
+
+
+def _colour_pixels(path, colour) -> int:
+    from fractal_match import load_image
+
+    picture = load_image(path, "color")
+    return int(np.all(picture == np.array(colour, np.uint8), axis=2).sum())
+
+
+def test_match_box_judges_each_method_and_draws_the_truth(scene):
+    import json
+
+    from fractal_match.images import read_png_metadata
+    from fractal_match.report.figures import _GREEN, _TRUTH
+
+    out = scene / "judged"
+    result = runner.invoke(app, ["match", str(scene / "target.png"), str(scene / "kernel.png"), "--box", "30,20,20,16",
+                                 "-m", "ccoeff_normed", "-m", "sqdiff", "--top-k", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((out / "matches.csv").open()))
+    assert list(rows[0])[-3:] == ["hit", "center_error", "iou"]
+    best = {r["method"]: r for r in rows if r["rank"] == "1"}
+    for method in ("TM_CCOEFF_NORMED", "TM_SQDIFF"):  # the crop found where it was cut
+        assert (best[method]["hit"], best[method]["center_error"], best[method]["iou"]) == ("1", "0.000", "1.000")
+    second = [r for r in rows if r["rank"] == "2"]
+    assert second and all(r["hit"] in ("0", "1") for r in second)
+    for r in rows:  # each row judged by the engine's own rule
+        from fractal_match.engine.metrics import Truth, is_hit
+        from fractal_match.geometry import Box
+
+        hit, error, overlap = is_hit(int(r["x"]), int(r["y"]), (int(r["h"]), int(r["w"])),
+                                     Truth(Box(30, 20, 20, 16), (40.0, 28.0), (20, 16)))
+        assert (r["hit"], r["center_error"], r["iou"]) == (str(int(hit)), f"{error:.3f}", f"{overlap:.3f}")
+    assert "centre error" in result.stdout and "hits: 2 of 2 against the true box 30,20,20,16 (center rule)" in result.stdout
+    metadata = read_png_metadata(out / "detection_grid.png")
+    assert json.loads(metadata["truth"]) == [30, 20, 20, 16] and metadata["hit_rule"].startswith("hit: the detection's centre")
+    assert _colour_pixels(out / "detection_grid.png", _TRUTH) > 0  # the dashed true box
+    assert _colour_pixels(out / "detection_grid.png", _GREEN) > 0  # hits framed green
+    plain = scene / "plain"
+    assert runner.invoke(app, ["match", str(scene / "target.png"), str(scene / "kernel.png"), "-m", "sqdiff",
+                               "--out", str(plain)]).exit_code == 0
+    assert list(csv.DictReader((plain / "matches.csv").open()))[0].keys() == {
+        "variant", "method", "rank", "x", "y", "w", "h", "score", "degenerate"}  # unjudged: the columns as before
+    assert _colour_pixels(plain / "detection_grid.png", _TRUTH) == 0 and _colour_pixels(plain / "detection_grid.png", _GREEN) == 0
+
+
+def test_the_hit_rule_decides_a_box_larger_than_the_detection(scene):
+    """A 30 x 30 box about the crop's centre: the centre rule hits (error 0), IoU (320 / 900) misses."""
+    found = {}
+    for rule in ("center", "iou"):
+        out = scene / rule
+        result = runner.invoke(app, ["match", str(scene / "target.png"), str(scene / "kernel.png"), "--box", "25,13,30,30",
+                                     "--hit", rule, "-m", "TM_CCOEFF_NORMED", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        (row,) = csv.DictReader((out / "matches.csv").open())
+        found[rule] = (row["hit"], row["center_error"], row["iou"])
+    assert found == {"center": ("1", "0.000", "0.356"), "iou": ("0", "0.000", "0.356")}
+
+
+def test_a_square_variant_of_a_non_square_kernel_is_judged_by_the_kernels_box(scene, monkeypatch):
+    from fractal_match.engine.detect import Detection
+    from fractal_match.engine.metrics import Truth, is_hit
+    from fractal_match.geometry import Box
+
+    judged = []
+    original = Detection.judge
+    monkeypatch.setattr(Detection, "judge", lambda self, truth: (judged.append(truth), original(self, truth))[1])
+    out = scene / "family"
+    result = runner.invoke(app, ["match", str(scene / "target.png"), str(scene / "kernel.png"), "--family", "droste",
+                                 "--box", "30,20,20,16", "--hit", "iou", "-m", "sqdiff", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (row,) = [r for r in csv.DictReader((out / "matches.csv").open()) if r["variant"] == "droste"]
+    assert (row["w"], row["h"]) == ("20", "20")  # the template is square, the kernel 20 x 16
+    truth = Truth(Box(30, 20, 20, 16), (40.0, 28.0), (20, 16), "iou", footprint=(20, 16))
+    assert judged == [truth]
+    hit, error, overlap = is_hit(int(row["x"]), int(row["y"]), (20, 20), truth)
+    assert (row["hit"], row["center_error"], row["iou"]) == (str(int(hit)), f"{error:.3f}", f"{overlap:.3f}")

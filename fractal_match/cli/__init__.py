@@ -68,18 +68,32 @@ def _print_best(detection) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..engine.detect import best_table
     from ..engine._methods import METHOD_INFO
 
     seconds = detection.seconds
+    judged = detection.truth is not None
     table = Table(title=f"best match per method (matching took {seconds:.2f} s)")
-    for column in ("variant", "method", "better", "x", "y", "score", "degenerate"):
-        table.add_column(column, justify="right" if column in ("x", "y", "score", "degenerate") else "left",
+    columns = ("variant", "method", "better", "x", "y", "score", "degenerate") + (("hit", "centre error", "IoU") if judged else ())
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("variant", "method", "better", "hit") else "right",
                          overflow="fold")
-    for variant, method, match, degenerate in best_table(detection):
-        better = "lower" if METHOD_INFO[method].lower_is_better else "higher"
-        table.add_row(variant, method, better, str(match.x), str(match.y), f"{match.score:.6g}", str(degenerate))
-    Console(width=max(Console().width, 100)).print(table)
+    hits = 0
+    for variant in detection.variants:
+        for method in detection.methods:
+            match = variant.best[method]
+            better = "lower" if METHOD_INFO[method].lower_is_better else "higher"
+            row = [variant.name, method, better, str(match.x), str(match.y), f"{match.score:.6g}",
+                   str(detection.degenerate[variant.name, method])]
+            if judged:
+                hit, error, overlap = detection.judgement(variant, match)
+                hits += hit
+                row += ["yes" if hit else "no", f"{error:.1f}", f"{overlap:.3f}"]
+            table.add_row(*row)
+    Console(width=max(Console().width, 120 if judged else 100)).print(table)
+    if judged:
+        box = detection.truth.box
+        typer.echo(f"hits: {hits} of {len(detection.variants) * len(detection.methods)} against the true box "
+                   f"{box.x:g},{box.y:g},{box.w:g},{box.h:g} ({detection.truth.criterion} rule)")
 
 
 def _echo_written(paths) -> None:
@@ -113,13 +127,22 @@ def match(
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Family parameter key=value (every chosen family with that key) or family.key=value (repeatable).")] = None,
     template_masks: Annotated[bool, typer.Option("--template-masks", help="Match generated templates with their masks (default: as plain pictures, like the original experiment).")] = False,
     svg: Annotated[bool, typer.Option("--svg", help="Also write each figure as SVG (PNG only by default).")] = False,
+    box: Annotated[Optional[str], typer.Option("--box", metavar="X,Y,W,H", help="The object's true box in TARGET (pixels; commas or spaces): each detection is judged hit or miss, with centre error and IoU, and the box is drawn dashed.")] = None,
+    hit: Annotated[Optional[str], typer.Option("--hit", metavar="RULE", help="How --box judges: center (default; the detection's centre within 0.25 x min(w, h) of the box's) or iou (IoU > 0.5).")] = None,
 ):
     """Match KERNEL (and its --family variants) against TARGET with every method; write the
     detection grid (normal vs each variant side by side) and matches.csv."""
-    from .workflows import run_match
+    from .workflows import parse_box, run_match
 
+    if hit is not None and box is None:
+        raise _fail(f"--hit {hit} needs --box X,Y,W,H (the true box it judges by)")
+    try:
+        truth = None if box is None else parse_box(box)  # its form checked before any file is read
+    except FractalMatchError as exc:
+        raise _fail(str(exc)) from None
     _run_and_report(lambda progress: run_match(target, kernel, method or None, color, mask, size, top_k, out,
-                                               family or (), set_ or (), template_masks, progress, svg))
+                                               family or (), set_ or (), template_masks, progress, svg,
+                                               truth, hit or "center"))
 
 
 @app.command()

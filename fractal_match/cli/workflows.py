@@ -47,6 +47,42 @@ def family_settings(families: Sequence[str], assignments: Sequence[str]) -> dict
     return settings
 
 
+#: The hit rules `match --hit` takes, as the engine's Truth names them, and how each is described.
+HIT_RULES = {"center": "hit: the detection's centre within 0.25 x min(w, h) of the true box's centre",
+             "iou": "hit: IoU with the true box > 0.5"}
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``x,y,w,h`` (commas and/or spaces) -> four numbers, w and h positive; else one
+    ParameterError naming --box and what is allowed. Whether it lies inside the target is
+    :func:`check_box`'s test, once the target is read."""
+    parts = text.replace(",", " ").split()
+    if len(parts) != 4:
+        raise ParameterError(f"--box {text!r}: needs four numbers x,y,w,h (allowed: e.g. --box 179,76,88,102)")
+    values = []
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            raise ParameterError(f"--box {text!r}: {part!r} is not a number (allowed: four numbers x,y,w,h)") from None
+        if not np.isfinite(value):
+            raise ParameterError(f"--box {text!r}: {part!r} is not a finite number (allowed: four numbers x,y,w,h)")
+        values.append(int(value) if value.is_integer() else value)
+    x, y, w, h = values
+    if w <= 0 or h <= 0:
+        raise ParameterError(f"--box {text!r}: width {w:g} and height {h:g} must be positive (allowed: w > 0, h > 0)")
+    return x, y, w, h
+
+
+def check_box(box, shape, name) -> None:
+    """`box` lies inside an image of `shape` (named `name`), or one ParameterError saying its size."""
+    x, y, w, h = box
+    height, width = shape[:2]
+    if x < 0 or y < 0 or x + w > width or y + h > height:
+        raise ParameterError(f"--box {x:g},{y:g},{w:g},{h:g} is not inside {name} ({width} x {height} px; allowed: "
+                             f"x >= 0, y >= 0, x + w <= {width}, y + h <= {height})")
+
+
 def make_templates(kernel: Kernel, families: Sequence[str], assignments: Sequence[str] = (),
                    size: int | None = None, progress: Progress | None = None) -> list[Template]:
     """The kernel itself (family "none") followed by one template per chosen family."""
@@ -62,18 +98,26 @@ def make_templates(kernel: Kernel, families: Sequence[str], assignments: Sequenc
 def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = None, color: bool = False,
               mask_path=None, size: int | None = None, top_k: int = 1, out="results/match",
               families: Sequence[str] = (), assignments: Sequence[str] = (),
-              template_masks: bool = False, progress: Progress | None = None, svg: bool = False) -> tuple[Detection, list[Path]]:
+              template_masks: bool = False, progress: Progress | None = None, svg: bool = False,
+              box=None, hit: str = "center") -> tuple[Detection, list[Path]]:
     """Load the target and kernel, make the chosen variants, match each with every method, and
     write the detection grid and matches table to `out`.
 
     The kernel's own mask (its alpha channel or `mask_path`) is always used for the kernel;
     generated templates are matched as plain pictures, like the original experiment, unless
-    `template_masks` is set.
+    `template_masks` is set. With `box`, the object's true (x, y, w, h) in the target (or the
+    text "x,y,w,h"), every detection is judged by the `hit` rule ("center" or "iou", as runs
+    judge theirs): hit, centre error and IoU go into the table and the grid draws the box.
     """
     mode = "color" if color else "gray"
     methods = check_methods(methods) if methods else METHODS  # canonical names, before any file is read
+    if hit not in HIT_RULES:
+        raise ParameterError(f"--hit {hit!r} is not a hit rule (allowed: {', '.join(HIT_RULES)})")
+    box = parse_box(box) if isinstance(box, str) else None if box is None else tuple(box)
     check_output_dir(Path(out))
     target = load_image(target_path, mode)
+    if box is not None:
+        check_box(box, target.shape, f"{target_path}")
     if color and load_image(target_path, "unchanged").ndim == 2:
         raise ParameterError(f"{target_path}: is a gray image, so --color has nothing to match in colour "
                              "(drop --color, or give a colour target)")
@@ -97,11 +141,22 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
         detection = detect(target, entries, methods, top_k, progress)
     except ParameterError as exc:
         raise type(exc)(f"{kernel_name} in {target_path}: {exc}") from None
+    if box is not None:
+        from ..engine.metrics import Truth
+        from ..geometry import Box
+
+        x, y, w, h = box
+        kh, kw = entries[0][1].shape[:2]  # every template stands for the kernel's box, as in runs
+        detection.judge(Truth(Box(x, y, w, h), (x + w / 2.0, y + h / 2.0), (w, h), hit, footprint=(kw, kh)))
     metadata = {"command": "match", "version": __version__, "target": str(target_path), "kernel": kernel_name,
                 "mode": mode, "methods": list(methods), "mask": None if mask_path is None else str(mask_path), "size": size, "top_k": top_k,
                 "families": list(families), "set": list(assignments), "template_masks": template_masks,
                 "plugins": plugins_used(families, [kernel_name])}
-    written = write_detection(detection, out, f"{kernel_name} in {Path(target_path).name}", metadata, progress=progress, svg=svg)
+    title = f"{kernel_name} in {Path(target_path).name}"
+    if box is not None:
+        metadata.update(truth=list(box), hit_rule=HIT_RULES[hit])
+        title += f" (dashed: the true box; {hit} rule, green: hit, red: miss)"
+    written = write_detection(detection, out, title, metadata, truth=box, progress=progress, svg=svg)
     return detection, written
 
 
@@ -114,7 +169,11 @@ def write_detection(detection: Detection, out, title: str, metadata: dict, truth
     out = check_output_dir(Path(out))
     table = matches_csv(detection)  # computed before anything is written
     with ensure(progress).step("drawing the detection grid", total=1 + svg) as task:
-        figure = detection_grid(detection.target, detection.variants, detection.methods, truth=truth, title=title)
+        hits = None
+        if detection.truth is not None:
+            hits = {(v.name, m): detection.judgement(v, v.best[m])[0] for v in detection.variants for m in detection.methods}
+        figure = detection_grid(detection.target, detection.variants, detection.methods, truth=truth, title=title,
+                                hits=hits)
         written = save_figure(figure, out / "detection_grid", metadata, on_saved=task.advance, svg=svg)
     written.append(write_atomic(out / "matches.csv", table))
     return written

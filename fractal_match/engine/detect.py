@@ -18,6 +18,9 @@ from ..progress import Progress, ensure
 
 MATCH_COLUMNS = ("variant", "method", "rank", "x", "y", "w", "h", "score", "degenerate")
 
+#: The columns added when a detection is judged against a true box (see :meth:`Detection.judge`).
+JUDGED_COLUMNS = ("hit", "center_error", "iou")
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -39,17 +42,41 @@ class Detection:
     peaks: dict = field(default_factory=dict)  # (variant, method) -> list[Match]
     degenerate: dict = field(default_factory=dict)  # (variant, method) -> count
     seconds: float = 0.0  # time spent matching (not loading, making templates or drawing)
+    truth: object = None  # a metrics.Truth once judged
+
+    def judge(self, truth) -> None:
+        """Judge every peak against `truth` (a :class:`~fractal_match.engine.metrics.Truth`) by
+        the engine's rule, as runs do: see :meth:`judgement`."""
+        self.truth = truth
+
+    def judgement(self, variant: Variant, match: Match) -> tuple[bool, float, float] | None:
+        """(hit, centre error, IoU) of `match` of `variant`'s template, or None when not judged."""
+        if self.truth is None:
+            return None
+        from .metrics import is_hit
+
+        hit, error, overlap = is_hit(match.x, match.y, variant.template.shape, self.truth)
+        return bool(hit), float(error), float(overlap)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns of :meth:`rows`: :data:`MATCH_COLUMNS`, and :data:`JUDGED_COLUMNS` when judged."""
+        return MATCH_COLUMNS + (JUDGED_COLUMNS if self.truth is not None else ())
 
     def rows(self) -> list[dict]:
-        """One row per (variant, method, rank), the columns of :data:`MATCH_COLUMNS`."""
+        """One row per (variant, method, rank), the columns of :attr:`columns` (hit as 1 or 0)."""
         rows = []
         for variant in self.variants:
             h, w = variant.template.shape[:2]
             for method in self.methods:
                 for rank, match in enumerate(self.peaks[variant.name, method], start=1):
-                    rows.append({"variant": variant.name, "method": method, "rank": rank, "x": match.x,
-                                 "y": match.y, "w": w, "h": h, "score": f"{match.score:.9g}",
-                                 "degenerate": self.degenerate[variant.name, method]})
+                    row = {"variant": variant.name, "method": method, "rank": rank, "x": match.x,
+                           "y": match.y, "w": w, "h": h, "score": f"{match.score:.9g}",
+                           "degenerate": self.degenerate[variant.name, method]}
+                    judged = self.judgement(variant, match)
+                    if judged is not None:
+                        row.update(hit=int(judged[0]), center_error=f"{judged[1]:.3f}", iou=f"{judged[2]:.3f}")
+                    rows.append(row)
         return rows
 
 
@@ -85,7 +112,7 @@ def _detect_one(detection: Detection, target, name: str, template, mask, top_k: 
 def matches_csv(detection: Detection) -> bytes:
     """The matches table as CSV bytes."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=MATCH_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=detection.columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(detection.rows())
     return buffer.getvalue().encode("utf-8")

@@ -115,6 +115,7 @@ def plot_detection(ax: Axes, target: np.ndarray, box, score: float | None = None
 #: pixels per inch of the detection grid: its layout is in pixels and :func:`save_figure` writes at 100 dpi
 GRID_DPI = 100
 _RED = (220, 20, 20)
+_GREEN = (0, 170, 0)
 _TRUTH = (0, 191, 255)  # deepskyblue
 _UNDEFINED = (211, 211, 211)  # lightgrey
 
@@ -193,8 +194,9 @@ class _Grid:
         fig.figimage(np.concatenate([self.canvas, opaque], axis=2), xo=0, yo=0, origin="upper", resize=False)
         for x, y, text, options in self.texts:
             fig.text(x / width, 1 - y / height, text, **options)
-        if title:
-            fig.text(0.5, 1 - 8 / height, title, ha="center", va="top", fontsize=13)
+        if title:  # smaller type for a title too long for the figure (about 0.6 em a character)
+            fit = (width - 20) / (0.6 * len(title)) * 72 / GRID_DPI
+            fig.text(0.5, 1 - 8 / height, title, ha="center", va="top", fontsize=max(7.0, min(13.0, fit)))
         return fig
 
 
@@ -235,30 +237,32 @@ def _map_panel(grid: _Grid, response: np.ndarray, method: str, match: Match | No
 
 
 def _detection_panel(grid: _Grid, picture: np.ndarray, shape, box, score: float | None, truth, x: int, y: int,
-                     size: tuple[int, int]) -> None:
-    """The target with the detected box (red, its score above it) and the true box (dashed blue)."""
+                     size: tuple[int, int], hit: bool | None = None) -> None:
+    """The target with the detected box (red, its score above it; green for a hit, when judged)
+    and the true box (dashed blue, drawn over the detected one, so that it shows on an exact hit)."""
     import cv2
 
     grid.paste(picture, x, y)
     fx, fy = size[0] / shape[1], size[1] / shape[0]
+    x0, y0 = int(round(x + box[0] * fx)), int(round(y + box[1] * fy))
+    x1, y1 = int(round(x + (box[0] + box[2]) * fx)), int(round(y + (box[1] + box[3]) * fy))
+    cv2.rectangle(grid.canvas, (x0, y0), (x1, y1), _GREEN if hit else _RED, 2)
     if truth is not None:
         _dashed_rectangle(grid.canvas, x + truth[0] * fx, y + truth[1] * fy, x + (truth[0] + truth[2]) * fx,
                           y + (truth[1] + truth[3]) * fy, _TRUTH)
-    x0, y0 = int(round(x + box[0] * fx)), int(round(y + box[1] * fy))
-    x1, y1 = int(round(x + (box[0] + box[2]) * fx)), int(round(y + (box[1] + box[3]) * fy))
-    cv2.rectangle(grid.canvas, (x0, y0), (x1, y1), _RED, 2)
     if score is not None:
         grid.text(x0, y0 - 3, f"{score:.4g}", color="white", fontsize=8, va="bottom",
-                  bbox={"facecolor": "red", "alpha": 0.8, "pad": 1, "edgecolor": "none"})
+                  bbox={"facecolor": "green" if hit else "red", "alpha": 0.8, "pad": 1, "edgecolor": "none"})
 
 
 def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str],
-                   truth=None, title: str | None = None, panel: float = 3.6) -> Figure:
+                   truth=None, title: str | None = None, panel: float = 3.6, hits: Mapping | None = None) -> Figure:
     """The experiment's central figure: one row per method, two panels per template variant.
 
     A header row shows each variant's template. Then for each method and variant: the raw
     response map (colour bar, best position marked) and the target with the detected box (and
-    the true box dashed, when `truth` (x, y, w, h) is given). `panel` is a panel's width in
+    the true box dashed, when `truth` (x, y, w, h) is given; with `hits`, {(variant name, method):
+    hit or not}, a hit's box is green and a miss's red, and the panel's title says which). `panel` is a panel's width in
     inches. The panels are drawn into one raster (:class:`_Grid`): a grid of 36 panels saves in
     a fraction of a second, where one matplotlib axes per panel took seconds.
     """
@@ -298,11 +302,13 @@ def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str
             grid.text(x, y - 4, f"{method} ({direction})\n{variant.name}: response", fontsize=9, ha="left", va="bottom")
             h, w = variant.template.shape[:2]
             x2 = x + cell
+            judged = None if hits is None else hits.get((variant.name, method))
             if match is not None:
                 _detection_panel(grid, shown_target, target.shape, (match.x, match.y, w, h), match.score, truth, x2, y,
-                                 shown_target.shape[1::-1])
-            grid.text(x2, y - 4, f"{variant.name}: best at ({match.x}, {match.y})" if match else variant.name,
-                      fontsize=9, ha="left", va="bottom")
+                                 shown_target.shape[1::-1], judged)
+            verdict = "" if judged is None else " \u2713 hit" if judged else " \u2717 miss"
+            grid.text(x2, y - 4, f"{variant.name}: best at ({match.x}, {match.y}){verdict}" if match else variant.name,
+                      fontsize=9, ha="left", va="bottom", color="black" if judged is None else "green" if judged else "red")
         row_y += title_height + picture_h + gap
     del map_shape
     return grid.figure(title)
