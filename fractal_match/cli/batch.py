@@ -34,7 +34,8 @@ def validate(
             from ..search.study import NOT_TUNED, families
 
             found = families(loaded)
-            split.append("search on the tune side, trials per study: " + ", ".join(f"{f.name} {f.budget} ({f.sampler})" for f in found)
+            split.append("search on the tune side, trials per study: " + ", ".join(f"{f.name} {f.budget} ({f.sampler}" + (f", {f.startup} random)" if f.sampler == "tpe" else ")")
+                                                                            for f in found)
                          + "; not tuned: "
                          + (", ".join(v.name for v in loaded.variants if v.family in NOT_TUNED) or "nothing"))
     except FractalMatchError as exc:

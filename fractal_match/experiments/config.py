@@ -53,6 +53,7 @@ from ..datasets import load_annotations
 from ..templates.fractal import FAMILIES, SPECIAL_VARIANTS
 from ..templates.kernels import KERNEL_SOURCES, expand_kernel_names, load_kernel
 from .scenes import background_names
+from .settings import Confirmation, Evaluation, Search, Split, read_confirmation, read_evaluation, read_search, read_split
 from .sources import ObjectFile, read_object_file
 
 
@@ -104,40 +105,6 @@ class Targets:
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    hit: str = "auto"
-    center_fraction: float = 0.25
-    iou_threshold: float = 0.5
-    nms_overlap: float = 0.3
-    top_k: int = 5
-
-
-@dataclass(frozen=True)
-class Split:
-    """Objects divided by image into a tune set (a `tune` fraction of the images, drawn with
-    `seed`) and a held-out set: no image has objects on both sides."""
-
-    tune: float = 0.5
-    seed: int = 0
-    by: str = "image"
-    side: str | None = None  # "tune" or "held-out": run that side only (written by tune and confirm)
-
-
-@dataclass(frozen=True)
-class Search:
-    """How `tune` searches: `trials` per family (the first `startup` of them drawn at random,
-    then Optuna's TPE); the objective is the tune split's hit rate pooled over methods, or one
-    hit rate per method (`per-method`: a multi-objective study, a winner for each method).
-    `start = "config"` makes every searched family's first trial its variant as the config
-    writes it (its defaults, unless given), so a search never ends below its starting point."""
-
-    trials: int = 20
-    startup: int = 8
-    objective: str = "pooled"
-    start: str = "random"
-
-
-@dataclass(frozen=True)
 class Config:
     name: str
     seed: int
@@ -152,6 +119,7 @@ class Config:
     evaluation: Evaluation = Evaluation()
     split: Split | None = None
     search: Search | None = None
+    confirmation: Confirmation | None = None
     source: Path | None = field(default=None, compare=False)
 
     def canonical(self) -> dict:
@@ -159,13 +127,15 @@ class Config:
         split when there is none, so that configs without one keep their digests)."""
         data = asdict(self)
         data.pop("source")
-        for optional in ("split", "search"):  # left out when absent: older configs keep their digests
+        for optional in ("split", "search", "confirmation"):  # left out when absent: older configs keep their digests
             if data[optional] is None:
                 data.pop(optional)
         if data.get("split") is not None and data["split"]["side"] is None:
             data["split"].pop("side")
         if data.get("search") is not None and data["search"]["start"] == Search.start:
             data["search"].pop("start")  # the default is left out (older digests)
+        if data.get("search") is not None and not data["search"]["per_dimension"]:
+            data["search"].pop("per_dimension")
         for variant in data["variants"]:  # own switches are left out when absent (older digests)
             for key in ("color", "template_masks"):
                 if variant[key] is None:
@@ -313,46 +283,6 @@ def _targets(path: Path, raw) -> Targets:
     return targets
 
 
-def _split(path: Path, table: dict | None) -> Split | None:
-    if table is None:
-        return None
-    reader = TableReader(path, table, "split.")
-    tune = reader.get("tune", (int, float), 0.5)
-    if not 0 < tune < 1:
-        raise reader.error("tune", f"= {tune} is out of range (allowed: a fraction strictly between 0 and 1)")
-    by = reader.get("by", str, "image")
-    if by != "image":
-        raise reader.error("by", f"= {by!r} is not allowed (allowed: 'image': no image has objects on both sides)")
-    seed = reader.get("seed", int, 0)
-    if not 0 <= seed < 2**32:
-        raise reader.error("seed", f"= {seed} is out of range (allowed: 0 to {2**32 - 1})")
-    side = reader.get("side", str)
-    if side not in (None, "tune", "held-out"):
-        raise reader.error("side", f"= {side!r} is not allowed (allowed: 'tune' or 'held-out')")
-    reader.finish(("tune", "seed", "by", "side"))
-    return Split(float(tune), seed, by, side)
-
-
-def _search(path: Path, table: dict | None) -> Search | None:
-    if table is None:
-        return None
-    reader = TableReader(path, table, "search.")
-    trials = reader.get("trials", int, Search.trials)
-    if not 1 <= trials <= 10000:
-        raise reader.error("trials", f"= {trials} is out of range (allowed: 1 to 10000)")
-    startup = reader.get("startup", int, min(Search.startup, trials))
-    if not 1 <= startup <= trials:
-        raise reader.error("startup", f"= {startup} is out of range (allowed: 1 to trials = {trials})")
-    objective = reader.get("objective", str, Search.objective)
-    if objective not in ("pooled", "per-method"):
-        raise reader.error("objective", f"= {objective!r} is not allowed (allowed: 'pooled' or 'per-method')")
-    start = reader.get("start", str, Search.start)
-    if start not in ("random", "config"):
-        raise reader.error("start", f"= {start!r} is not allowed (allowed: 'random' or 'config')")
-    reader.finish(("trials", "startup", "objective", "start"))
-    return Search(trials, startup, objective, start)
-
-
 def load_config(path) -> Config:
     """Read and check an experiment config (see module docs); raise ConfigError naming the field.
     `path` is a TOML file, or the bare name of a shipped config (e.g. "quick")."""
@@ -380,32 +310,13 @@ def load_config(path) -> Config:
     color = matching.get("color", bool, False)
     template_masks = matching.get("template_masks", bool, False)
     matching.finish(("methods", "color", "template_masks"))
-    evaluation = _evaluation(path, top.get("evaluation", dict, {}))
-    split = _split(path, top.get("split", dict))
-    search = _search(path, top.get("search", dict))
+    evaluation = read_evaluation(path, top.get("evaluation", dict, {}))
+    split = read_split(path, top.get("split", dict))
+    search = read_search(path, top.get("search", dict))
+    confirmation = read_confirmation(path, top.get("confirmation", dict))
     top.finish(("name", "seed", "targets", "transforms", "kernels", "variants", "matching", "evaluation", "split",
-                "search"))
+                "search", "confirmation"))
     if "crop" in kernels and not targets.any():
         raise ConfigError(f"{path}: field 'kernels': 'crop' needs targets with ground truth")
     return Config(name, seed, targets, scales, rotations, kernels, variants, tuple(dict.fromkeys(methods)), color,
-                  template_masks, evaluation, split, search, path)
-
-
-def _evaluation(path: Path, raw: dict) -> Evaluation:
-    reader = TableReader(path, raw, "evaluation.")
-    hit = reader.get("hit", str, "auto")
-    if hit not in ("auto", "center", "iou"):
-        raise reader.error("hit", f"= {hit!r} is not allowed (allowed: auto, center, iou)")
-    values = {}
-    for key, low, high in (("center_fraction", 0.0, 10.0), ("iou_threshold", 0.0, 1.0), ("nms_overlap", 0.0, 1.0)):
-        value = reader.get(key, float, getattr(Evaluation, key))
-        if not low <= value <= high:
-            raise reader.error(key, f"= {value} is out of range (allowed: {low:g} to {high:g})")
-        values[key] = value
-    top_k = reader.get("top_k", int, 5)
-    if not 1 <= top_k <= 100:
-        raise reader.error("top_k", f"= {top_k} is out of range (allowed: 1 to 100)")
-    reader.finish(("hit", "center_fraction", "iou_threshold", "nms_overlap", "top_k"))
-    return Evaluation(hit, top_k=top_k, **values)
-
-
+                  template_masks, evaluation, split, search, confirmation, path)

@@ -305,7 +305,7 @@ def config_toml(config: Config) -> str:
     matching = {k: data[k] for k in ("methods", "color", "template_masks")}
     tables = {"targets": targets, "transforms": {"scales": data["scales"], "rotations": data["rotations"]},
               "matching": matching, "evaluation": data["evaluation"]}
-    tables.update({k: data[k] for k in ("split", "search") if k in data})
+    tables.update({k: data[k] for k in ("split", "search", "confirmation") if k in data})
     variants = []
     for variant in config.variants:
         entry = {"family": variant.family, "name": variant.name}

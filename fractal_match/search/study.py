@@ -22,8 +22,6 @@ Workers (processes, Dask) receive cases and send rows back; only this process to
 from __future__ import annotations
 
 import csv
-import functools
-import json
 import shutil
 import warnings
 import zlib
@@ -33,13 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import ConfigError, FractalMatchError
+from .._errors import ConfigError
 from ..experiments.config import Config, Search, Variant
 from ..experiments.executors import execute
 from ..experiments.cases import ROW_COLUMNS, run_groups
 from ..experiments.plan import group_files, make_plan, split_targets
-from ..atomic import remove_leftovers, write_atomic
+from ..atomic import remove_leftovers
 from ..progress import Progress, ensure
+from .folder import (SEARCH_ATOMIC_FILES, SEARCH_FILES, SearchError, open_storage, optuna,
+                     read_manifest, stored_trials)
 from .space import SearchSpace, bank_space, search_space, variant_point
 from ..experiments.runs import check_inputs
 from ..experiments.store import (RunError, RunStore, environment, foreign_files, lock_folder, unlock, utc_now,
@@ -47,23 +47,6 @@ from ..experiments.store import (RunError, RunStore, environment, foreign_files,
 
 NOT_TUNED = ("oracle", "pnet-detector")  # an upper bound and a reference: no parameters to tune
 GROUPS_PER_ITEM = 4  # target x pose groups a worker gets at a time
-SEARCH_FILES = (".lock", "config.toml", "search.json", "study.journal", "study.journal.lock", "trials", "report")
-SEARCH_ATOMIC_FILES = ("config.toml", "search.json", "study.journal")  # written through a temporary file
-
-
-class SearchError(FractalMatchError):
-    """A search cannot start, resume or be read."""
-
-
-@functools.cache
-def optuna():
-    """The optuna module (the search extra), quiet: the library never prints."""
-    try:
-        import optuna as module
-    except ImportError:
-        raise SearchError('tune and confirm need optuna: pip install "fractal-match[search]"') from None
-    module.logging.set_verbosity(module.logging.WARNING)
-    return module
 
 
 @dataclass(frozen=True)
@@ -74,6 +57,7 @@ class Family:
     space: SearchSpace
     budget: int
     start: dict | None = None  # the first trial's values (``[search] start = "config"``), else drawn
+    startup: int = 8  # random trials before TPE
 
     name = property(lambda self: self.variant.name)
     sampler = property(lambda self: "tpe" if self.space.size is None else "grid")
@@ -105,7 +89,11 @@ def families(config: Config, trials: int | None = None) -> list[Family]:
                 start = variant_point(space, variant, config.color, config.template_masks)
             except ValueError as exc:
                 raise ConfigError(f"{where}: field 'search.start' = 'config' cannot start {variant.name!r}: {exc}") from None
-        found.append(Family(variant, space, trials if space.size is None else min(trials, space.size), start))
+        if space.size is None:  # TPE: the budget rule ([search] per_dimension)
+            budget, startup = replace(settings, trials=trials).budget(len(space.dimensions))
+        else:
+            budget, startup = min(trials, space.size), 0
+        found.append(Family(variant, space, budget, start, startup))
     if not found:
         raise ConfigError(f"{where}: field 'variants' has nothing to tune (oracle and pnet-detector have no parameters)")
     return found
@@ -121,7 +109,8 @@ def variant_at(family: Family, values: dict) -> Variant:
 
 def side_config(config: Config, variants: tuple[Variant, ...], side: str, name: str) -> Config:
     """`config` with these variants, run on one side of its split (made in code: no source)."""
-    return replace(config, name=name, variants=variants, split=replace(config.split, side=side), search=None, source=None)
+    return replace(config, name=name, variants=variants, split=replace(config.split, side=side), search=None,
+                   confirmation=None, source=None)
 
 
 def _distributions(space: SearchSpace) -> dict:
@@ -149,7 +138,7 @@ def _sampler(config: Config, family: Family, number: int):
         return module.samplers.GridSampler(grid, seed=trial_seed(config, family.name, 0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", module.exceptions.ExperimentalWarning)  # multivariate TPE
-        sampler = module.samplers.TPESampler(seed=seed, n_startup_trials=search_settings(config).startup,
+        sampler = module.samplers.TPESampler(seed=seed, n_startup_trials=family.startup,
                                              multivariate=True, constant_liar=False)
         if number == 0 and family.start is not None:  # every value fixed: the variant as written
             return module.samplers.PartialFixedSampler(family.start, sampler)
@@ -190,56 +179,12 @@ def trial_values(folder: Path, config: Config) -> list[float]:
     return [sum(h for h, _ in hits.values()) / total if total else 0.0]
 
 
-def open_storage(folder: Path, repair: bool = False):
-    """The study's journal in `folder`. With `repair`, a torn last line (a write cut by a kill)
-    is cut off first: Optuna would fail on the next line appended after it. Returns
-    (storage, bytes removed)."""
-    path = folder / "study.journal"
-    removed = 0
-    if not repair and not path.is_file():
-        raise SearchError(f"{path}: missing (a tuning folder keeps its study there)")
-    if repair:  # only the search that holds the folder's lock repairs: no other writer exists
-        (folder / "study.journal.lock").unlink(missing_ok=True)  # left by a kill mid-write
-    if repair and path.exists():
-        data = path.read_bytes()
-        kept = data[: data.rfind(b"\n") + 1]
-        removed = len(data) - len(kept)
-        if removed:
-            write_atomic(path, kept)
-    journal = optuna().storages.journal
-    return optuna().storages.JournalStorage(journal.JournalFileBackend(str(path))), removed
-
-
-MANIFEST_KEYS = ("name", "config_hash", "methods", "objective", "startup", "families", "finished")
-
-
-def read_manifest(folder: Path) -> dict:
-    """A tuning folder's search.json, or SearchError naming what is wrong with it."""
-    path = Path(folder) / "search.json"
-    if not path.is_file():
-        raise SearchError(f"{folder}: is not a tuning folder (no search.json; make one with `fractal-match tune`)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SearchError(f"{path}: unreadable ({exc})") from None
-    missing = [key for key in MANIFEST_KEYS if not isinstance(manifest, dict) or key not in manifest]
-    if missing:
-        raise SearchError(f"{path}: field '{missing[0]}' is missing (a search.json written by `fractal-match tune` has "
-                          f"{', '.join(MANIFEST_KEYS)})")
-    return manifest
-
-
-def stored_trials(manifest: dict) -> int:
-    """The trials per family a search was started with (a search.json from before this was
-    recorded: its largest family budget)."""
-    return manifest.get("trials") or max(entry["budget"] for entry in manifest["families"].values())
-
-
 def _describe(config: Config, found: list[Family], trials: int) -> dict:
     return {"name": config.name, "config_hash": config.digest, "seed": config.seed, "methods": list(config.methods),
             "objective": search_settings(config).objective, "startup": search_settings(config).startup,
             "trials": trials,
             "families": {f.name: {"family": f.variant.family, "budget": f.budget, "sampler": f.sampler,
+                                  **({"startup": f.startup} if f.sampler == "tpe" else {}),
                                   "dimensions": [asdict(d) for d in f.space.dimensions],
                                   "fixed": {k: str(v) if isinstance(v, complex) else v for k, v in f.space.fixed.items()},
                                   "reasons": dict(f.space.reasons)} for f in found}}
