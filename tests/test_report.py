@@ -150,12 +150,12 @@ def test_the_gallery_draws_a_mask_only_where_the_variant_matches_with_it(tmp_pat
 def test_the_committed_demo_run_regenerates_its_tables_byte_for_byte():
     """The report's tables are recomputed from the run folder alone: the committed demo run
     (results/demo/quick) gives its committed summary.csv and comparisons.csv again."""
-    from fractal_match.report.build import _declared
+    from fractal_match.report.declared import read_declaration
     from fractal_match.report.tables import (COMPARISON_COLUMNS, SUMMARY_COLUMNS, comparison_rows, load_run,
                                              summary_rows, to_csv)
 
     folder = Path(__file__).resolve().parent.parent / "results" / "demo" / "quick"
     run = load_run(folder)
-    comparisons = comparison_rows(run, seed=int(run.manifest.get("seed", 0)), declared=_declared(run))
+    comparisons = comparison_rows(run, seed=int(run.manifest.get("seed", 0)), declared=(read_declaration(run) or {}).get("declared"))
     assert to_csv(summary_rows(run), SUMMARY_COLUMNS) == (folder / "report" / "summary.csv").read_bytes()
     assert to_csv(comparisons, COMPARISON_COLUMNS) == (folder / "report" / "comparisons.csv").read_bytes()

@@ -21,22 +21,15 @@ from ..progress import Progress, ensure
 from .figures import detection_grid, gallery, save_figure
 from .partial import Partial, partial_run
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
-from .tables import (COMPARISON_COLUMNS, SUMMARY_COLUMNS, Run, comparison_rows, family_kind, load_run,
-                     success_curves, summary_rows, to_csv)
-
-SIGNIFICANCE = 0.05
-
-
-def established(row: dict) -> bool:
-    """A paired difference counts when the Holm-adjusted exact McNemar p is below 0.05 AND the
-    cluster-bootstrap interval excludes zero (the cases of one object are not independent)."""
-    return row["p_holm"] < SIGNIFICANCE and (row["ci_low"] > 0 or row["ci_high"] < 0)
-
+from .declared import declared_section, per_kernel_section, read_declaration
+from .tables import (COMPARISON_COLUMNS, EQUIVALENCE_COLUMNS, SIGNIFICANCE, SUMMARY_COLUMNS, Run, comparison_rows,
+                     established, family_kind, load_run, per_kernel_rows, success_curves, summary_rows, to_csv)
 
 def _marks(comparisons: list[dict]) -> dict:
-    """(method, variant) -> a mark where the variant's difference from `none` is established."""
+    """(method, variant) -> a mark where the variant's difference from `none`, pooled over every
+    case, is established (the invariance family's subsets excluded)."""
     return {(row["method"], row["first"]): " ▲" if row["difference"] > 0 else " ▼"
-            for row in comparisons if row["second"] == "none" and established(row)}
+            for row in comparisons if row["second"] == "none" and row.get("holm_set") != "invariance" and established(row)}
 
 
 def _config(run: Run):
@@ -168,11 +161,17 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
     with progress.step("report: tables and paired statistics", total=2) as task:
         summary = summary_rows(run)
         task.advance()
-        declared = _declared(run)
-        comparisons = comparison_rows(run, seed=int(run.manifest.get("seed", 0)), declared=declared)
+        declaration = read_declaration(run)
+        declared = declaration["declared"] if declaration else None
+        margin = declaration["margin"]["delta"] if declaration and "margin" in declaration else None
+        seed = int(run.manifest.get("seed", 0))
+        comparisons = comparison_rows(run, seed=seed, declared=declared, margin=margin)
+        per_kernel = per_kernel_rows(run, seed=seed) if len(set(run.columns["kernel"])) > 1 else []
         task.advance()
     write_atomic(out / "summary.csv", to_csv(summary, SUMMARY_COLUMNS))
-    write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS))
+    write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS + (EQUIVALENCE_COLUMNS if margin else ())))
+    if per_kernel:
+        write_atomic(out / "comparisons_per_kernel.csv", to_csv(per_kernel, ("kernel",) + COMPARISON_COLUMNS))
     posed = any(r["scale"] != "all" for r in summary)
     config = _config(run)
     # the fractal drawn: a confirmation's declared best fractal, else the config's first one
@@ -189,36 +188,10 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
             task.advance()
             figures += _detection_figures(run, config, runner, out, fractal, chosen, task, svg)
     partial = partial_run(run.folder, run.manifest, config)
-    write_atomic(out / "index.html", _page(run, summary, comparisons, figures, partial, *_judging(run, config)).encode("utf-8"))
+    sections = declared_section(comparisons, declaration), per_kernel_section(per_kernel)
+    write_atomic(out / "index.html", _page(run, summary, comparisons, figures, partial, *_judging(run, config),
+                                           sections=sections).encode("utf-8"))
     return out
-
-
-def _declared(run: Run) -> list[dict] | None:
-    """The comparisons a confirmation declared before it ran (declared.json), if any."""
-    path = run.folder / "declared.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())["declared"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise FractalMatchError(f"{path}: unreadable declaration ({exc})") from None
-
-
-def _declared_table(comparisons: list[dict]) -> str:
-    """The confirmatory comparisons, every one (established or not), in the order declared."""
-    rows = [r for r in comparisons if r["holm_set"] == "confirmatory"]
-    if not rows:
-        return ""
-    body = "".join(
-        f"<tr><td>{html.escape(r['claim'])}</td><td>{html.escape(r['method'])}</td><td>{html.escape(r['first'])}</td>"
-        f"<td>{html.escape(r['second'])}</td><td>{r['n']}</td><td>{r['b']}</td><td>{r['c']}</td><td>{_fmt(r['difference'])}</td>"
-        f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{r['p_holm']:.2g}</td>"
-        f"<td>{'yes' if established(r) else 'no'}</td></tr>" for r in rows)
-    return (f"<h2 id='declared'>Declared comparisons (confirmatory)</h2><p>Declared in <a href='../declared.json'>declared.json</a> "
-            f"from the tuning values before any held-out case ran; Holm over these {len(rows)} only. Every other "
-            "comparison in comparisons.csv is exploratory (Holm over those separately).</p><table><tr><th>claim</th>"
-            "<th>method</th><th>first</th><th>second</th><th>n</th><th>b</th><th>c</th><th>difference</th><th>95% CI</th>"
-            f"<th>Holm p</th><th>established</th></tr>{body}</table>")
 
 
 def _first_fractal(config) -> str | None:
@@ -305,7 +278,7 @@ def _banner(partial: Partial | None) -> str:
 
 
 def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]],
-          partial: Partial | None = None, rule: str = "", notes: dict | None = None) -> str:
+          partial: Partial | None = None, rule: str = "", notes: dict | None = None, sections=("", "")) -> str:
     marks = _marks(comparisons)
     kernels = [k for k in dict.fromkeys(r["kernel"] for r in summary) if k != "all"]
     per_kernel = "".join(f"<h3>kernel {html.escape(k)}</h3>{_rate_table(run, summary, k, {}, notes)}" for k in kernels)
@@ -318,9 +291,10 @@ def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[
         f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{r['p_holm']:.2g}</td></tr>" for r in significant)
     figure_html = "".join(f"<figure id='{_anchor(f)}'><a href='{f}'><img src='{f}' alt='{html.escape(caption)}'></a>"
                           f"<figcaption>{caption}</figcaption></figure>" for f, caption in figures)
-    declared = _declared_table(comparisons)
+    declared, kernel_tests = sections
     sections = [*([("declared", "Declared comparisons")] if declared else []), ("rates", "Hit rate per method and variant"), *([("per-kernel", "Hit rate per kernel")] if per_kernel else []),
-                ("differences", "Significant paired differences"), ("figures", "Figures"), ("run", "Run")]
+                ("differences", "Significant paired differences"), *([("per-kernel-tests", "Paired tests per kernel")] if kernel_tests else []),
+                ("figures", "Figures"), ("run", "Run")]
     toc = "".join(f"<li><a href='#{key}'>{title}</a>" + (
         "<ul>" + "".join(f"<li><a href='#{_anchor(f)}'>{_anchor(f).replace('_', ' ')}</a></li>" for f, _ in figures) + "</ul>"
         if key == "figures" else "") + "</li>" for key, title in sections)
@@ -357,6 +331,7 @@ source objects) excludes zero.{(" What counts as a hit: " + html.escape(rule) + 
 p &lt; {SIGNIFICANCE} and the bootstrap interval excludes zero: {len(significant)} of {len(comparisons)}). b: first hits where second misses; c: the reverse; difference: hit rate of first minus second with a
 95% cluster-bootstrap interval (clusters: source objects).</p>
 <table><tr><th>method</th><th>first</th><th>second</th><th>n</th><th>b</th><th>c</th><th>difference</th><th>95% CI</th><th>Holm p</th></tr>{comp_rows}</table>
+{kernel_tests}
 <h2 id="figures">Figures</h2>{figure_html}
 <h2 id="run">Run</h2><table class="manifest">{manifest}</table>
 </body></html>

@@ -14,7 +14,7 @@ from .._errors import FractalMatchError
 from ..experiments.cases import ROW_COLUMNS
 from ..templates.fractal import family_kind
 from ..engine.metrics import SUCCESS_THRESHOLDS, success_auc, success_curve
-from .stats import compare, holm, wilson_interval
+from .stats import cluster_bootstrap, compare, holm, wilson_interval
 
 
 
@@ -148,6 +148,8 @@ def success_curves(run: Run) -> dict[tuple[str, str], np.ndarray]:
 
 COMPARISON_COLUMNS = ("method", "first", "second", "n", "b", "c", "p_mcnemar", "p_holm", "difference",
                       "ci_low", "ci_high", "p_wilcoxon_margin", "holm_set", "claim")
+#: a confirmation with a declared margin adds these; the per-kernel file adds the kernel first
+EQUIVALENCE_COLUMNS = ("ci90_low", "ci90_high", "verdict")
 
 
 def comparison_pairs(variants: list[str], families: dict[str, str]) -> list[tuple[str, str]]:
@@ -161,48 +163,107 @@ def comparison_pairs(variants: list[str], families: dict[str, str]) -> list[tupl
     return pairs
 
 
-def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000, declared: list[dict] | None = None) -> list[dict]:
+def changed_poses(run: Run) -> np.ndarray:
+    """Rows whose pose is not the identity (scale 1, rotation 0)."""
+    return ~((run.columns["scale"] == 1.0) & (np.mod(run.columns["rotation"], 360.0) == 0.0))
+
+
+def _subset(run: Run, entry: dict | None) -> np.ndarray:
+    """The rows a comparison is about: all of them, or a declared entry's `kernels` and `poses`."""
+    keep = np.ones(len(run), bool)
+    if entry and entry.get("kernels") is not None:
+        keep &= np.isin(run.columns["kernel"], list(entry["kernels"]))
+    if entry and entry.get("poses") == "changed":
+        keep &= changed_poses(run)
+    return keep
+
+
+SIGNIFICANCE = 0.05
+
+
+def established(row: dict) -> bool:
+    """A paired difference counts when the Holm-adjusted exact McNemar p is below 0.05 AND the
+    cluster-bootstrap interval excludes zero (the cases of one object are not independent)."""
+    return row["p_holm"] < SIGNIFICANCE and (row["ci_low"] > 0 or row["ci_high"] < 0)
+
+
+def verdict(row: dict, margin: float) -> str:
+    """A declared comparison's conclusion: "superior" or "inferior" when established (Holm p <
+    0.05 and the 95% interval excludes zero), "equivalent" when the 90% cluster-bootstrap
+    interval lies inside +-margin (TOST at 5%), both when both hold, else "inconclusive"."""
+    equivalent = -margin < row["ci90_low"] and row["ci90_high"] < margin
+    if established(row):
+        side = "superior" if row["difference"] > 0 else "inferior"
+        return f"{side} (and within +-{margin:g})" if equivalent else side
+    return "equivalent" if equivalent else "inconclusive"
+
+
+def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000, declared: list[dict] | None = None,
+                    margin: float | None = None, kernel: str | None = None) -> list[dict]:
     """Paired comparisons per method (pairs matched on group, kernel and method). Holm over the
-    file (holm_set "all"); or, for a run with `declared` comparisons (a confirmation's), Holm
-    over those ("confirmatory", with their claim) and separately over the rest ("exploratory")."""
+    file (holm_set "all"); or, for a run with `declared` comparisons (a confirmation's), Holm over
+    each declared family separately ("confirmatory"; "invariance": entries that name `kernels`
+    and the changed poses only) and over the rest ("exploratory"). With a `margin`, declared rows
+    also get their 90% interval and :func:`verdict`. With `kernel`, the rows of that kernel alone
+    (every comparison exploratory)."""
     c = run.columns
     families = dict(zip(c["variant"], c["family"]))
     key = np.array([f"{g}|{k}" for g, k in zip(c["group_id"], c["kernel"])], dtype=object)
-    claims = {(d["method"], d["first"], d["second"]): d["claim"] for d in declared or ()}
+    only = np.ones(len(run), bool) if kernel is None else c["kernel"] == kernel
+    claims = {(d["method"], d["first"], d["second"], d["claim"]): d for d in declared or ()}
     rows = []
     for method in run.methods:
-        by_variant = {}
-        for variant in run.variants:
-            mask = run.where(method=method, variant=variant)
-            order = np.argsort(key[mask], kind="stable")
-            by_variant[variant] = {name: c[name][mask][order] for name in ("hit", "margin", "object")}
-            by_variant[variant]["key"] = key[mask][order]
-        mine = [(f, s) for m, f, s in claims if m == method]
-        for first, second in mine + [p for p in comparison_pairs(run.variants, families) if p not in mine]:
-            if first not in by_variant or second not in by_variant:
+        def paired(first, second, keep):
+            found = []
+            for variant in (first, second):
+                mask = run.where(method=method, variant=variant) & keep & only
+                order = np.argsort(key[mask], kind="stable")
+                found.append({name: c[name][mask][order] for name in ("hit", "margin", "object")} | {"key": key[mask][order]})
+            return found
+
+        mine = [(f, s, d) for (m, f, s, _), d in claims.items() if m == method]
+        plain = [(f, s, None) for f, s in comparison_pairs(run.variants, families)
+                 if not any((f, s) == (a, b) and "kernels" not in d for a, b, d in mine)]
+        for first, second, entry in mine + plain:
+            if first not in families or second not in families:
                 raise ReportError(f"{run.folder}: the declared comparison {first} vs {second} names a variant the "
                                   "rows do not hold")
-            a, b = by_variant[first], by_variant[second]
+            a, b = paired(first, second, _subset(run, entry))
             common, ia, ib = np.intersect1d(a["key"], b["key"], return_indices=True)
-            if common.size == 0 and (method, first, second) in claims:
+            if common.size == 0 and entry is not None and kernel is None:
                 raise ReportError(f"{run.folder}: the declared comparison {first} vs {second} ({method}) has no "
                                   "common cases (declared.json does not fit the rows)")
             if common.size == 0:
                 continue
             result = compare(a["hit"][ia], b["hit"][ib], a["margin"][ia], b["margin"][ib], a["object"][ia],
                              seed=seed, resamples=resamples)
-            claim = claims.get((method, first, second), "")
-            rows.append({"method": method, "first": first, "second": second, "n": result.n, "b": result.b,
-                         "c": result.c, "p_mcnemar": result.p_mcnemar, "difference": result.difference,
-                         "ci_low": result.ci_low, "ci_high": result.ci_high,
-                         "p_wilcoxon_margin": result.p_wilcoxon_margin,
-                         "holm_set": "all" if declared is None else "confirmatory" if claim else "exploratory",
-                         "claim": claim})
+            claim = entry["claim"] if entry else ""
+            holm_set = ("all" if declared is None else "exploratory" if entry is None or kernel is not None
+                        else "invariance" if "kernels" in entry else "confirmatory")
+            row = {"method": method, "first": first, "second": second, "n": result.n, "b": result.b,
+                   "c": result.c, "p_mcnemar": result.p_mcnemar, "difference": result.difference,
+                   "ci_low": result.ci_low, "ci_high": result.ci_high, "p_wilcoxon_margin": result.p_wilcoxon_margin,
+                   "holm_set": holm_set, "claim": claim, "kernel": kernel or "all"}
+            if margin is not None and holm_set in ("confirmatory", "invariance"):
+                paired_hits = a["hit"][ia].astype(np.float64) - b["hit"][ib].astype(np.float64)
+                row["ci90_low"], row["ci90_high"] = cluster_bootstrap(paired_hits, a["object"][ia], resamples=resamples,
+                                                                      confidence=0.90, seed=seed)
+            rows.append(row)
     for holm_set in dict.fromkeys(r["holm_set"] for r in rows):
         chosen = [r for r in rows if r["holm_set"] == holm_set]
         for row, p in zip(chosen, holm([r["p_mcnemar"] for r in chosen])):
             row["p_holm"] = float(p)
+    for row in rows:
+        if "ci90_low" in row:
+            row["verdict"] = verdict(row, margin)
     return rows
+
+
+def per_kernel_rows(run: Run, seed: int = 0, resamples: int = 2000) -> list[dict]:
+    """Every comparison of :func:`comparison_rows` for each kernel alone: exploratory, Holm over
+    each kernel's rows."""
+    return [row for kernel in dict.fromkeys(run.columns["kernel"])
+            for row in comparison_rows(run, seed, resamples, declared=[], kernel=kernel)]
 
 
 def to_csv(rows: list[dict], columns) -> bytes:
@@ -216,5 +277,6 @@ def to_csv(rows: list[dict], columns) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-__all__ = ["Run", "load_run", "summary_rows", "comparison_rows", "success_curves", "to_csv", "SUMMARY_COLUMNS",
+__all__ = ["Run", "load_run", "summary_rows", "comparison_rows", "per_kernel_rows", "verdict", "changed_poses",
+           "EQUIVALENCE_COLUMNS", "established", "SIGNIFICANCE", "success_curves", "to_csv", "SUMMARY_COLUMNS",
            "COMPARISON_COLUMNS", "SUCCESS_THRESHOLDS", "ReportError"]

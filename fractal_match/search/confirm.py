@@ -6,6 +6,12 @@ the tuning values alone: for each method, the best fractal (the fractal family w
 scored highest on the tune split) against the plain kernel, against the best control (chosen
 the same way) and against the bank at equal template count (one template). The report applies
 Holm over these only; every other comparison is marked exploratory and adjusted on its own.
+
+A config's ``[confirmation]`` adds, declared the same way: the equivalence margin (each declared
+comparison is then judged superior, inferior, equivalent or inconclusive), and the invariance
+comparisons: the same three claims on the (kernel, method) pairs whose plain kernel finds its
+object at scale 1 and rotation 0 on at least ``invariance_rate`` of the tune objects (read from
+the plain winner's tune trial), measured over the changed poses only, Holm over these apart.
 """
 
 from __future__ import annotations
@@ -55,8 +61,47 @@ def read_search(folder) -> tuple[Config, dict, list, dict]:
     return config, manifest, found, chosen
 
 
-def declare(config: Config, found: list, winners: dict) -> tuple[tuple[Variant, ...], list[dict], dict]:
-    """The confirmation's variants, its declared comparisons and the choice behind them."""
+def identity_rates(folder: Path, family: str, trial: int) -> dict:
+    """{method: {kernel: hit rate at scale 1 and rotation 0}} of a trial's rows (tune objects
+    only: a tuning trial runs the tune side), or SearchError naming the file."""
+    import csv
+
+    path = Path(folder) / "trials" / family / f"{trial:04d}" / "results.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = [r for r in csv.DictReader(handle) if float(r["scale"]) == 1 and float(r["rotation"]) % 360 == 0]
+    except (OSError, KeyError, ValueError) as exc:
+        raise SearchError(f"{path}: cannot be read for the invariance selection ({exc})") from None
+    counts: dict = {}
+    for row in rows:
+        hits = counts.setdefault(row["method"], {}).setdefault(row["kernel"], [0, 0])
+        hits[0] += row["hit"] == "1"
+        hits[1] += 1
+    return {m: {k: h / n for k, (h, n) in kernels.items()} for m, kernels in counts.items()}
+
+
+def invariance(config: Config, folder: Path, plain: str | None, winners: dict) -> dict:
+    """The invariance selection (module docs): which kernels qualify per method, from the plain
+    winner's tune trial, and why none do where none do."""
+    rate = config.confirmation.invariance_rate if config.confirmation is not None else 0.0
+    if not rate:
+        return {}
+    if plain is None:
+        return {"rate": rate, "qualifying": {m: [] for m in config.methods}, "note": "the search has no plain kernel"}
+    trial = next(iter(winners[plain].values()))[0]  # one plain winner: its trial number
+    rates = identity_rates(folder, plain, trial)
+    qualifying = {m: sorted(k for k, r in rates.get(m, {}).items() if r >= rate) for m in config.methods}
+    note = "" if any(qualifying.values()) else (
+        f"no kernel's plain template finds its object at scale 1 and rotation 0 on {rate:g} of the tune objects "
+        f"with any method (best: {max((r for m in rates.values() for r in m.values()), default=0):.2f})")
+    return {"rate": rate, "plain": {"family": plain, "trial": trial}, "rates": rates, "qualifying": qualifying,
+            "measure": "hit rate over the changed poses only (all but scale 1, rotation 0)", "note": note}
+
+
+def declare(config: Config, found: list, winners: dict, folder: Path | None = None
+            ) -> tuple[tuple[Variant, ...], list[dict], dict]:
+    """The confirmation's variants, its declared comparisons and the choice behind them (with
+    the tuning `folder`, the invariance comparisons of the config's [confirmation] too)."""
     variants, names = [], {}
     for family in found:
         distinct = sorted({number for number, _, _ in winners[family.name].values()})
@@ -88,6 +133,12 @@ def declare(config: Config, found: list, winners: dict) -> tuple[tuple[Variant, 
             if other is not None:
                 declared += [{"claim": claim, "method": m, "first": names[(fractal, label)], "second": names[(other, label)]}
                              for m in methods]
+    selection = invariance(config, folder, plain, winners) if folder is not None else {}
+    for entry in [d for d in declared if selection and selection["qualifying"].get(d["method"])]:
+        declared.append({**entry, "claim": f"invariance: {entry['claim']}",
+                         "kernels": selection["qualifying"][entry["method"]], "poses": "changed"})
+    if selection:
+        chosen["invariance"] = selection
     return tuple(variants), declared, chosen
 
 
@@ -98,10 +149,13 @@ def confirm(tune_folder, out, resume: bool = False, executor: str = "processes",
     from ..experiments.runs import run_experiment, run_progress
 
     config, manifest, found, winners = read_search(tune_folder)
-    variants, declared, chosen = declare(config, found, winners)
+    variants, declared, chosen = declare(config, found, winners, Path(tune_folder))
     run_config = side_config(config, variants, "held-out", f"{config.name}-confirm")
     declaration = {"tune_folder": str(Path(tune_folder).resolve()), "search_hash": manifest["config_hash"],
                    "chosen": chosen, "declared": declared, "holm_over": "the declared comparisons only",
+                   **({"margin": {"delta": config.confirmation.margin, "reason": config.confirmation.reason,
+                                  "test": "equivalence when the 90% cluster-bootstrap interval lies inside +-delta "
+                                          "(TOST at 5%)"}} if config.confirmation is not None else {}),
                    "winners": {f: {label: {"trial": n, "tune_value": v} for label, (n, v, _) in w.items()}
                                for f, w in winners.items()}}
 
