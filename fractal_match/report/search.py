@@ -143,6 +143,18 @@ def _space_html(entry: dict) -> str:
     return f"<ul>{dims}</ul>" + (f"<p>held:</p><ul>{held}</ul>" if held else "")
 
 
+def _starts_from_config(folder: Path) -> bool:
+    """Whether the search's TPE families start at the config's variants (``[search] start``)."""
+    from ..experiments.config import load_config
+    from .._errors import FractalMatchError
+
+    try:
+        config = load_config(folder / "config.toml")
+    except FractalMatchError:
+        return False
+    return config.search is not None and config.search.start == "config"
+
+
 def make_search_report(folder, out=None, progress: Progress | None = None, svg: bool = False) -> Path:
     """trials.csv, history.png, importances.png and index.html for a tuning folder."""
     folder = Path(folder)
@@ -156,22 +168,31 @@ def make_search_report(folder, out=None, progress: Progress | None = None, svg: 
         write_atomic(out / "trials.csv", to_csv(rows, columns))
         task.advance()
         budgets = {name: entry["budget"] for name, entry in manifest["families"].items()}
-        startup = {name: manifest["startup"] for name, entry in manifest["families"].items() if entry["sampler"] == "tpe"}
+        startup = {name: entry.get("startup", manifest["startup"]) for name, entry in manifest["families"].items()
+                   if entry["sampler"] == "tpe"}
         save_figure(history_figure(studies, budgets, startup), out / "history", {"folder": folder.name}, svg=svg)
         task.advance()
         found = {name: importances(study) for name, study in studies.items()}
         save_figure(importance_figure(found), out / "importances", {"folder": folder.name}, svg=svg)
         task.advance()
-    body, names = [], _labels(manifest)
+    body, names, from_config = [], _labels(manifest), _starts_from_config(folder)
     for name, entry in manifest["families"].items():
         trials = _complete(studies[name]) if name in studies else []
         winner = "none yet" if not trials else "<br>".join(
             f"{'' if label == 'all' else html.escape(_short(label)) + ': '}trial {best.number}, tune hit rate "
             f"{best.values[i]:.3f}: <code>{html.escape(json.dumps(best.params, sort_keys=True))}</code>"
             for i, (label, best) in enumerate(best_trials(trials, names).items()))
+        first = next((t for t in trials if t.number == 0), None)
+        start = ("" if not (from_config and entry["sampler"] == "tpe" and first) else
+                 f"{mean_value(first):.3f}<br><small>best {max(mean_value(t) for t in trials) - mean_value(first):+.3f}</small>")
         body.append(f"<tr><td>{html.escape(name)}</td><td>{entry['family']}</td><td>{entry['sampler']}</td>"
                     f"<td>{len(trials)} of {entry['budget']}</td><td style='text-align:left'>{_space_html(entry)}</td>"
-                    f"<td style='text-align:left'>{winner}</td></tr>")
+                    f"<td>{start}</td><td style='text-align:left'>{winner}</td></tr>")
+    done, planned = sum(len(_complete(s)) for s in studies.values()), sum(e["budget"] for e in manifest["families"].values())
+    partial = "" if manifest["finished"] is not None else (
+        f"<p style='background:#fff3cd;padding:0.5em'><strong>Partial search: {done} of {planned} trials finished.</strong> "
+        f"<code>fractal-match tune {html.escape(str(folder / 'config.toml'))} --out {html.escape(str(folder))} --resume</code> "
+        "completes it; the winners below are those so far.</p>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fractal-match search: {html.escape(manifest['name'])}</title>
 <style>
@@ -182,14 +203,16 @@ th {{ background: #f3f3f3; }} ul {{ margin: 0.2em 0; padding-left: 1.2em; }}
 img {{ max-width: 100%; border: 1px solid #ddd; }}
 </style></head><body>
 <h1>fractal-match search: {html.escape(manifest['name'])}</h1>
-<p>Each family's parameters searched on the <strong>tune</strong> side of the split only, with the same budget
-(a family whose space has fewer distinct points tries each once); objective: the tune hit rate
-({html.escape(manifest['objective'])}), over {len(manifest['methods'])} method(s). The first {manifest['startup']} trials
-of a TPE family are drawn at random. Every trial is a run folder under <code>trials/</code>;
+{partial}<p>Each family's parameters searched on the <strong>tune</strong> side of the split only, with the budget in the
+table (a family whose space has fewer distinct points tries each once); objective: the tune hit rate
+({html.escape(manifest['objective'])}), over {len(manifest['methods'])} method(s). The first trials of a TPE family are
+drawn at random (the dashed line in the history).{" Every TPE family's trial 0 is its variant as the config writes it "
+"(its defaults): the start column gives that trial's value and how far the best is above it, so no family ends "
+"below its start." if from_config else ""} Every trial is a run folder under <code>trials/</code>;
 every trial's parameters and values: <a href="trials.csv">trials.csv</a>. These are tuning values, not results:
 the winners are tested on held-out objects by <code>fractal-match confirm</code>.</p>
 <h2>Families: searched space and winner</h2>
-<table><tr><th>variant</th><th>family</th><th>sampler</th><th>trials</th><th>searched (and held)</th><th>winner</th></tr>
+<table><tr><th>variant</th><th>family</th><th>sampler</th><th>trials</th><th>searched (and held)</th><th>start (trial 0)</th><th>winner</th></tr>
 {''.join(body)}</table>
 <h2>Optimization history</h2><figure><a href="history.png"><img src="history.png" alt="history"></a></figure>
 <h2>Parameter importances</h2><figure><a href="importances.png"><img src="importances.png" alt="importances"></a>
