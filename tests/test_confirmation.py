@@ -171,3 +171,22 @@ def test_the_invariance_kernels_are_chosen_from_the_plain_winners_tune_rows_at_t
     assert (confirmed / "confirm" / "report" / "comparisons_per_kernel.csv").is_file()
     per_kernel = list(csv.DictReader((confirmed / "confirm" / "report" / "comparisons_per_kernel.csv").open()))
     assert {r["kernel"] for r in per_kernel} == {"crop", "bank:ring"} and {r["holm_set"] for r in per_kernel} == {"exploratory"}
+
+
+def test_the_tuning_report_shows_each_family_against_its_start_and_marks_a_partial_search(confirmed, tmp_path):
+    import shutil
+
+    from fractal_match.report.search import _studies, make_search_report, trial_rows
+
+    rows = trial_rows(*_studies(confirmed / "tune"))
+    page = (make_search_report(confirmed / "tune", tmp_path / "report") / "index.html").read_text()
+    assert "start (trial 0)" in page and "Partial search" not in page
+    for family in ("orbit-trap", "rot-sym", "bank"):
+        values = [r["hit_rate_all"] for r in rows if r["family"] == family]
+        start = next(r["hit_rate_all"] for r in rows if r["family"] == family and r["trial"] == 0)
+        assert max(values) >= start and f"{start:.3f}<br><small>best {max(values) - start:+.3f}</small>" in page
+    shutil.copytree(confirmed / "tune", tmp_path / "tune")
+    manifest = json.loads((tmp_path / "tune" / "search.json").read_text())
+    (tmp_path / "tune" / "search.json").write_text(json.dumps({**manifest, "finished": None}))
+    page = (make_search_report(tmp_path / "tune") / "index.html").read_text()
+    assert "Partial search: " in page and "--resume</code>" in page
