@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import json
 import struct
+import threading
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -23,27 +25,29 @@ MODES = ("gray", "color", "unchanged")
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32)
 
 
-#: Files that reach this process as bytes instead of by path: {path as the client names it:
-#: bytes}. A Dask worker on another machine gets the client's image files this way
-#: (:func:`provide_files`); everything that reads an image goes through :func:`_read_bytes`.
-_PROVIDED: dict[str, bytes] = {}
-_PROVIDED_LIMIT = 1 << 30  # bytes kept at most; older files are dropped first (a long-lived worker)
+#: Files that reach a task as bytes instead of by path: {path as the client names it: bytes}, per
+#: thread. A Dask worker on another machine gets the client's image files this way
+#: (:func:`provided_files`); everything that reads an image goes through :func:`_read_bytes`.
+_PROVIDED = threading.local()
 
 
-def provide_files(files: dict) -> None:
-    """Read these paths from the given bytes from now on in this process ({path: bytes}), instead
-    of from the file system (a cluster worker that cannot see the client's files)."""
-    for path, data in files.items():
-        _PROVIDED.pop(str(path), None)
-        _PROVIDED[str(path)] = bytes(data)
-    while sum(len(d) for d in _PROVIDED.values()) > _PROVIDED_LIMIT and len(_PROVIDED) > len(files):
-        _PROVIDED.pop(next(iter(_PROVIDED)))
+@contextmanager
+def provided_files(files: dict):
+    """Within the block, this thread reads these paths ({path: bytes}) from the given bytes
+    instead of the file system (a cluster worker's task, which cannot see the client's files).
+    Other threads (tasks running beside it) see only their own."""
+    before = getattr(_PROVIDED, "files", None)
+    _PROVIDED.files = {str(path): data for path, data in files.items()}
+    try:
+        yield
+    finally:
+        _PROVIDED.files = before
 
 
 def _read_bytes(path: Path) -> bytes:
-    provided = _PROVIDED.get(str(path))
+    provided = (getattr(_PROVIDED, "files", None) or {}).get(str(path))
     if provided is not None:
-        return provided
+        return bytes(provided)
     if not path.exists():
         raise ImageError(f"{path}: no such file")
     if path.is_dir():

@@ -51,3 +51,69 @@ def test_worker_pools_names_every_pool():
     report = worker_pools()
     assert report["pid"] == os.getpid()
     assert all(isinstance(p["threads"], int) and p["threads"] >= 1 for p in report["pools"])
+
+
+def test_the_shipment_sends_each_content_once_and_releases_it_after_the_last_batch_that_reads_it(tmp_path):
+    from fractal_match.experiments.executors import _Shipment
+
+    class Future:
+        def __init__(self):
+            self.released = False
+
+        def release(self):
+            self.released = True
+
+    class Client:  # what the shipment asks of a Dask client
+        def __init__(self):
+            self.sent = []
+
+        def submit(self, function, data, key, pure):
+            self.sent.append(key)
+            assert function(data) == data and not pure
+            return Future()
+
+    a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    a.write_bytes(b"same bytes")
+    b.write_bytes(b"same bytes")  # another path, one content: sent once
+    c.write_bytes(b"other bytes")
+    needs = [[a], [a, b], [c]]
+    client = Client()
+    shipment = _Shipment(client, needs)
+    first, second = shipment.send(needs[0]), shipment.send(needs[1])
+    assert len(client.sent) == 1 and first[str(a)] is second[str(a)] is second[str(b)]
+    shipment.done(needs[0])
+    assert not first[str(a)].released  # batch 1 still reads it
+    third = shipment.send(needs[2])
+    assert len(client.sent) == 2
+    shipment.done(needs[1])
+    assert second[str(a)].released and not third[str(c)].released
+    shipment.done(needs[2])
+    assert third[str(c)].released and not shipment.by_hash and not shipment.by_path
+
+
+def test_provided_files_are_seen_by_their_own_thread_only(tmp_path):
+    import threading
+
+    import numpy as np
+
+    from fractal_match import load_image, save_image
+    from fractal_match.images import provided_files
+
+    save_image(tmp_path / "one.png", np.full((4, 4), 10, np.uint8))
+    save_image(tmp_path / "two.png", np.full((4, 4), 20, np.uint8))
+    name = str(tmp_path / "nowhere.png")  # a path no thread can read from disk
+    found, ready = {}, threading.Barrier(2)
+
+    def task(label, source):
+        with provided_files({name: source.read_bytes()}):
+            ready.wait()  # both threads hold their files at once
+            found[label] = int(load_image(name)[0, 0])
+
+    threads = [threading.Thread(target=task, args=(label, tmp_path / f"{label}.png")) for label in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == {"one": 10, "two": 20}
+    with pytest.raises(Exception, match="no such file"):
+        load_image(name)  # outside the block: the file system again

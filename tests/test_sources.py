@@ -309,3 +309,26 @@ def test_validate_and_the_report_say_what_counts_as_a_hit_and_that_the_oracle_is
     path = config(tmp_path, 'annotations = "boxes.toml"', variants=("none", "oracle"))
     run_experiment(load_config(path), tmp_path / "run2", executor="serial")
     assert "not an upper bound" not in (make_report(tmp_path / "run2") / "index.html").read_text()
+
+
+def test_a_run_made_under_the_old_measures_does_not_resume_under_the_new(tmp_path):
+    """Before measures version 2, IoU was the template's footprint's and pairs ran at their own pose
+    only: rows of both kinds must not meet in one results file."""
+    import json as json_
+
+    photo(tmp_path / "a.png", 3)
+    (tmp_path / "m.csv").write_text('template_image,template_box,target_image,target_box\n'
+                                    'a.png,"40,50,45,32",a.png,"40,50,45,32"\n')
+    path = config(tmp_path, 'manifest = "m.csv"', "[transforms]\nscales = [1.0, 0.8]")
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "run"), "-e", "serial", "--limit", "1"])
+    assert result.exit_code == 0
+    manifest = json_.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["measures"] == 2
+    del manifest["measures"]  # as a run of the previous version wrote it
+    (tmp_path / "run" / "manifest.json").write_text(json_.dumps(manifest))
+    rows_before = (tmp_path / "run" / "results.csv").read_bytes()
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "run"), "-e", "serial", "--resume"])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1
+    assert "its rows were measured under version 1 of the measures, this tool measures under version 2" in lines[0]
+    assert (tmp_path / "run" / "results.csv").read_bytes() == rows_before

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import warnings
 from collections import deque
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,12 +122,11 @@ def _in_worker(function, batch, files=None, version: str | None = None):
     `files` ({path: bytes}) made readable by those paths, its pools limited (:func:`limit_threads`)."""
     if version is not None and _version() != version:
         raise VersionMismatch(_mismatch(_worker_name(), _version(), version))
-    if files:
-        from ..images import provide_files
+    from ..images import provided_files
 
-        provide_files(files)
     limit_threads()
-    return function(batch)
+    with provided_files(files or {}):  # this task's files, for this task's thread only
+        return function(batch)
 
 
 def _worker_name() -> str:
@@ -234,40 +234,63 @@ def _one_line(exc: BaseException) -> str:
 
 
 class _Shipment:
-    """The client's files on the cluster: each read once, scattered once under its content hash
-    (two paths with one content share it), and named per task by the paths its code reads."""
+    """The client's files on the cluster: each read once and sent once under its content hash
+    (two paths with one content share it), named per task by the paths its code reads, and
+    released once no batch left needs it (`needs`: the files of every batch, in order)."""
 
-    def __init__(self, client, files):
-        self.client, self.files = client, files
+    def __init__(self, client, needs: list):
+        self.client = client
         self.by_path: dict[str, object] = {}
         self.by_hash: dict[str, object] = {}
+        self.hash_of: dict[str, str] = {}
+        self.left: dict[str, int] = {}  # path -> batches not yet finished that read it
+        for paths in needs:
+            for path in paths:
+                self.left[str(path)] = self.left.get(str(path), 0) + 1
 
-    def __call__(self, batch) -> dict:
+    def send(self, paths) -> dict:
+        """{path: future} of a batch's files, scattering those not on the cluster yet."""
         import hashlib
 
         from ..images import _read_bytes
 
-        if self.files is None:
-            return {}
         found = {}
-        for path in self.files(batch):
+        for path in paths:
             key = str(path)
             if key not in self.by_path:
                 data = _read_bytes(Path(path))  # a file that cannot be read: one line naming it
                 digest = hashlib.sha256(data).hexdigest()
                 if digest not in self.by_hash:
-                    name = f"fractal-match-file-{digest}"
-                    self.by_hash[digest] = self.client.scatter({name: data})[name]
-                self.by_path[key] = self.by_hash[digest]
+                    # The bytes as a task whose result they are, not scattered data: the scheduler
+                    # keeps the task, so a worker that dies holding them costs a re-run, not the run.
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # "large object in task graph": it is meant to be
+                        self.by_hash[digest] = self.client.submit(bytes, data, key=f"fractal-match-file-{digest}",
+                                                                  pure=False)
+                self.by_path[key], self.hash_of[key] = self.by_hash[digest], digest
             found[key] = self.by_path[key]
         return found
 
+    def done(self, paths) -> None:
+        """A batch finished: files no later batch reads leave the cluster."""
+        for path in paths:
+            key = str(path)
+            self.left[key] -= 1
+            if not self.left[key]:
+                self.by_path.pop(key, None)
+                digest = self.hash_of.pop(key, None)
+                if digest is not None and digest not in self.hash_of.values():
+                    self.by_hash.pop(digest).release()
+
 
 def check_versions(client) -> None:
-    """Refuse, in one line, a cluster with a worker whose package version is not this client's
-    (before any work is sent)."""
+    """Refuse, in one line, a cluster with a worker whose package version is not this client's,
+    or that cannot import the package at all (before any work is sent)."""
     mine = _version()
-    for worker, theirs in sorted(client.run(_version).items()):
+    for worker, theirs in sorted(client.run(_version, on_error="return").items()):
+        if isinstance(theirs, BaseException):
+            raise VersionMismatch(f"the Dask worker {worker} cannot run fractal-match ({_one_line(theirs)}) (allowed: "
+                                  f"workers with fractal-match {mine} installed: pip install fractal-match=={mine} there)")
         if theirs != mine:
             raise VersionMismatch(_mismatch(worker, theirs, mine))
 
@@ -278,12 +301,16 @@ def _execute_dask(function, batches, workers, scheduler, files=None):
     client, cluster = dask_client(workers, scheduler)
     try:
         check_versions(client)
-        shipment, version = _Shipment(client, files), _version()
+        needs = [list(files(batch)) if files is not None else [] for batch in batches]
+        shipment, version = _Shipment(client, needs), _version()
+        reads: dict = {}  # future key -> the files its batch reads
 
-        def submit(batch):
-            return client.submit(_in_worker, function, batch, shipment(batch), version, pure=False)
+        def submit(index):
+            future = client.submit(_in_worker, function, batches[index], shipment.send(needs[index]), version, pure=False)
+            reads[future.key] = needs[index]
+            return future
 
-        waiting = deque(batches)
+        waiting = deque(range(len(batches)))
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})) or workers)
         futures = as_completed()
         in_flight = 0
@@ -293,6 +320,7 @@ def _execute_dask(function, batches, workers, scheduler, files=None):
         for future in futures:
             in_flight -= 1
             results = future.result()
+            shipment.done(reads.pop(future.key))
             future.release()
             yield from results
             if waiting:

@@ -56,6 +56,23 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+#: What the rows mean. 2 (2026-12-02): a detection's IoU is that of the box its template stands
+#: for (the kernel's own box about the template's centre, engine.metrics.Truth.footprint); pairs
+#: are posed by [transforms]; hit = "auto" is iou only for pairs at their own pose. 1 (runs
+#: without the field): IoU of the template's footprint, pairs at their own pose only. A run or
+#: search resumes only under the version it started with.
+MEASURES = 2
+
+
+def check_measures(folder, manifest: dict) -> None:
+    """Refuse to add rows of this tool's measures to a folder started under other ones."""
+    theirs = manifest.get("measures", 1)
+    if theirs != MEASURES:
+        raise RunError(f"{folder}: its rows were measured under version {theirs} of the measures, this tool measures "
+                       f"under version {MEASURES} (detections judged by the box the template stands for; pairs posed), "
+                       "so it cannot resume it; start a new run with another --out (report still reads this one)")
+
+
 def environment(config: Config | None = None) -> dict:
     """Versions and machine, for manifests and benchmark results; with a `config`, also the
     plug-ins its variants and kernels use (``plugins``: package and version of each, [] when
@@ -76,6 +93,7 @@ def environment(config: Config | None = None) -> dict:
              "machine": platform.machine(), "system": platform.platform(), "cpus": os.cpu_count()}
     if config is not None:
         found["plugins"] = config_plugins(config)
+        found["measures"] = MEASURES
     return found
 
 
@@ -219,6 +237,7 @@ class RunStore:
         if manifest.get("config_hash") != self.config.digest:
             raise RunError(f"{self.folder}: was made from a different config (hash {manifest.get('config_hash')}, "
                            f"this config {self.config.digest}); start a new run with another --out")
+        check_measures(self.folder, manifest)
         if not self.results.exists():  # killed between the manifest and the header: nothing ran yet
             self._append_text(",".join(self.columns) + "\n")
         return manifest

@@ -42,8 +42,8 @@ from .folder import (SEARCH_ATOMIC_FILES, SEARCH_FILES, SearchError, open_storag
                      read_manifest, stored_trials)
 from .space import SearchSpace, bank_space, search_space, variant_point
 from ..experiments.runs import check_inputs
-from ..experiments.store import (RunError, RunStore, environment, foreign_files, lock_folder, unlock, utc_now,
-                                 write_config, write_json)
+from ..experiments.store import (RunError, RunStore, check_measures, environment, foreign_files, lock_folder, unlock,
+                                 utc_now, write_config, write_json)
 
 NOT_TUNED = ("oracle", "pnet-detector")  # an upper bound and a reference: no parameters to tune
 GROUPS_PER_ITEM = 4  # target x pose groups a worker gets at a time
@@ -206,6 +206,7 @@ def _open(config: Config, out: Path, resume: bool, trials: int | None) -> tuple[
         if manifest["config_hash"] != config.digest:
             raise RunError(f"{out}: was made from a different config (hash {manifest['config_hash']}, this "
                            f"config {config.digest}); start a new search with another --out")
+        check_measures(out, manifest)
         stored = stored_trials(manifest)
         if trials is not None and trials != stored:
             raise RunError(f"{out}: the search was started with {stored} trials per family; resume it with the "
