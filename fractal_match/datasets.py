@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import math
 import re
 from dataclasses import dataclass, field as dataclass_field, replace
 from pathlib import Path, PurePosixPath
@@ -24,6 +25,7 @@ class Annotation:
     where: str = dataclass_field(default="", compare=False)  # the file and object it is written in, for errors
     key: str = ""  # the image as its annotation file names it (splits link objects by it); default: its file name
     id: str = ""  # the object's name where `image/label` is not one (COCO: `image/category#annotation id`)
+    size: tuple[int, int] | None = dataclass_field(default=None, compare=False)  # (w, h) the file says the image has
 
     @property
     def name(self) -> str:
@@ -38,6 +40,16 @@ class Annotation:
 
 #: fields an [[object]] of an annotations file may have
 OBJECT_FIELDS = ("image", "label", "box", "note")
+
+
+def image_key(name, where: str) -> str:
+    """An image's name as an annotation file gives it (`/` or `\\` between folders), checked to
+    name a file: a non-empty name that is not `.` or `..`."""
+    if isinstance(name, str):
+        key = PurePosixPath(name.strip().replace("\\", "/"))
+        if key.name not in ("", ".", "..") and not key.is_absolute():
+            return key.as_posix()
+    raise ConfigError(f"{where} must be a file name relative to the images folder, got {name!r}")
 
 
 def check_label(label, where: str, field: str = "label") -> str:
@@ -85,6 +97,8 @@ def load_annotations(path=None, images=None, labels=()) -> list[Annotation]:
     result, seen = [], {}
     for index, entry in enumerate(objects):
         where = f"{path}: object {index + 1}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: must be an [[object]] table, got {entry!r:.60}")
         for field in ("image", "label", "box"):
             if field not in entry:
                 raise ConfigError(f"{where}: missing field {field!r}")
@@ -93,13 +107,11 @@ def load_annotations(path=None, images=None, labels=()) -> list[Annotation]:
             raise ConfigError(f"{where}: unknown field {extra[0]!r} ({did_you_mean(extra[0], OBJECT_FIELDS)}"
                               f"allowed: {', '.join(OBJECT_FIELDS)})")
         image, label = entry["image"], check_label(entry["label"], where)
-        if not isinstance(image, str) or not image.strip():
-            raise ConfigError(f"{where}: field 'image' must be a file name, got {image!r}")
+        key = image_key(image, f"{where}: field 'image'")
         box = entry["box"]
         if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                                  for v in box)):
             raise ConfigError(f"{where}: field 'box' must be [x, y, w, h] numbers, got {box!r}")
-        key = PurePosixPath(image.replace("\\", "/")).as_posix()
         annotation = Annotation(folder / key, label, Box(*box), "", key)
         annotation = replace(annotation, where=f"{where} ({annotation.name})")
         if box[2] <= 0 or box[3] <= 0:
@@ -118,11 +130,15 @@ def select_labels(annotations: list[Annotation], patterns, path, field: str) -> 
     if not patterns:
         return annotations
     labels = sorted({a.label for a in annotations})
+
+    def matches(label: str, pattern: str) -> bool:  # a label's own name is itself, even one like "eye[1]"
+        return label == pattern or fnmatch.fnmatchcase(label, pattern)
+
     for pattern in patterns:
-        if not fnmatch.filter(labels, pattern):
+        if not any(matches(label, pattern) for label in labels):
             raise ConfigError(f"{path}: {field}: {pattern!r} matches no label ({did_you_mean(pattern, labels)}"
                               f"labels in the file: {', '.join(labels)})")
-    return [a for a in annotations if any(fnmatch.fnmatchcase(a.label, p) for p in patterns)]
+    return [a for a in annotations if any(matches(a.label, p) for p in patterns)]
 
 
 def find_annotation(name: str, annotations: list[Annotation] | None = None) -> Annotation:
@@ -261,6 +277,8 @@ def check_box(box: Box, image: Path, where: str, sizes: ImageSizes) -> None:
     as given and as cropped (its corners rounded as :func:`fractal_match.geometry.crop` rounds
     them): 0 <= x, 0 <= y, x + w <= width, y + h <= height. Else one ConfigError naming `where`,
     the box and the image."""
+    if not all(math.isfinite(v) for v in box):
+        raise ConfigError(f"{where} {_format_box(box)} is not a box of finite numbers (allowed: x, y, w, h in pixels)")
     if round(box.w) < 1 or round(box.h) < 1:
         raise ConfigError(f"{where} {_format_box(box)} has no area (allowed: a width and height of at least 1 px)")
     width, height = sizes(image, where.rpartition(":")[0] or where)  # a missing image: the file and row
@@ -272,7 +290,17 @@ def check_box(box: Box, image: Path, where: str, sizes: ImageSizes) -> None:
 
 
 def check_annotation(annotation: Annotation, sizes: ImageSizes) -> None:
-    check_box(annotation.box, annotation.image, f"{annotation.where or annotation.name}: box", sizes)
+    """The box inside its image; and where the annotation file gives the image's size (COCO's
+    width and height), that size: a photo resized or turned (EXIF) since it was annotated would
+    put every box in the wrong place."""
+    where = annotation.where or annotation.name
+    if annotation.size is not None:
+        found = sizes(annotation.image, where)
+        if tuple(found) != tuple(annotation.size):
+            raise ConfigError(f"{where}: the file gives its image {annotation.image} as {annotation.size[0]} x "
+                              f"{annotation.size[1]} px, the image is {found[0]} x {found[1]} px (as read, EXIF "
+                              "orientation applied); boxes are for the size they were drawn on")
+    check_box(annotation.box, annotation.image, f"{where}: box", sizes)
 
 
 def check_pair(pair: Pair, sizes: ImageSizes) -> None:

@@ -256,6 +256,32 @@ BAD = [
      'annotations = "boxes.toml"', "{t}/boxes.toml: object 2 (p1/a): the name 'p1/a' is taken by object 1"),
     ("coco json not an object", lambda t: (t / "instances.json").write_text("[1, 2]"), 'coco = "instances.json"',
      "{t}/instances.json: must be a JSON object"),
+    ("toml nan box", lambda t: (t / "boxes.toml").write_text('[[object]]\nimage = "p1.png"\nlabel = "a"\nbox = [nan, 1, 5, 5]\n'),
+     'annotations = "boxes.toml"', "{t}/boxes.toml: object 1 (p1/a): box nan,1,5,5 is not a box of finite numbers"),
+    ("coco infinite bbox", lambda t: (t / "instances.json").write_text(
+        '{"images": [{"id": 1, "file_name": "p1.png"}], "categories": [{"id": 1, "name": "eye"}], '
+        '"annotations": [{"id": 3, "image_id": 1, "category_id": 1, "bbox": [1, 1, Infinity, 5]}]}'),
+     'coco = "instances.json"', "{t}/instances.json: annotation id 3 (p1/eye#3): box 1,1,inf,5 is not a box of finite"),
+    ("toml object not a table", lambda t: (t / "boxes.toml").write_text("object = [1, 2]\n"), 'annotations = "boxes.toml"',
+     "{t}/boxes.toml: object 1: must be an [[object]] table, got 1"),
+    ("toml image not a file", lambda t: boxes_toml(t, [(".", "a", (1, 1, 5, 5))]), 'annotations = "boxes.toml"',
+     "{t}/boxes.toml: object 1: field 'image' must be a file name relative to the images folder, got '.'"),
+    ("coco id not an id", lambda t: (t / "instances.json").write_text(
+        '{"images": [{"id": 1, "file_name": "p1.png"}], "categories": [{"id": 1, "name": "eye"}], '
+        '"annotations": [{"id": {"a": 1}, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}]}'),
+     'coco = "instances.json"', "{t}/instances.json: annotation id {{'a': 1}} is not an id (allowed: an integer or a string)"),
+    ("coco image_id a list", lambda t: (t / "instances.json").write_text(
+        '{"images": [{"id": 1, "file_name": "p1.png"}], "categories": [{"id": 1, "name": "eye"}], '
+        '"annotations": [{"id": 3, "image_id": [1], "category_id": 1, "bbox": [1, 1, 5, 5]}]}'),
+     'coco = "instances.json"', "{t}/instances.json: annotation id 3: image_id [1] is not an id"),
+    ("coco size not the image's", lambda t: (t / "instances.json").write_text(
+        '{"images": [{"id": 1, "file_name": "p1.png", "width": 200, "height": 240}], '
+        '"categories": [{"id": 1, "name": "eye"}], '
+        '"annotations": [{"id": 3, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}]}'),
+     'coco = "instances.json"', "{t}/instances.json: annotation id 3 (p1/eye#3): the file gives its image {t}/p1.png as "
+                                "200 x 240 px, the image is 240 x 200 px"),
+    ("coco file a folder", lambda t: (t / "instances.json").mkdir(), 'coco = "instances.json"',
+     "{t}/own.toml: field 'targets.coco.file' 'instances.json' is a folder (allowed: a JSON file)"),
     ("annotations not toml", lambda t: coco(t, [(1, "p1.png")], [(3, 1, 1, (20, 70, 10, 21), 0)]),
      'annotations = "instances.json"', "{t}/own.toml: field 'targets.annotations.file' 'instances.json' is not a .toml file"),
 ]
@@ -332,3 +358,13 @@ def test_a_run_made_under_the_old_measures_does_not_resume_under_the_new(tmp_pat
     assert result.exit_code == 1 and len(lines) == 1
     assert "its rows were measured under version 1 of the measures, this tool measures under version 2" in lines[0]
     assert (tmp_path / "run" / "results.csv").read_bytes() == rows_before
+
+
+def test_a_label_is_chosen_by_its_own_name_even_when_it_looks_like_a_glob(tmp_path):
+    photo(tmp_path / "p1.png")
+    boxes_toml(tmp_path, [("p1.png", "eye[1]", (10, 10, 20, 20)), ("p1.png", "eye1", (50, 10, 20, 20)),
+                          ("p1.png", "nose", (90, 10, 20, 20))])
+    chosen = lambda labels: [ref.id for ref in make_plan(load_config(config(  # noqa: E731
+        tmp_path, f'[targets.annotations]\nfile = "boxes.toml"\nlabels = {labels}'))).targets]
+    assert chosen('["eye[1]"]') == ["p1/eye[1]", "p1/eye1"]  # itself, and the glob's match eye1
+    assert chosen('["eye*"]') == ["p1/eye[1]", "p1/eye1"] and chosen('["nose"]') == ["p1/nose"]

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from .._checks import read_toml
 from .._errors import ConfigError, did_you_mean
 from .._toml import TableReader
-from ..datasets import Annotation, annotation_images, check_label, load_annotations
+from ..datasets import Annotation, annotation_images, check_label, image_key, load_annotations
 from ..geometry import Box
 
 #: the formats of an object file, as config fields name them
@@ -100,12 +100,17 @@ def _entries(path: Path, data: dict, field: str, needed: tuple[str, ...]) -> lis
     return entries
 
 
+def _id(path: Path, value, where: str):
+    """An id as COCO gives them: an integer or a string (no float, bool, list or object)."""
+    if not isinstance(value, (int, str)) or isinstance(value, bool):
+        raise ConfigError(f"{path}: {where} {value!r:.40} is not an id (allowed: an integer or a string)")
+    return value
+
+
 def _unique(path: Path, entries: list[dict], what: str) -> dict:
     found = {}
     for entry in entries:
-        key = entry["id"]
-        if not isinstance(key, (int, str)) or isinstance(key, bool):
-            raise ConfigError(f"{path}: {what} id {key!r} must be an integer or a string")
+        key = _id(path, entry["id"], f"{what} id")
         if key in found:
             raise ConfigError(f"{path}: {what} id {key!r} is listed twice")
         found[key] = entry
@@ -129,7 +134,9 @@ def load_coco(path, images=None, categories=()) -> Loaded:
                               f"({did_you_mean(name, known)}allowed: {', '.join(known)})")
     kept, crowd, seen = [], {}, set()
     for entry in _entries(path, data, "annotations", ("id", "image_id", "category_id", "bbox")):
-        where = f"{path}: annotation id {entry['id']}"
+        where = f"{path}: annotation id {_id(path, entry['id'], 'annotation id')}"
+        _id(path, entry["image_id"], f"annotation id {entry['id']}: image_id")
+        _id(path, entry["category_id"], f"annotation id {entry['id']}: category_id")
         if entry["id"] in seen:
             raise ConfigError(f"{where}: is listed twice")
         seen.add(entry["id"])
@@ -146,18 +153,18 @@ def load_coco(path, images=None, categories=()) -> Loaded:
         if entry.get("iscrowd", 0):
             crowd[category] = crowd.get(category, 0) + 1
             continue
-        file_name = image_list[entry["image_id"]]["file_name"]
-        if not isinstance(file_name, str) or not file_name.strip():
-            raise ConfigError(f"{path}: image id {entry['image_id']}: file_name must be a file name, got {file_name!r}")
+        image = image_list[entry["image_id"]]
+        key = image_key(image["file_name"], f"{path}: image id {entry['image_id']}: file_name")
         bbox = entry["bbox"]
         if not (isinstance(bbox, list) and len(bbox) == 4
                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
             raise ConfigError(f"{where}: bbox must be [x, y, w, h] numbers, got {bbox!r:.80}")
-        key = PurePosixPath(file_name.replace("\\", "/")).as_posix()
         name = f"{PurePosixPath(key).with_suffix('')}/{category}#{entry['id']}"
         if bbox[2] <= 0 or bbox[3] <= 0:
             raise ConfigError(f"{where} ({name}): bbox {bbox} has no area (allowed: a positive width and height)")
-        kept.append(Annotation(folder / key, category, Box(*bbox), f"{where} ({name})", key, name))
+        size = (image.get("width"), image.get("height"))
+        kept.append(Annotation(folder / key, category, Box(*bbox), f"{where} ({name})", key, name,
+                               size if all(isinstance(v, int) and not isinstance(v, bool) for v in size) else None))
     if not kept:
         chosen = f" of the categories {', '.join(categories)}" if categories else ""
         raise ConfigError(f"{path}: has no objects{chosen} to use ({sum(crowd.values())} crowd annotation(s) skipped)")
@@ -180,6 +187,8 @@ def read_object_file(path: Path, reader: TableReader, key: str) -> ObjectFile:
     if format_ == "annotations" and file.suffix.lower() != ".toml":
         raise inner.error("file", f"{name!r} is not a .toml file (allowed: \"all\", a list of bundled names, or an "
                           "annotations file of your own, FILE.toml; COCO files go in targets.coco)")
+    if file.is_dir():
+        raise inner.error("file", f"{name!r} is a folder (allowed: a {'TOML' if format_ == 'annotations' else 'JSON'} file)")
     if not file.is_file():
         raise inner.error("file", f"{name!r} does not exist (relative to {path.parent})")
     folder = inner.get("images", str)
