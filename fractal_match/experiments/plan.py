@@ -96,9 +96,10 @@ def describe_targets(config: Config, refs) -> list[str]:
 
 def hit_rule(config: Config, kind: str) -> str:
     """The hit criterion of a config's objects of `kind`: [evaluation] hit, or for "auto" "iou" for
-    pairs at their own pose (the pairs benchmarks' rule) and "center" for everything posed (a
-    template of the object's size at scale 1 cannot pass IoU 0.5 against the object at scale
-    0.7 or 1.4), and for annotations and synthetic scenes."""
+    pairs when the config poses nothing (the pairs benchmarks' rule), and "center" for pairs in
+    a posed config (all its groups, scale 1 and rotation 0 included: a template of the object's
+    size cannot pass IoU 0.5 against the object at scale 0.7, 0.49 at best) and for annotations
+    and synthetic scenes."""
     if config.evaluation.hit != "auto":
         return config.evaluation.hit
     posed = len(config.scales) * len(config.rotations) > 1 or config.scales[0] != 1 or config.rotations[0] % 360 != 0
