@@ -368,3 +368,15 @@ def test_a_label_is_chosen_by_its_own_name_even_when_it_looks_like_a_glob(tmp_pa
         tmp_path, f'[targets.annotations]\nfile = "boxes.toml"\nlabels = {labels}'))).targets]
     assert chosen('["eye[1]"]') == ["p1/eye[1]", "p1/eye1"]  # itself, and the glob's match eye1
     assert chosen('["eye*"]') == ["p1/eye[1]", "p1/eye1"] and chosen('["nose"]') == ["p1/nose"]
+
+
+def test_resuming_after_the_boxes_changed_says_the_boxes_may_have_changed(tmp_path):
+    photo(tmp_path / "a.png")
+    boxes_toml(tmp_path, [("a.png", "thing", (10, 10, 20, 20)), ("a.png", "other", (60, 60, 20, 20))])
+    path = config(tmp_path, 'annotations = "boxes.toml"')
+    assert runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "run"), "-e", "serial", "--limit", "1"]).exit_code == 0
+    boxes_toml(tmp_path, [("a.png", "thing", (11, 10, 20, 20)), ("a.png", "other", (60, 60, 20, 20))])
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "run"), "-e", "serial", "--resume"])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1
+    assert "was made from a different config" in lines[0] and "(the boxes in boxes.toml are part of it: changed since?)" in lines[0]

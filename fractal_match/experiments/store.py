@@ -235,8 +235,11 @@ class RunStore:
         except (OSError, json.JSONDecodeError) as exc:
             raise RunError(f"{self.manifest_path}: unreadable manifest ({exc})") from None
         if manifest.get("config_hash") != self.config.digest:
+            files = self.config.targets.files
+            changed = (f" (the boxes in {', '.join(f.path.name for f in files)} are part of it: changed since?)"
+                       if files else "")
             raise RunError(f"{self.folder}: was made from a different config (hash {manifest.get('config_hash')}, "
-                           f"this config {self.config.digest}); start a new run with another --out")
+                           f"this config {self.config.digest}){changed}; start a new run with another --out")
         check_measures(self.folder, manifest)
         if not self.results.exists():  # killed between the manifest and the header: nothing ran yet
             self._append_text(",".join(self.columns) + "\n")

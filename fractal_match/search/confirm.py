@@ -41,8 +41,10 @@ def read_search(folder) -> tuple[Config, dict, list, dict]:
                           "`fractal-match tune CONFIG --out TUNE --resume`")
     config = load_config(folder / "config.toml")
     if manifest["config_hash"] != config.digest:
+        changed = (f"; the boxes in {', '.join(f.path.name for f in config.targets.files)} are part of it, and may "
+                   "have changed since the search" if config.targets.files else "")
         raise SearchError(f"{folder}: config.toml does not match search.json (hash {config.digest}, "
-                          f"search made from {manifest['config_hash']})")
+                          f"search made from {manifest['config_hash']}){changed}")
     found = families(config, stored_trials(manifest))
     storage, _ = open_storage(folder)
     complete = optuna().trial.TrialState.COMPLETE
