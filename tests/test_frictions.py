@@ -544,7 +544,7 @@ def test_match_box_judges_each_method_and_draws_the_truth(scene):
         assert (best[method]["hit"], best[method]["center_error"], best[method]["iou"]) == ("1", "0.000", "1.000")
     second = [r for r in rows if r["rank"] == "2"]
     assert second and all(r["hit"] in ("0", "1") for r in second)
-    for r in rows:  # each row judged by the engine's own rule
+    for r in rows:  # each row judged by the engine's own rule (the wiring; the numbers are pinned above)
         from fractal_match.engine.metrics import Truth, is_hit
         from fractal_match.geometry import Box
 
@@ -595,3 +595,9 @@ def test_a_square_variant_of_a_non_square_kernel_is_judged_by_the_kernels_box(sc
     assert judged == [truth]
     hit, error, overlap = is_hit(int(row["x"]), int(row["y"]), (20, 20), truth)
     assert (row["hit"], row["center_error"], row["iou"]) == (str(int(hit)), f"{error:.3f}", f"{overlap:.3f}")
+    # by hand: the 20 x 20 template stands for the 20 x 16 box 2 px below its top edge
+    from fractal_match.geometry import iou
+
+    x, y = int(row["x"]), int(row["y"])
+    assert float(row["iou"]) == pytest.approx(iou((x, y + 2, 20, 16), (30, 20, 20, 16)), abs=5e-4)
+    assert row["hit"] == str(int(iou((x, y + 2, 20, 16), (30, 20, 20, 16)) > 0.5))
