@@ -321,14 +321,14 @@ def test_validate_and_the_report_say_what_counts_as_a_hit_and_that_the_oracle_is
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 0
     assert "  1 object(s) from m.csv\n" in result.output
-    assert "  hit rule (auto): pairs: iou (IoU > 0.5 with the box the template stands for)\n" in result.output
+    assert "  hit rule (auto): pairs: iou (IoU > 0.5 of the box the template stands for with the true box)\n" in result.output
     run_experiment(load_config(path), tmp_path / "run", executor="serial")
     page = (make_report(tmp_path / "run") / "index.html").read_text()
     assert "<th>oracle<br><small>not an upper bound here (pairs)</small></th>" in page
-    assert "What counts as a hit: hit rule (auto): pairs: iou (IoU &gt; 0.5 with the box the template stands for)." in page
+    assert "What counts as a hit: hit rule (auto): pairs: iou (IoU &gt; 0.5 of the box the template stands for with the true box)." in page
     # posed pairs: the centre rule, said so
     path = config(tmp_path, 'manifest = "m.csv"', "[transforms]\nscales = [1.0, 0.8]", variants=("none", "oracle"))
-    assert "hit rule (auto): pairs: center (centre within 0.25 x the object's shorter side)" in \
+    assert "hit rule (auto): pairs: center (the detection's centre within 0.25 x the object's shorter side of the true centre)" in \
         runner.invoke(app, ["validate", str(path)]).output
     # annotations only: the oracle is an upper bound, and no note says otherwise
     boxes_toml(tmp_path, [("a.png", "thing", (40, 50, 45, 32))])

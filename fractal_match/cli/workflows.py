@@ -10,6 +10,7 @@ import numpy as np
 
 from .._checks import check_mask, check_output_dir
 from .._errors import ParameterError
+from ..engine.metrics import rule_text
 from ..engine._methods import METHODS, check_methods
 from .._version import __version__
 from ..engine.detect import Detection, detect, matches_csv
@@ -48,8 +49,7 @@ def family_settings(families: Sequence[str], assignments: Sequence[str]) -> dict
 
 
 #: The hit rules `match --hit` takes, as the engine's Truth names them, and how each is described.
-HIT_RULES = {"center": "hit: the detection's centre within 0.25 x min(w, h) of the true box's centre",
-             "iou": "hit: IoU with the true box > 0.5"}
+HIT_RULES = {rule: f"hit: {rule_text(rule)}" for rule in ("center", "iou")}
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:

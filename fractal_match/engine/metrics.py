@@ -57,6 +57,13 @@ class Truth:
         return self.center_fraction * min(self.size)
 
 
+def rule_text(criterion: str, center_fraction: float = 0.25, iou_threshold: float = 0.5) -> str:
+    """What counts as a hit under `criterion`, in words (for pages, terminals and metadata)."""
+    if criterion == "center":
+        return f"the detection's centre within {center_fraction:g} x the object's shorter side of the true centre"
+    return f"IoU > {iou_threshold:g} of the box the template stands for with the true box"
+
+
 def hit_region(shape: tuple[int, int], template_shape: tuple[int, ...], truth: Truth) -> np.ndarray:
     """Boolean map over template positions: would a detection there count as a hit?"""
     th, tw = template_shape[:2]

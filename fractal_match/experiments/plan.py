@@ -15,6 +15,7 @@ import numpy as np
 
 from .._errors import ConfigError
 from ..datasets import Annotation, Pair, find_annotation, load_annotations, load_manifest, load_pairs
+from ..engine.metrics import rule_text
 from ..geometry import Pose
 from .config import Config
 from .scenes import background_path
@@ -111,8 +112,7 @@ def describe_hit_rule(config: Config, refs) -> str:
     evaluation, parts = config.evaluation, []
     for kind in dict.fromkeys(ref.kind for ref in refs):
         rule = hit_rule(config, kind)
-        text = (f"centre within {evaluation.center_fraction:g} x the object's shorter side" if rule == "center" else
-                f"IoU > {evaluation.iou_threshold:g} with the box the template stands for")
+        text = rule_text(rule, evaluation.center_fraction, evaluation.iou_threshold)
         parts.append(f"{'pairs' if kind == 'pair' else kind + 's'}: {rule} ({text})")
     return f"hit rule ({evaluation.hit}): " + "; ".join(parts)
 
