@@ -180,7 +180,7 @@ def test_a_made_picture_is_cached_under_every_parameter(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["visualize", "xnet/face", "--out", "v.png"], "unknown network 'xnet' (allowed: pnet, rnet, onet)"),
+    (["visualize", "xnet/face", "--out", "v.png"], "unknown network 'xnet' (did you mean 'rnet'? allowed: pnet, rnet, onet)"),
     (["visualize", "onet/conv9:1", "--out", "v.png"], "conv3 (channels 0-63), conv4 (channels 0-127)"),
     (["visualize", "onet/conv3:64", "--out", "v.png"], "onet/conv3 has channels 0-63"),
     (["visualize", "pnet/face", "--out", "v.png"], "pnet has no face unit"),

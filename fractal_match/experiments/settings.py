@@ -45,27 +45,36 @@ class Search:
     start: str = "random"
     per_dimension: int = 0  # > 0: a TPE family gets max(trials, per_dimension x its dimensions)
 
-    def budget(self, dimensions: int) -> tuple[int, int]:
-        """(trials, random start-up trials) of a TPE family with this many dimensions: `trials`,
-        or with `per_dimension` max(trials, per_dimension x dimensions), the start-up trials kept
-        in the proportion startup / trials."""
+    def budget(self, dimensions: int, trials: int | None = None) -> tuple[int, int]:
+        """(trials, random start-up trials) of a TPE family with this many dimensions: `trials`
+        (default: this table's), or with `per_dimension` max(trials, per_dimension x dimensions)
+        with the start-up trials in this table's proportion startup / trials."""
+        base = self.trials if trials is None else trials
         if not self.per_dimension:
-            return self.trials, self.startup
-        budget = max(self.trials, self.per_dimension * dimensions)
+            return base, self.startup
+        budget = max(base, self.per_dimension * dimensions)
         return budget, max(1, min(budget, round(self.startup * budget / self.trials)))
 
 
 @dataclass(frozen=True)
 class Confirmation:
-    """Declared before a confirmation runs, besides its comparisons: the equivalence `margin` (a
-    difference in hit rate that would matter, with its `reason`: a comparison whose 90%
-    cluster-bootstrap interval lies inside +-margin shows equivalence, TOST at 5%), and
-    `invariance_rate`: the plain kernel's hit rate at scale 1 and rotation 0 on the tune objects
-    that a kernel (per method) needs for the invariance comparisons (0: none declared)."""
+    """Declared before a confirmation runs, besides its comparisons.
+
+    `margin` (with its `reason`): a difference in hit rate that would matter. A declared
+    comparison shows equivalence when both one-sided tests against +-margin reject (TOST, a
+    cluster-robust t-test with `clusters` - "image" or "object" - as the independent units, G - 1
+    degrees of freedom), Holm-adjusted within its family; "no gain larger than the margin" when
+    the upper one alone does. `invariance_rate`: the plain kernel's hit rate at scale 1 and
+    rotation 0 on the tune objects that a kernel (per method) needs for the invariance
+    comparisons (0: none declared); those are judged against `invariance_margin` (with
+    `invariance_reason`)."""
 
     margin: float
     reason: str
     invariance_rate: float = 0.0
+    invariance_margin: float = 0.0
+    invariance_reason: str = ""
+    clusters: str = "image"
 
 
 def read_evaluation(path: Path, raw: dict) -> Evaluation:
@@ -134,15 +143,26 @@ def read_confirmation(path: Path, table: dict | None) -> Confirmation | None:
     if table is None:
         return None
     reader = TableReader(path, table, "confirmation.")
-    margin = reader.get("margin", (int, float), required=True)
-    if not 0 < margin < 1:
-        raise reader.error("margin", f"= {margin} is out of range (allowed: a hit-rate difference strictly between 0 "
-                           "and 1)")
-    reason = reader.get("reason", str, required=True)
-    if not reason.strip():
-        raise reader.error("reason", "is empty (allowed: why a difference of this size would matter)")
+
+    def margin_of(key: str, why: str, required: bool) -> tuple[float, str]:
+        value = reader.get(key, (int, float), required=required)
+        if value is None:
+            return 0.0, ""
+        if not 0 < value < 1:
+            raise reader.error(key, f"= {value} is out of range (allowed: a hit-rate difference strictly between 0 and 1)")
+        reason = reader.get(why, str, required=True)
+        if not reason.strip():
+            raise reader.error(why, "is empty (allowed: why a difference of this size would matter)")
+        return float(value), reason
+
+    margin, reason = margin_of("margin", "reason", True)
     rate = reader.get("invariance_rate", (int, float), 0.0)
     if not 0 <= rate <= 1:
         raise reader.error("invariance_rate", f"= {rate} is out of range (allowed: 0, none, to 1)")
-    reader.finish(("margin", "reason", "invariance_rate"))
-    return Confirmation(float(margin), reason, float(rate))
+    invariance_margin, invariance_reason = margin_of("invariance_margin", "invariance_reason", bool(rate))
+    clusters = reader.get("clusters", str, "image")
+    if clusters not in ("image", "object"):
+        raise reader.error("clusters", f"= {clusters!r} is not allowed (allowed: 'image' or 'object': the independent "
+                           "units of the equivalence test)")
+    reader.finish(("margin", "reason", "invariance_rate", "invariance_margin", "invariance_reason", "clusters"))
+    return Confirmation(float(margin), reason, float(rate), invariance_margin, invariance_reason, clusters)

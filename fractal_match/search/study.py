@@ -90,7 +90,7 @@ def families(config: Config, trials: int | None = None) -> list[Family]:
             except ValueError as exc:
                 raise ConfigError(f"{where}: field 'search.start' = 'config' cannot start {variant.name!r}: {exc}") from None
         if space.size is None:  # TPE: the budget rule ([search] per_dimension)
-            budget, startup = replace(settings, trials=trials).budget(len(space.dimensions))
+            budget, startup = settings.budget(len(space.dimensions), trials)
         else:
             budget, startup = min(trials, space.size), 0
         found.append(Family(variant, space, budget, start, startup))
