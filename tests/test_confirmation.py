@@ -46,17 +46,19 @@ def test_the_second_search_declares_its_budgets_and_starts_every_family_at_its_d
 
 # --- equivalence: TOST on constructed cases whose answer is known --------------------------------
 
-def _run(first_hits, second_hits, objects) -> Run:
+def _run(first_hits, second_hits, objects, images=None) -> Run:
     """A run of two variants over paired cases (one kernel, one method, one pose per case)."""
     n = len(first_hits)
-    groups = [f"g{i:04d}@s1r0" for i in range(n)]
+    groups = [f"g{i:05d}@s1r0" for i in range(n)]
+    images = objects if images is None else images
     columns = {
         "group_id": np.array(groups * 2, dtype=object), "kernel": np.array(["k"] * 2 * n, dtype=object),
         "method": np.array(["TM_CCOEFF_NORMED"] * 2 * n, dtype=object),
         "variant": np.array(["orbit-trap"] * n + ["none"] * n, dtype=object),
         "family": np.array(["orbit-trap"] * n + ["none"] * n, dtype=object),
         "hit": np.array(list(first_hits) + list(second_hits), bool), "margin": np.zeros(2 * n),
-        "object": np.array(list(objects) * 2, dtype=object), "scale": np.ones(2 * n), "rotation": np.zeros(2 * n),
+        "object": np.array(list(objects) * 2, dtype=object), "target": np.array(list(images) * 2, dtype=object),
+        "scale": np.ones(2 * n), "rotation": np.zeros(2 * n),
     }
     columns["case_id"] = columns["group_id"]
     return Run(Path("constructed"), {}, columns)
@@ -65,29 +67,64 @@ def _run(first_hits, second_hits, objects) -> Run:
 DECLARED = [{"claim": "best fractal vs plain", "method": "TM_CCOEFF_NORMED", "first": "orbit-trap", "second": "none"}]
 
 
+def _declared_row(first, second, objects, images=None, by="object"):
+    row, = comparison_rows(_run(first, second, objects, images), declared=DECLARED, margins={"confirmatory": 0.02},
+                           clusters_by=by)
+    assert row["holm_set"] == "confirmatory"
+    return row
+
+
 @pytest.mark.parametrize("first, second, expected", [
-    # 200 objects, the same hits both ways: the difference is 0 with a 90% interval [0, 0]
+    # 200 objects, the same hits both ways: no difference and no spread
     (np.arange(200) % 3 == 0, np.arange(200) % 3 == 0, "equivalent"),
     # the fractal finds every object, the plain kernel none: established and positive
     (np.ones(200, bool), np.zeros(200, bool), "superior"),
     (np.zeros(200, bool), np.ones(200, bool), "inferior"),
-    # 20 objects, 4 won and 4 lost: no difference shown, and +-0.2 is not ruled out
+    # 20 objects, 4 won and 4 lost: no difference shown, and +-0.2 not ruled out
     (np.arange(20) < 4, (np.arange(20) >= 4) & (np.arange(20) < 8), "inconclusive"),
     # 2000 objects, a real gain of 1 point (20 discordant pairs, all one way): superior, and inside +-0.02
-    (np.arange(2000) < 60, np.arange(2000) < 40, "superior (and within +-0.02)"),
+    (np.arange(2000) < 60, np.arange(2000) < 40, "superior (and equivalent within +-0.02)"),
+    (np.arange(2000) < 40, np.arange(2000) < 60, "inferior (and equivalent within +-0.02)"),
 ])
 def test_tost_gives_the_known_answer(first, second, expected):
-    objects = [f"o{i}" for i in range(len(first))]
-    row, = comparison_rows(_run(first, second, objects), declared=DECLARED, margin=0.02)
-    assert row["holm_set"] == "confirmatory" and row["verdict"] == expected, row
-    assert row["ci90_low"] >= row["ci_low"] and row["ci90_high"] <= row["ci_high"]  # 90% inside 95%
+    row = _declared_row(first, second, [f"o{i}" for i in range(len(first))])
+    assert row["verdict"] == expected, row
+    assert row["disagree"] == pytest.approx(np.mean(first != second))
+    inside = -0.02 < row["t90_low"] and row["t90_high"] < 0.02  # one comparison: Holm changes nothing
+    assert inside == (row["p_tost"] < 0.05) == (row["p_tost_holm"] < 0.05)
 
 
-def test_equivalence_needs_the_whole_90_interval_inside_the_margin():
-    row = {"p_holm": 1.0, "difference": 0.0, "ci_low": -0.03, "ci_high": 0.03}
-    assert verdict({**row, "ci90_low": -0.019, "ci90_high": 0.019}, 0.02) == "equivalent"
-    assert verdict({**row, "ci90_low": -0.021, "ci90_high": 0.0}, 0.02) == "inconclusive"
-    assert verdict({**row, "ci90_low": 0.0, "ci90_high": 0.02}, 0.02) == "inconclusive"  # the bound itself: not inside
+def test_cases_of_one_photo_are_not_independent_for_equivalence():
+    """2000 cases in 8 photos: 10 gains in each of 4 photos, 10 losses in each of the other 4. As 2000
+    independent cases the difference (0) is inside +-0.02; with the photos as the units it is not shown."""
+    images = [f"photo{i // 250}" for i in range(2000)]
+    first = np.array([i % 250 < 10 and i < 1000 for i in range(2000)])
+    second = np.array([i % 250 < 10 and i >= 1000 for i in range(2000)])
+    by_case = _declared_row(first, second, [f"o{i}" for i in range(2000)], images, by="object")
+    by_photo = _declared_row(first, second, [f"o{i}" for i in range(2000)], images, by="image")
+    assert by_case["difference"] == by_photo["difference"] == 0.0
+    assert by_case["verdict"] == "equivalent" and by_photo["verdict"] == "inconclusive"
+    assert by_case["clusters"] == "object (2000)" and by_photo["clusters"] == "image (8)"
+
+
+def test_the_cluster_robust_error_is_cr1_with_g_minus_1_degrees_of_freedom():
+    from scipy import stats
+
+    from fractal_match.report.stats import cluster_t, tost
+
+    # clusters a, a, b, b, c; differences 1, 0, 0, 0, 1: mean 0.4, cluster residual sums 0.2, -0.8, 0.6
+    mean, error, freedom = cluster_t([1, 0, 0, 0, 1], ["a", "a", "b", "b", "c"])
+    assert (mean, freedom) == (pytest.approx(0.4), 2) and error == pytest.approx(np.sqrt(3 / 2 * 1.04 / 25))
+    upper, lower = tost([1, 0, 0, 0, 1], ["a", "a", "b", "b", "c"], 0.5)
+    assert upper == pytest.approx(stats.t.cdf((0.4 - 0.5) / error, 2)) and lower == pytest.approx(stats.t.sf(0.9 / error, 2))
+    assert tost([1, 1], ["a", "a"], 0.5) == (1.0, 1.0)  # one cluster: nothing can be shown
+
+
+def test_the_verdict_reads_holm_adjusted_tests():
+    row = {"p_holm": 0.2, "difference": 0.001, "ci_low": -0.01, "ci_high": 0.012, "margin": 0.02}
+    assert verdict({**row, "p_tost_holm": 0.049}) == "equivalent"
+    assert verdict({**row, "p_tost_holm": 0.05}) == "inconclusive"
+    assert verdict({**row, "p_holm": 0.01, "ci_low": 0.001, "p_tost_holm": 0.01}) == "superior (and equivalent within +-0.02)"
 
 
 # --- invariance: kernels chosen on the tune objects at the identity pose ----------------------------
@@ -122,7 +159,10 @@ start = "config"
 [confirmation]
 margin = 0.02
 reason = "a constructed example"
+clusters = "object"
 invariance_rate = 0.5
+invariance_margin = 0.05
+invariance_reason = "a constructed example"
 """
 
 
@@ -141,7 +181,7 @@ def test_the_invariance_kernels_are_chosen_from_the_plain_winners_tune_rows_at_t
     declaration = json.loads((confirmed / "confirm" / "declared.json").read_text())
     selection = declaration["chosen"]["invariance"]
     trial = winners["none"]["all"][0]
-    assert selection["plain"] == {"family": "none", "trial": trial}
+    assert set(selection["plain"].values()) == {trial}
     path = confirmed / "tune" / "trials" / "none" / f"{trial:04d}" / "results.csv"
     rows = list(csv.DictReader(path.open()))
     assert {r["object"] for r in rows} == tune_ids  # the tune objects only: nothing held out is seen
@@ -150,27 +190,82 @@ def test_the_invariance_kernels_are_chosen_from_the_plain_winners_tune_rows_at_t
             mine = [r["hit"] == "1" for r in rows if (r["method"], r["kernel"], r["scale"], r["rotation"]) ==
                     (method, kernel, "1", "0")]
             assert len(mine) == len(tune_ids) and rate == sum(mine) / len(mine)
-    assert identity_rates(confirmed / "tune", "none", trial) == selection["rates"]
+    assert all(identity_rates(confirmed / "tune", "none", trial)[m] == r for m, r in selection["rates"].items())
     qualifying = {m: sorted(k for k, r in rates.items() if r >= 0.5) for m, rates in selection["rates"].items()}
     assert selection["qualifying"] == qualifying and "crop" in qualifying["TM_CCOEFF_NORMED"]
-    assert declaration["margin"]["delta"] == 0.02
+    assert declaration["margin"]["delta"] == 0.02 and declaration["margin"]["invariance_delta"] == 0.05
     invariance = [d for d in declaration["declared"] if d["claim"].startswith("invariance: ")]
     assert invariance and all(d["kernels"] == qualifying[d["method"]] and d["poses"] == "changed" for d in invariance)
+    for entry in invariance:  # the best fractal for these claims: by its tune rate on those kernels and poses
+        tune_rates = selection["chosen"][entry["method"]]["tune rates over the changed poses"]
+        fractals = [f for f in ("rot-sym", "orbit-trap") if f != "rot-sym"]  # rot-sym is a control
+        assert entry["first"] == max(fractals, key=lambda f: tune_rates[f])
     # measured on the held-out objects, over the changed poses of the qualifying kernels only, Holm apart
     run = load_run(confirmed / "confirm")
     assert set(run.columns["object"]) == held_ids
-    found = comparison_rows(run, declared=declaration["declared"], margin=0.02)
+    found = comparison_rows(run, declared=declaration["declared"], margins={"confirmatory": 0.02, "invariance": 0.05})
     rows_ = [r for r in found if r["holm_set"] == "invariance"]
-    assert len(rows_) == len(invariance)
+    pooled = [r for r in found if r["holm_set"] == "confirmatory"]
+    assert len(rows_) == len(invariance) and len(pooled) == 3 * 2
     for row, entry in zip(rows_, invariance):
         assert row["n"] == len(held_ids) * 1 * len(entry["kernels"])  # one changed pose (rotation 30)
-        assert row["verdict"] in ("superior", "inferior", "equivalent", "inconclusive") or "within" in row["verdict"]
-    assert [r["p_holm"] for r in rows_] == pytest.approx(list(holm([r["p_mcnemar"] for r in rows_])))
+        assert row["margin"] == 0.05 and row["verdict"]
+    for chosen in (rows_, pooled):  # Holm within each family, not across
+        assert [r["p_holm"] for r in chosen] == pytest.approx(list(holm([r["p_mcnemar"] for r in chosen])))
+        assert [r["p_tost_holm"] for r in chosen] == pytest.approx(list(holm([r["p_tost"] for r in chosen])))
     page = (make_report(confirmed / "confirm") / "index.html").read_text()
-    assert "Invariance comparisons" in page and "Equivalence margin δ = 0.02" in page
-    assert (confirmed / "confirm" / "report" / "comparisons_per_kernel.csv").is_file()
+    assert "Invariance comparisons" in page and "Equivalence margin δ = 0.02" in page and "margin 0.05" in page
     per_kernel = list(csv.DictReader((confirmed / "confirm" / "report" / "comparisons_per_kernel.csv").open()))
     assert {r["kernel"] for r in per_kernel} == {"crop", "bank:ring"} and {r["holm_set"] for r in per_kernel} == {"exploratory"}
+
+
+def _trial(folder, family, number, rows):
+    path = folder / "trials" / family / f"{number:04d}"
+    path.mkdir(parents=True)
+    with open(path / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["kernel", "method", "scale", "rotation", "hit", "object"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _rows(kernel, method, identity_hits, changed_hits):
+    """Rows of 4 tune objects: `identity_hits` of them hit at scale 1, rotation 0; `changed_hits` at rotation 30."""
+    return ([{"kernel": kernel, "method": method, "scale": "1", "rotation": "0", "hit": int(i < identity_hits), "object": i}
+             for i in range(4)] +
+            [{"kernel": kernel, "method": method, "scale": "1", "rotation": "30", "hit": int(i < changed_hits), "object": i}
+             for i in range(4)])
+
+
+def test_the_invariance_selection_takes_the_threshold_inclusively_and_each_methods_own_winners(tmp_path):
+    """A per-method search: plain winners differ by method; a kernel at exactly the threshold
+    qualifies; the best fractal is the one with the higher tune rate over the changed poses."""
+    from dataclasses import replace
+
+    from fractal_match.experiments.config import Variant
+    from fractal_match.experiments.settings import Confirmation
+    from fractal_match.search.confirm import invariance
+
+    config = replace(load_config("quick"), methods=("TM_SQDIFF", "TM_CCORR"),
+                     confirmation=Confirmation(0.02, "r", 0.5, 0.05, "r"))
+    found = [type("F", (), {"name": n, "variant": Variant(n, f)})() for n, f in
+             (("none", "none"), ("orbit-trap", "orbit-trap"), ("ifs", "ifs"), ("blur", "blur"))]
+    winners = {"none": {"TM_SQDIFF": (0, 0, {}), "TM_CCORR": (1, 0, {})},
+               "orbit-trap": {"TM_SQDIFF": (0, 0, {}), "TM_CCORR": (0, 0, {})},
+               "ifs": {"TM_SQDIFF": (0, 0, {}), "TM_CCORR": (0, 0, {})}, "blur": {"TM_SQDIFF": (0, 0, {}), "TM_CCORR": (0, 0, {})}}
+    _trial(tmp_path, "none", 0, _rows("k1", "TM_SQDIFF", 2, 1) + _rows("k2", "TM_SQDIFF", 1, 1) + _rows("k1", "TM_CCORR", 0, 0))
+    _trial(tmp_path, "none", 1, _rows("k1", "TM_SQDIFF", 0, 0) + _rows("k1", "TM_CCORR", 3, 1) + _rows("k2", "TM_CCORR", 4, 0))
+    _trial(tmp_path, "orbit-trap", 0, _rows("k1", "TM_SQDIFF", 4, 3) + _rows("k1", "TM_CCORR", 4, 0) + _rows("k2", "TM_CCORR", 4, 0))
+    _trial(tmp_path, "ifs", 0, _rows("k1", "TM_SQDIFF", 4, 1) + _rows("k1", "TM_CCORR", 4, 2) + _rows("k2", "TM_CCORR", 4, 2))
+    _trial(tmp_path, "blur", 0, _rows("k1", "TM_SQDIFF", 4, 1) + _rows("k1", "TM_CCORR", 4, 1) + _rows("k2", "TM_CCORR", 4, 1))
+    names = {(f, label): f for f in winners for label in ("TM_SQDIFF", "TM_CCORR")}
+    selection, declared = invariance(config, tmp_path, found, winners, names)
+    assert selection["plain"] == {"TM_SQDIFF": 0, "TM_CCORR": 1}  # each method's own plain winner
+    assert selection["qualifying"] == {"TM_SQDIFF": ["k1"], "TM_CCORR": ["k1", "k2"]}  # 2 of 4 = 0.5 qualifies
+    assert selection["chosen"]["TM_SQDIFF"]["best fractal"] == "orbit-trap"  # 3 of 4 changed hits against 1
+    assert selection["chosen"]["TM_CCORR"]["best fractal"] == "ifs"  # 4 of 8 against 0
+    assert {(d["method"], d["first"], d["second"]) for d in declared} == {
+        ("TM_SQDIFF", "orbit-trap", "none"), ("TM_SQDIFF", "orbit-trap", "blur"),
+        ("TM_CCORR", "ifs", "none"), ("TM_CCORR", "ifs", "blur")}
 
 
 def test_the_tuning_report_shows_each_family_against_its_start_and_marks_a_partial_search(confirmed, tmp_path):
@@ -179,12 +274,15 @@ def test_the_tuning_report_shows_each_family_against_its_start_and_marks_a_parti
     from fractal_match.report.search import _studies, make_search_report, trial_rows
 
     rows = trial_rows(*_studies(confirmed / "tune"))
+    first = {r["family"]: json.loads(r["params"]) for r in rows if r["trial"] == 0}
+    assert first["orbit-trap"]["iterations"] == 40  # trial 0 is the variant as the config writes it
+    assert first["orbit-trap"]["degree"] == 5 and first["rot-sym"]["color"] is False  # and the defaults elsewhere
     page = (make_search_report(confirmed / "tune", tmp_path / "report") / "index.html").read_text()
     assert "start (trial 0)" in page and "Partial search" not in page
     for family in ("orbit-trap", "rot-sym", "bank"):
         values = [r["hit_rate_all"] for r in rows if r["family"] == family]
         start = next(r["hit_rate_all"] for r in rows if r["family"] == family and r["trial"] == 0)
-        assert max(values) >= start and f"{start:.3f}<br><small>best {max(values) - start:+.3f}</small>" in page
+        assert f"{start:.3f}<br><small>best {max(values) - start:+.3f}</small>" in page
     shutil.copytree(confirmed / "tune", tmp_path / "tune")
     manifest = json.loads((tmp_path / "tune" / "search.json").read_text())
     (tmp_path / "tune" / "search.json").write_text(json.dumps({**manifest, "finished": None}))

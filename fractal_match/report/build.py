@@ -163,13 +163,16 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
         task.advance()
         declaration = read_declaration(run)
         declared = declaration["declared"] if declaration else None
-        margin = declaration["margin"]["delta"] if declaration and "margin" in declaration else None
+        margin = (declaration or {}).get("margin")
+        margins = {family: margin[key] for family, key in (("confirmatory", "delta"), ("invariance", "invariance_delta"))
+                   if margin and margin.get(key)}
         seed = int(run.manifest.get("seed", 0))
-        comparisons = comparison_rows(run, seed=seed, declared=declared, margin=margin)
+        comparisons = comparison_rows(run, seed=seed, declared=declared, margins=margins,
+                                      clusters_by=(margin or {}).get("clusters", "image"))
         per_kernel = per_kernel_rows(run, seed=seed) if len(set(run.columns["kernel"])) > 1 else []
         task.advance()
     write_atomic(out / "summary.csv", to_csv(summary, SUMMARY_COLUMNS))
-    write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS + (EQUIVALENCE_COLUMNS if margin else ())))
+    write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS + (EQUIVALENCE_COLUMNS if margins else ())))
     if per_kernel:
         write_atomic(out / "comparisons_per_kernel.csv", to_csv(per_kernel, ("kernel",) + COMPARISON_COLUMNS))
     posed = any(r["scale"] != "all" for r in summary)
@@ -288,7 +291,8 @@ def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[
     comp_rows = "".join(
         f"<tr><td>{html.escape(r['method'])}</td><td>{html.escape(r['first'])}</td><td>{html.escape(r['second'])}</td>"
         f"<td>{r['n']}</td><td>{r['b']}</td><td>{r['c']}</td><td>{_fmt(r['difference'])}</td>"
-        f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{r['p_holm']:.2g}</td></tr>" for r in significant)
+        f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{r['p_holm']:.2g}</td>"
+        f"<td>{html.escape(r.get('holm_set', ''))}</td></tr>" for r in significant)
     figure_html = "".join(f"<figure id='{_anchor(f)}'><a href='{f}'><img src='{f}' alt='{html.escape(caption)}'></a>"
                           f"<figcaption>{caption}</figcaption></figure>" for f, caption in figures)
     declared, kernel_tests = sections
@@ -330,7 +334,7 @@ source objects) excludes zero.{(" What counts as a hit: " + html.escape(rule) + 
 <p>Every comparison in <a href="comparisons.csv">comparisons.csv</a> whose difference is established (Holm-adjusted
 p &lt; {SIGNIFICANCE} and the bootstrap interval excludes zero: {len(significant)} of {len(comparisons)}). b: first hits where second misses; c: the reverse; difference: hit rate of first minus second with a
 95% cluster-bootstrap interval (clusters: source objects).</p>
-<table><tr><th>method</th><th>first</th><th>second</th><th>n</th><th>b</th><th>c</th><th>difference</th><th>95% CI</th><th>Holm p</th></tr>{comp_rows}</table>
+<table><tr><th>method</th><th>first</th><th>second</th><th>n</th><th>b</th><th>c</th><th>difference</th><th>95% CI</th><th>Holm p</th><th>Holm set</th></tr>{comp_rows}</table>
 {kernel_tests}
 <h2 id="figures">Figures</h2>{figure_html}
 <h2 id="run">Run</h2><table class="manifest">{manifest}</table>

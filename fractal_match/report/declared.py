@@ -33,28 +33,40 @@ def _fmt(value, digits: int = 3) -> str:
 
 def _table(rows: list[dict], verdicts: bool) -> str:
     head = ("<tr><th>claim</th><th>method</th><th>first</th><th>second</th><th>n</th><th>b</th><th>c</th>"
-            "<th>difference</th><th>95% CI</th>" + ("<th>90% CI</th>" if verdicts else "") +
-            "<th>Holm p</th><th>established</th>" + ("<th>verdict</th>" if verdicts else "") + "</tr>")
+            "<th>difference</th><th>95% CI</th><th>Holm p</th><th>established</th>"
+            + ("<th>disagree</th><th>90% t-interval</th><th>TOST Holm p</th><th>no gain &gt; δ</th><th>verdict</th>"
+               if verdicts else "") + "</tr>")
     body = "".join(
         f"<tr><td>{html.escape(r['claim'])}</td><td>{html.escape(r['method'])}</td><td>{html.escape(r['first'])}</td>"
         f"<td>{html.escape(r['second'])}</td><td>{r['n']}</td><td>{r['b']}</td><td>{r['c']}</td><td>{_fmt(r['difference'])}</td>"
-        f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td>"
-        + (f"<td>[{_fmt(r['ci90_low'])}, {_fmt(r['ci90_high'])}]</td>" if verdicts else "")
-        + f"<td>{r['p_holm']:.2g}</td><td>{'yes' if established(r) else 'no'}</td>"
-        + (f"<td><b>{html.escape(r['verdict'])}</b></td>" if verdicts else "") + "</tr>" for r in rows)
+        f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{r['p_holm']:.2g}</td>"
+        f"<td>{'yes' if established(r) else 'no'}</td>"
+        + (f"<td>{_fmt(r['disagree'])}</td><td>[{_fmt(r['t90_low'])}, {_fmt(r['t90_high'])}]</td>"
+           f"<td>{r['p_tost_holm']:.2g}</td><td>{r['no_gain']}</td><td><b>{html.escape(r['verdict'])}</b></td>"
+           if verdicts and "verdict" in r else "<td></td>" * 5 if verdicts else "") + "</tr>" for r in rows)
     return f"<table>{head}{body}</table>"
 
 
-def _invariance_text(selection: dict) -> str:
+def _invariance_text(selection: dict, margin: dict | None) -> str:
     if not selection:
         return ""
-    chosen = "; ".join(f"{html.escape(m)}: {', '.join(html.escape(k) for k in kernels) or 'none'}"
-                       for m, kernels in selection["qualifying"].items())
+    parts = []
+    for method, kernels in selection["qualifying"].items():
+        if kernels:
+            picked = selection.get("chosen", {}).get(method, {})
+            parts.append(f"{html.escape(method)}: {', '.join(html.escape(k) for k in kernels)} (best fractal "
+                         f"{html.escape(str(picked.get('best fractal')))}, best control "
+                         f"{html.escape(str(picked.get('best control')))})")
+        else:
+            parts.append(f"{html.escape(method)}: none ({html.escape(selection.get('notes', {}).get(method, ''))})")
+    delta = f" Equivalence margin {margin['invariance_delta']:g} ({html.escape(margin['invariance_reason'])})." \
+        if margin and margin.get("invariance_delta") else ""
     note = f" {html.escape(selection['note'])}." if selection.get("note") else ""
     return (f"<p><b>Invariance</b> (the blog's own claim): the same claims on the kernels whose plain template finds "
-            f"its object at scale 1 and rotation 0 on at least {selection['rate']:g} of the tune objects (chosen on the "
-            f"tune objects, from the plain winner's tune trial, before any held-out case ran), measured over the changed "
-            f"poses only; Holm over these apart from the pooled ones. Qualifying kernels per method: {chosen}.{note}</p>")
+            f"its object at scale 1 and rotation 0 on at least {selection['rate']:g} of the tune objects, measured over "
+            f"the changed poses only; the kernels, and the best fractal and control (by their tune hit rate on those "
+            f"kernels and poses), were chosen on the tune objects before any held-out case ran. Holm over these apart "
+            f"from the pooled ones.{delta} Per method: {'; '.join(parts)}.{note}</p>")
 
 
 def declared_section(comparisons: list[dict], declaration: dict | None) -> str:
@@ -69,14 +81,18 @@ def declared_section(comparisons: list[dict], declaration: dict | None) -> str:
             f"declared.json</a> from the tuning values before any held-out case ran; Holm over the {len(pooled)} pooled "
             "comparisons only. Every other comparison in comparisons.csv is exploratory (Holm over those separately).")
     if verdicts:
-        text += (f" Equivalence margin δ = {margin['delta']:g} ({html.escape(margin['reason'])}): <em>equivalent</em> "
-                 "when the 90% cluster-bootstrap interval lies inside ±δ (two one-sided tests at 5%); <em>superior</em> "
-                 "or <em>inferior</em> when established; else <em>inconclusive</em>.")
+        text += (f" Equivalence margin δ = {margin['delta']:g} ({html.escape(margin['reason'])}). <em>Superior</em> or "
+                 "<em>inferior</em>: established (Holm p &lt; 0.05 and the 95% cluster-bootstrap interval excludes zero). "
+                 "<em>Equivalent</em>: both one-sided cluster-robust t-tests against ±δ reject after Holm (TOST; units: "
+                 f"{html.escape(margin.get('clusters', 'image'))}s, G − 1 degrees of freedom; the 90% t-interval is "
+                 "shown). <em>No gain &gt; δ</em>: the upper test alone rejects. Else <em>inconclusive</em>. Disagree: "
+                 "the share of cases where the two variants differ; an equivalence with a variant that seldom differs "
+                 "from the plain kernel says little about fractals.")
     text += "</p>" + _table(pooled, verdicts)
     selection = declaration.get("chosen", {}).get("invariance", {})
     if selection or invariant:
         text += (f"<h3 id='invariance'>Invariance comparisons (confirmatory, Holm over these {len(invariant)})</h3>"
-                 + _invariance_text(selection) + (_table(invariant, verdicts) if invariant else ""))
+                 + _invariance_text(selection, margin) + (_table(invariant, verdicts) if invariant else ""))
     return text
 
 

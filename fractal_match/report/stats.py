@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,37 @@ def cluster_bootstrap(differences, clusters, resamples: int = 2000, confidence: 
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(means, [tail, 100.0 - tail])
     return float(low), float(high)
+
+
+def cluster_t(differences, clusters) -> tuple[float, float, int]:
+    """(mean, standard error, degrees of freedom) of the mean paired difference, the error
+    cluster-robust (CR1: the clusters are the independent units, G / (G - 1) small-sample factor)
+    with G - 1 degrees of freedom. The percentile bootstrap over few clusters is too liberal for
+    an equivalence test (about 7% instead of 5% over 16 objects); this t-test is not."""
+    differences = np.asarray(differences, np.float64)
+    _, index = np.unique(np.asarray(clusters), return_inverse=True)
+    groups = int(index.max()) + 1 if differences.size else 0
+    if groups < 2:
+        return (float(differences.mean()) if differences.size else float("nan")), float("nan"), 0
+    mean = float(differences.mean())
+    residual = np.bincount(index, weights=differences - mean, minlength=groups)
+    variance = groups / (groups - 1) * float(np.square(residual).sum()) / differences.size ** 2
+    return mean, float(np.sqrt(variance)), groups - 1
+
+
+def tost(differences, clusters, margin: float) -> tuple[float, float]:
+    """Two one-sided tests of a mean paired difference against +-margin, by :func:`cluster_t`:
+    (p of "the difference is at least +margin", p of "it is at most -margin"). Both below 0.05:
+    equivalent at 5%; the first alone: no gain as large as the margin. With no spread at all the
+    mean decides; with fewer than two clusters nothing is shown (1, 1)."""
+    mean, error, freedom = cluster_t(differences, clusters)
+    if freedom < 1 or math.isnan(mean):
+        return 1.0, 1.0
+    if error == 0:
+        return (0.0 if mean < margin else 1.0), (0.0 if mean > -margin else 1.0)
+    upper = float(stats.t.cdf((mean - margin) / error, freedom))
+    lower = float(stats.t.sf((mean + margin) / error, freedom))
+    return upper, lower
 
 
 @dataclass(frozen=True)

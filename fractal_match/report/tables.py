@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from .._errors import FractalMatchError
 from ..experiments.cases import ROW_COLUMNS
 from ..templates.fractal import family_kind
 from ..engine.metrics import SUCCESS_THRESHOLDS, success_auc, success_curve
-from .stats import cluster_bootstrap, compare, holm, wilson_interval
+from .stats import cluster_t, compare, holm, tost, wilson_interval
 
 
 
@@ -149,7 +150,8 @@ def success_curves(run: Run) -> dict[tuple[str, str], np.ndarray]:
 COMPARISON_COLUMNS = ("method", "first", "second", "n", "b", "c", "p_mcnemar", "p_holm", "difference",
                       "ci_low", "ci_high", "p_wilcoxon_margin", "holm_set", "claim")
 #: a confirmation with a declared margin adds these; the per-kernel file adds the kernel first
-EQUIVALENCE_COLUMNS = ("ci90_low", "ci90_high", "verdict")
+EQUIVALENCE_COLUMNS = ("margin", "clusters", "t90_low", "t90_high", "p_tost", "p_tost_holm", "p_no_gain",
+                       "p_no_gain_holm", "disagree", "verdict", "no_gain")
 
 
 def comparison_pairs(variants: list[str], families: dict[str, str]) -> list[tuple[str, str]]:
@@ -187,25 +189,37 @@ def established(row: dict) -> bool:
     return row["p_holm"] < SIGNIFICANCE and (row["ci_low"] > 0 or row["ci_high"] < 0)
 
 
-def verdict(row: dict, margin: float) -> str:
+def verdict(row: dict) -> str:
     """A declared comparison's conclusion: "superior" or "inferior" when established (Holm p <
-    0.05 and the 95% interval excludes zero), "equivalent" when the 90% cluster-bootstrap
-    interval lies inside +-margin (TOST at 5%), both when both hold, else "inconclusive"."""
-    equivalent = -margin < row["ci90_low"] and row["ci90_high"] < margin
+    0.05 and the 95% interval excludes zero), "equivalent" when both one-sided tests against
+    +-margin reject after Holm (TOST), both when both hold, else "inconclusive"."""
+    equivalent = row["p_tost_holm"] < SIGNIFICANCE
     if established(row):
         side = "superior" if row["difference"] > 0 else "inferior"
-        return f"{side} (and within +-{margin:g})" if equivalent else side
+        return f"{side} (and equivalent within +-{row['margin']:g})" if equivalent else side
     return "equivalent" if equivalent else "inconclusive"
 
 
+def _equivalence(row: dict, first_hits, second_hits, clusters, margin: float, clusters_by: str) -> None:
+    """A declared row's equivalence test (:func:`.stats.tost`) and its 90% t-interval, in place."""
+    paired = np.asarray(first_hits, np.float64) - np.asarray(second_hits, np.float64)
+    upper, lower = tost(paired, clusters, margin)
+    mean, error, freedom = cluster_t(paired, clusters)
+    reach = float(student_t.ppf(0.95, freedom)) * error if freedom else float("nan")
+    row.update(margin=margin, clusters=f"{clusters_by} ({len(set(clusters))})", t90_low=mean - reach,
+               t90_high=mean + reach, p_tost=max(upper, lower), p_no_gain=upper,
+               disagree=(row["b"] + row["c"]) / row["n"] if row["n"] else float("nan"))
+
+
 def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000, declared: list[dict] | None = None,
-                    margin: float | None = None, kernel: str | None = None) -> list[dict]:
+                    margins: dict | None = None, kernel: str | None = None, clusters_by: str = "image") -> list[dict]:
     """Paired comparisons per method (pairs matched on group, kernel and method). Holm over the
     file (holm_set "all"); or, for a run with `declared` comparisons (a confirmation's), Holm over
     each declared family separately ("confirmatory"; "invariance": entries that name `kernels`
-    and the changed poses only) and over the rest ("exploratory"). With a `margin`, declared rows
-    also get their 90% interval and :func:`verdict`. With `kernel`, the rows of that kernel alone
-    (every comparison exploratory)."""
+    and the changed poses only) and over the rest ("exploratory"). With `margins` ({family:
+    margin}), the declared rows of those families also get their equivalence test (clusters: the
+    photo, "image", or the "object") and :func:`verdict`. With `kernel`, the rows of that kernel
+    alone (every comparison exploratory)."""
     c = run.columns
     families = dict(zip(c["variant"], c["family"]))
     key = np.array([f"{g}|{k}" for g, k in zip(c["group_id"], c["kernel"])], dtype=object)
@@ -218,7 +232,8 @@ def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000, declared: li
             for variant in (first, second):
                 mask = run.where(method=method, variant=variant) & keep & only
                 order = np.argsort(key[mask], kind="stable")
-                found.append({name: c[name][mask][order] for name in ("hit", "margin", "object")} | {"key": key[mask][order]})
+                found.append({name: c[name][mask][order] for name in ("hit", "margin", "object", "target")}
+                             | {"key": key[mask][order]})
             return found
 
         mine = [(f, s, d) for (m, f, s, _), d in claims.items() if m == method]
@@ -244,18 +259,22 @@ def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000, declared: li
                    "c": result.c, "p_mcnemar": result.p_mcnemar, "difference": result.difference,
                    "ci_low": result.ci_low, "ci_high": result.ci_high, "p_wilcoxon_margin": result.p_wilcoxon_margin,
                    "holm_set": holm_set, "claim": claim, "kernel": kernel or "all"}
-            if margin is not None and holm_set in ("confirmatory", "invariance"):
-                paired_hits = a["hit"][ia].astype(np.float64) - b["hit"][ib].astype(np.float64)
-                row["ci90_low"], row["ci90_high"] = cluster_bootstrap(paired_hits, a["object"][ia], resamples=resamples,
-                                                                      confidence=0.90, seed=seed)
+            if margins and holm_set in margins:
+                units = a["target"][ia] if clusters_by == "image" else a["object"][ia]
+                _equivalence(row, a["hit"][ia], b["hit"][ib], units, margins[holm_set], clusters_by)
             rows.append(row)
     for holm_set in dict.fromkeys(r["holm_set"] for r in rows):
         chosen = [r for r in rows if r["holm_set"] == holm_set]
         for row, p in zip(chosen, holm([r["p_mcnemar"] for r in chosen])):
             row["p_holm"] = float(p)
+        tested = [r for r in chosen if "p_tost" in r]
+        for name in ("p_tost", "p_no_gain"):
+            for row, p in zip(tested, holm([r[name] for r in tested])):
+                row[f"{name}_holm"] = float(p)
     for row in rows:
-        if "ci90_low" in row:
-            row["verdict"] = verdict(row, margin)
+        if "p_tost" in row:
+            row["verdict"] = verdict(row)
+            row["no_gain"] = "yes" if row["p_no_gain_holm"] < SIGNIFICANCE else "no"
     return rows
 
 

@@ -7,11 +7,13 @@ scored highest on the tune split) against the plain kernel, against the best con
 the same way) and against the bank at equal template count (one template). The report applies
 Holm over these only; every other comparison is marked exploratory and adjusted on its own.
 
-A config's ``[confirmation]`` adds, declared the same way: the equivalence margin (each declared
+A config's ``[confirmation]`` adds, declared the same way: the equivalence margins (each declared
 comparison is then judged superior, inferior, equivalent or inconclusive), and the invariance
 comparisons: the same three claims on the (kernel, method) pairs whose plain kernel finds its
 object at scale 1 and rotation 0 on at least ``invariance_rate`` of the tune objects (read from
-the plain winner's tune trial), measured over the changed poses only, Holm over these apart.
+the plain winner's tune trial), with the best fractal and best control chosen by their tune hit
+rate on those pairs over the changed poses, measured over the changed poses only, Holm over
+these apart.
 """
 
 from __future__ import annotations
@@ -63,41 +65,87 @@ def read_search(folder) -> tuple[Config, dict, list, dict]:
     return config, manifest, found, chosen
 
 
+def trial_rows(folder: Path, family: str, trial: int) -> list[dict]:
+    """The rows of one tuning trial (its results.csv, or results.csv.xz once compressed), or
+    SearchError naming the file."""
+    import csv
+    import io
+    import lzma
+
+    base = Path(folder) / "trials" / family / f"{trial:04d}"
+    path = base / "results.csv" if (base / "results.csv").exists() else base / "results.csv.xz"
+    try:
+        raw = path.read_bytes()
+        text = (lzma.decompress(raw) if path.suffix == ".xz" else raw).decode("utf-8")
+        return list(csv.DictReader(io.StringIO(text)))
+    except (OSError, lzma.LZMAError, UnicodeDecodeError) as exc:
+        raise SearchError(f"{path}: cannot be read for the invariance comparisons ({exc})") from None
+
+
+def _identity(row: dict) -> bool:
+    return float(row["scale"]) == 1 and float(row["rotation"]) % 360 == 0
+
+
 def identity_rates(folder: Path, family: str, trial: int) -> dict:
     """{method: {kernel: hit rate at scale 1 and rotation 0}} of a trial's rows (tune objects
-    only: a tuning trial runs the tune side), or SearchError naming the file."""
-    import csv
-
-    path = Path(folder) / "trials" / family / f"{trial:04d}" / "results.csv"
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = [r for r in csv.DictReader(handle) if float(r["scale"]) == 1 and float(r["rotation"]) % 360 == 0]
-    except (OSError, KeyError, ValueError) as exc:
-        raise SearchError(f"{path}: cannot be read for the invariance selection ({exc})") from None
+    only: a tuning trial runs the tune side)."""
     counts: dict = {}
-    for row in rows:
-        hits = counts.setdefault(row["method"], {}).setdefault(row["kernel"], [0, 0])
-        hits[0] += row["hit"] == "1"
-        hits[1] += 1
+    for row in trial_rows(folder, family, trial):
+        if _identity(row):
+            hits = counts.setdefault(row["method"], {}).setdefault(row["kernel"], [0, 0])
+            hits[0] += row["hit"] == "1"
+            hits[1] += 1
     return {m: {k: h / n for k, (h, n) in kernels.items()} for m, kernels in counts.items()}
 
 
-def invariance(config: Config, folder: Path, plain: str | None, winners: dict) -> dict:
-    """The invariance selection (module docs): which kernels qualify per method, from the plain
-    winner's tune trial, and why none do where none do."""
+def changed_rate(folder: Path, family: str, trial: int, method: str, kernels) -> float:
+    """A trial's tune hit rate for `method` on `kernels` over the changed poses (all but scale 1,
+    rotation 0): what the invariance comparisons measure, on the tune objects."""
+    hits = [row["hit"] == "1" for row in trial_rows(folder, family, trial)
+            if row["method"] == method and row["kernel"] in kernels and not _identity(row)]
+    return sum(hits) / len(hits) if hits else 0.0
+
+
+def invariance(config: Config, folder: Path, found: list, winners: dict, names: dict) -> tuple[dict, list[dict]]:
+    """The invariance selection and comparisons (module docs), chosen from tune rows only: per
+    method, the kernels whose plain winner hits at the identity pose on >= invariance_rate of the
+    tune objects; the best fractal and best control by their winners' tune hit rate on those
+    kernels over the changed poses. Returns (the selection, for declared.json; the comparisons)."""
     rate = config.confirmation.invariance_rate if config.confirmation is not None else 0.0
+    plain = next((f.name for f in found if f.variant.family == "none"), None)
     if not rate:
-        return {}
+        return {}, []
     if plain is None:
-        return {"rate": rate, "qualifying": {m: [] for m in config.methods}, "note": "the search has no plain kernel"}
-    trial = next(iter(winners[plain].values()))[0]  # one plain winner: its trial number
-    rates = identity_rates(folder, plain, trial)
-    qualifying = {m: sorted(k for k, r in rates.get(m, {}).items() if r >= rate) for m in config.methods}
-    note = "" if any(qualifying.values()) else (
-        f"no kernel's plain template finds its object at scale 1 and rotation 0 on {rate:g} of the tune objects "
-        f"with any method (best: {max((r for m in rates.values() for r in m.values()), default=0):.2f})")
-    return {"rate": rate, "plain": {"family": plain, "trial": trial}, "rates": rates, "qualifying": qualifying,
-            "measure": "hit rate over the changed poses only (all but scale 1, rotation 0)", "note": note}
+        return {"rate": rate, "qualifying": {m: [] for m in config.methods}, "note": "the search has no plain kernel"}, []
+    kinds = {f.name: family_kind(f.variant.family) for f in found}
+    bank = next((f.name for f in found if f.variant.family == "bank"), None)
+    pooled = "all" in next(iter(winners.values()))
+    selection = {"rate": rate, "rates": {}, "qualifying": {}, "plain": {}, "chosen": {}, "notes": {},
+                 "measure": "hit rate over the changed poses only (all but scale 1, rotation 0)"}
+    declared = []
+    for method in config.methods:
+        label = "all" if pooled else method
+        trial = winners[plain][label][0]
+        rates = identity_rates(folder, plain, trial).get(method, {})
+        kernels = sorted(k for k, r in rates.items() if r >= rate)
+        selection["plain"][method], selection["rates"][method], selection["qualifying"][method] = trial, rates, kernels
+        if not kernels:
+            selection["notes"][method] = (f"no kernel's plain template finds its object at scale 1 and rotation 0 on "
+                                          f"{rate:g} of the tune objects (best: {max(rates.values(), default=0):.3f})")
+            continue
+        tune = {f.name: changed_rate(folder, f.name, winners[f.name][label][0], method, kernels) for f in found}
+
+        def best(kind: str) -> str | None:
+            return max((f.name for f in found if kinds[f.name] == kind), key=lambda n: tune[n], default=None)
+
+        fractal, control = best("fractal"), best("control")
+        selection["chosen"][method] = {"best fractal": fractal, "best control": control,
+                                       "tune rates over the changed poses": tune}
+        for claim, other in zip(CLAIMS, (plain, control, bank)):
+            if fractal is not None and other is not None:
+                declared.append({"claim": f"invariance: {claim}", "method": method, "first": names[(fractal, label)],
+                                 "second": names[(other, label)], "kernels": kernels, "poses": "changed"})
+    return selection, declared
 
 
 def declare(config: Config, found: list, winners: dict, folder: Path | None = None
@@ -135,13 +183,21 @@ def declare(config: Config, found: list, winners: dict, folder: Path | None = No
             if other is not None:
                 declared += [{"claim": claim, "method": m, "first": names[(fractal, label)], "second": names[(other, label)]}
                              for m in methods]
-    selection = invariance(config, folder, plain, winners) if folder is not None else {}
-    for entry in [d for d in declared if selection and selection["qualifying"].get(d["method"])]:
-        declared.append({**entry, "claim": f"invariance: {entry['claim']}",
-                         "kernels": selection["qualifying"][entry["method"]], "poses": "changed"})
+    selection, more = invariance(config, folder, found, winners, names) if folder is not None else ({}, [])
     if selection:
         chosen["invariance"] = selection
-    return tuple(variants), declared, chosen
+    return tuple(variants), declared + more, chosen
+
+
+def margin_declaration(confirmation) -> dict:
+    """The equivalence margins of a [confirmation] and how they are tested, for declared.json."""
+    found = {"delta": confirmation.margin, "reason": confirmation.reason, "clusters": confirmation.clusters,
+             "test": f"TOST: both one-sided cluster-robust t-tests (units: {confirmation.clusters}s, G - 1 degrees of "
+                     "freedom) against +-delta reject at 5% after Holm within the family; 'no gain larger than "
+                     "delta': the upper one alone"}
+    if confirmation.invariance_rate:
+        found.update(invariance_delta=confirmation.invariance_margin, invariance_reason=confirmation.invariance_reason)
+    return found
 
 
 def confirm(tune_folder, out, resume: bool = False, executor: str = "processes", workers: int | None = None,
@@ -155,9 +211,7 @@ def confirm(tune_folder, out, resume: bool = False, executor: str = "processes",
     run_config = side_config(config, variants, "held-out", f"{config.name}-confirm")
     declaration = {"tune_folder": str(Path(tune_folder).resolve()), "search_hash": manifest["config_hash"],
                    "chosen": chosen, "declared": declared, "holm_over": "the declared comparisons only",
-                   **({"margin": {"delta": config.confirmation.margin, "reason": config.confirmation.reason,
-                                  "test": "equivalence when the 90% cluster-bootstrap interval lies inside +-delta "
-                                          "(TOST at 5%)"}} if config.confirmation is not None else {}),
+                   **({"margin": margin_declaration(config.confirmation)} if config.confirmation is not None else {}),
                    "winners": {f: {label: {"trial": n, "tune_value": v} for label, (n, v, _) in w.items()}
                                for f, w in winners.items()}}
 
