@@ -288,3 +288,14 @@ def test_the_tuning_report_shows_each_family_against_its_start_and_marks_a_parti
     (tmp_path / "tune" / "search.json").write_text(json.dumps({**manifest, "finished": None}))
     page = (make_search_report(tmp_path / "tune") / "index.html").read_text()
     assert "Partial search: " in page and "--resume</code>" in page
+
+
+def test_the_rate_table_marks_follow_the_plain_family_and_leave_out_the_invariance_rows():
+    from fractal_match.report.build import _marks
+
+    row = {"method": "TM_SQDIFF", "first": "ifs", "second": "none-t0002", "p_holm": 0.001, "difference": 0.05,
+           "ci_low": 0.01, "ci_high": 0.09, "holm_set": "confirmatory"}
+    families = {"ifs": "ifs", "none-t0002": "none"}
+    assert _marks([row], families) == {("TM_SQDIFF", "ifs"): " ▲"}  # a per-method plain winner's name
+    assert _marks([{**row, "holm_set": "invariance"}], families) == {}  # a subset of the cases: not the table's
+    assert _marks([row]) == {}  # without families, only a variant called none is the plain kernel

@@ -25,11 +25,19 @@ from .declared import declared_section, per_kernel_section, read_declaration
 from .tables import (COMPARISON_COLUMNS, EQUIVALENCE_COLUMNS, SIGNIFICANCE, SUMMARY_COLUMNS, Run, comparison_rows,
                      established, family_kind, load_run, per_kernel_rows, success_curves, summary_rows, to_csv)
 
-def _marks(comparisons: list[dict]) -> dict:
-    """(method, variant) -> a mark where the variant's difference from `none`, pooled over every
-    case, is established (the invariance family's subsets excluded)."""
+def _marks(comparisons: list[dict], families: dict | None = None) -> dict:
+    """(method, variant) -> a mark where the variant's difference from the plain kernel (family
+    `none`, whatever its name: a per-method winner is `none-tNNNN`), pooled over every case, is
+    established (the invariance family's subsets excluded)."""
+    def plain(name: str) -> bool:
+        return (families or {}).get(name, name) == "none"
+
     return {(row["method"], row["first"]): " ▲" if row["difference"] > 0 else " ▼"
-            for row in comparisons if row["second"] == "none" and row.get("holm_set") != "invariance" and established(row)}
+            for row in comparisons if plain(row["second"]) and row.get("holm_set") != "invariance" and established(row)}
+
+
+def _families(run: Run) -> dict:
+    return dict(zip(run.columns["variant"], run.columns["family"]))
 
 
 def _config(run: Run):
@@ -206,7 +214,7 @@ def _figures(run: Run, summary, comparisons, posed: bool, out: Path, task, svg: 
     methods, variants = run.methods, run.variants
     meta = {"run": run.folder.name, "config_hash": run.manifest.get("config_hash", ""), **_plugins(run)}
     figures: list[tuple[str, str]] = []
-    save_figure(hit_rate_heatmap(summary, methods, variants, _marks(comparisons)), out / "hit_rate", meta, svg=svg)
+    save_figure(hit_rate_heatmap(summary, methods, variants, _marks(comparisons, _families(run))), out / "hit_rate", meta, svg=svg)
     task.advance()
     figures.append(("hit_rate.png", "Hit rate per method and variant over every kernel, object and pose. "
                     "▲/▼: established above/below the plain kernel (Holm-adjusted exact McNemar p < 0.05 and "
@@ -282,7 +290,7 @@ def _banner(partial: Partial | None) -> str:
 
 def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]],
           partial: Partial | None = None, rule: str = "", notes: dict | None = None, sections=("", "")) -> str:
-    marks = _marks(comparisons)
+    marks = _marks(comparisons, _families(run))
     kernels = [k for k in dict.fromkeys(r["kernel"] for r in summary) if k != "all"]
     per_kernel = "".join(f"<h3>kernel {html.escape(k)}</h3>{_rate_table(run, summary, k, {}, notes)}" for k in kernels)
     manifest = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
