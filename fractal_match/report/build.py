@@ -123,12 +123,14 @@ def _detection_figures(run: Run, config, runner, out: Path, fractal: str, chosen
         detection = detect(target, entries, config.methods, top_k=1)
         title = f"{label} case for {fractal} (margin {c['margin'][index]:.3f}): {c['case_id'][index]}"
         stem = f"detection_{label.split()[0]}"
-        save_figure(detection_grid(target, detection.variants, detection.methods, truth=box, title=title),
+        rows = (c["group_id"] == group.id) & (c["kernel"] == kernel)  # each detection as the run judged it
+        hits = {(v, m): bool(h) for v, m, h in zip(c["variant"][rows], c["method"][rows], c["hit"][rows])}
+        save_figure(detection_grid(target, detection.variants, detection.methods, truth=box, title=title, hits=hits),
                     out / stem, {"case_id": c["case_id"][index], **_plugins(run)}, svg=svg)
         task.advance()
         figures.append((f"{stem}.png", f"The original experiment's figure for the {label} case of {fractal} "
                         f"({meaning} under {_shown_method(run)}; margin: best score where a detection would hit minus best "
-                        f"elsewhere, over the map's range): {html.escape(c['case_id'][index])}. Dashed blue: the true box."))
+                        f"elsewhere, over the map's range): {html.escape(c['case_id'][index])}. Dashed blue: the true box; green: a hit, red: a miss, as the run judged it."))
     return figures
 
 
