@@ -117,10 +117,10 @@ def describe_hit_rule(config: Config, refs) -> str:
     return f"hit rule ({evaluation.hit}): " + "; ".join(parts)
 
 
-def sources(ref: TargetRef, config: Config, annotations=None) -> set[str]:
+def sources(ref: TargetRef, config: Config) -> set[str]:
     """What a target object is made from, for splits by image: an annotation's image (as its file
     names it), both images of a pair, a synthetic scene's background file and the picture pasted
-    into it. (`annotations` is not needed any more; kept for callers that pass it.)"""
+    into it."""
     if ref.kind == "annotation":
         return {ref.annotation.image_key}
     if ref.kind == "pair":

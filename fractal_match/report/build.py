@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from ..progress import Progress, ensure
 from .figures import detection_grid, gallery, save_figure
 from .partial import Partial, partial_run
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
-from .declared import declared_section, per_kernel_section, read_declaration
+from .declared import _fmt, declared_section, per_kernel_section, read_declaration
 from .tables import (COMPARISON_COLUMNS, EQUIVALENCE_COLUMNS, SIGNIFICANCE, SUMMARY_COLUMNS, Run, comparison_rows,
                      established, family_kind, load_run, per_kernel_rows, success_curves, summary_rows, to_csv)
 
@@ -243,12 +242,6 @@ def _figures(run: Run, summary, comparisons, posed: bool, out: Path, task, svg: 
         task.advance()
         figures.append(("success_curves.png", "Success rate over IoU thresholds (pairs protocol); AUC in the legend."))
     return figures
-
-
-def _fmt(value, digits: int = 3) -> str:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.{digits}f}"
-    return html.escape(str(value))
 
 
 def _rate_table(run: Run, summary: list[dict], kernel: str, marks: dict, notes: dict | None = None) -> str:
