@@ -215,6 +215,15 @@ def test_the_invariance_kernels_are_chosen_from_the_plain_winners_tune_rows_at_t
         assert [r["p_tost_holm"] for r in chosen] == pytest.approx(list(holm([r["p_tost"] for r in chosen])))
     page = (make_report(confirmed / "confirm") / "index.html").read_text()
     assert "Invariance comparisons" in page and "Equivalence margin δ = 0.02" in page and "margin 0.05" in page
+    markdown = (confirmed / "confirm" / "report" / "declared.md").read_text().splitlines()
+    table = [line for line in markdown if line.startswith("| TM_")]  # a row per method, then one per invariance claim
+    assert len(table) == 2 + len(rows_)
+    reported = list(csv.DictReader((confirmed / "confirm" / "report" / "comparisons.csv").open()))
+    claims = list(dict.fromkeys(r["claim"] for r in reported if r["holm_set"] == "confirmatory"))
+    for row in (r for r in reported if r["holm_set"] == "confirmatory"):  # each cell: its difference and verdict
+        line = next(line for line in table if line.startswith(f"| {row['method']} |"))
+        cell = line.strip("|").split(" | ")[claims.index(row["claim"]) + 1]
+        assert f"{abs(float(row['difference'])):.3f}" in cell and cell.strip(" *").endswith(row["verdict"])
     per_kernel = list(csv.DictReader((confirmed / "confirm" / "report" / "comparisons_per_kernel.csv").open()))
     assert {r["kernel"] for r in per_kernel} == {"crop", "bank:ring"} and {r["holm_set"] for r in per_kernel} == {"exploratory"}
 

@@ -20,7 +20,7 @@ from ..progress import Progress, ensure
 from .figures import detection_grid, gallery, save_figure
 from .partial import Partial, partial_run
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
-from .declared import _fmt, declared_section, per_kernel_section, read_declaration
+from .declared import _fmt, declared_markdown, declared_section, per_kernel_section, read_declaration
 from .tables import (COMPARISON_COLUMNS, EQUIVALENCE_COLUMNS, SIGNIFICANCE, SUMMARY_COLUMNS, Run, comparison_rows,
                      established, family_kind, load_run, per_kernel_rows, success_curves, summary_rows, to_csv)
 
@@ -182,6 +182,8 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
         task.advance()
     write_atomic(out / "summary.csv", to_csv(summary, SUMMARY_COLUMNS))
     write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS + (EQUIVALENCE_COLUMNS if margins else ())))
+    if declaration:
+        write_atomic(out / "declared.md", declared_markdown(comparisons, declaration).encode("utf-8"))
     if per_kernel:
         write_atomic(out / "comparisons_per_kernel.csv", to_csv(per_kernel, ("kernel",) + COMPARISON_COLUMNS))
     posed = any(r["scale"] != "all" for r in summary)

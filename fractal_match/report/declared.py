@@ -113,4 +113,49 @@ def per_kernel_section(rows: list[dict]) -> str:
             f"<th>n</th><th>difference</th><th>95% CI</th><th>Holm p</th></tr>{body}</table>")
 
 
-__all__ = ["read_declaration", "declared_section", "per_kernel_section"]
+def _signed(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:+.3f}".replace("-", "\u2212").replace("+0.000", "0.000")
+
+
+def _cell(row: dict) -> str:
+    """One comparison in Markdown: difference, 95% interval, Holm p, and the verdict (bold when
+    established either way)."""
+    text = f"{_signed(row['difference'])} [{_signed(row['ci_low'])}, {_signed(row['ci_high'])}], p {row['p_holm']:.2g}"
+    if "verdict" in row:
+        text += f"; 90% t [{_signed(row['t90_low'])}, {_signed(row['t90_high'])}]: {row['verdict']}"
+    return f"**{text}**" if established(row) else text
+
+
+def declared_markdown(comparisons: list[dict], declaration: dict | None) -> str:
+    """The declared comparisons as Markdown tables, for a README or a findings page to quote: the
+    pooled claims one column each, a row per method; the invariance claims a row each (their
+    variants differ by method). Empty without a declaration."""
+    if not declaration:
+        return ""
+    text = []
+    for family in ("confirmatory", "invariance"):
+        rows = [r for r in comparisons if r["holm_set"] == family]
+        if not rows:
+            continue
+        claims = list(dict.fromkeys(r["claim"] for r in rows))
+        methods = list(dict.fromkeys(r["method"] for r in rows))
+        cells = {(r["claim"], r["method"]): r for r in rows}
+        if family == "confirmatory":
+            def title(claim):
+                pairs = {(r["first"], r["second"]) for r in rows if r["claim"] == claim}
+                return f"{claim} ({' − '.join(next(iter(pairs)))})" if len(pairs) == 1 else claim
+            text += [f"Declared comparisons, Holm over these {len(rows)}; first minus second, 95% cluster-bootstrap "
+                     "interval, Holm p" + ("; 90% cluster-robust t-interval and verdict" if "verdict" in rows[0] else "")
+                     + "; bold: established.", "",
+                     "| method | " + " | ".join(title(c) for c in claims) + " |", "|---" * (len(claims) + 1) + "|"]
+            text += [f"| {m} | " + " | ".join(_cell(cells[c, m]) if (c, m) in cells else "" for c in claims) + " |"
+                     for m in methods]
+        else:
+            text += ["", f"Invariance comparisons, Holm over these {len(rows)}; over the changed poses only.", "",
+                     "| method | claim | first − second | n | comparison |", "|---|---|---|---|---|"]
+            text += [f"| {r['method']} | {r['claim'].removeprefix('invariance: ')} | {r['first']} − {r['second']} | "
+                     f"{r['n']} | {_cell(r)} |" for r in rows]
+    return "\n".join(text) + "\n"
+
+
+__all__ = ["read_declaration", "declared_section", "declared_markdown", "per_kernel_section"]
