@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +34,16 @@ class Run:
     def __len__(self) -> int:
         return len(self.columns["case_id"])
 
+    _masks: dict = field(default_factory=dict, repr=False, compare=False)
+
     def where(self, **equal) -> np.ndarray:
+        """The rows whose columns equal the values given. Each column's mask per value is made once
+        (comparing strings over every row is most of a report's statistics otherwise)."""
         keep = np.ones(len(self), bool)
         for key, value in equal.items():
-            keep &= self.columns[key] == value
+            if (key, value) not in self._masks:
+                self._masks[key, value] = self.columns[key] == value
+            keep &= self._masks[key, value]
         return keep
 
     @property
