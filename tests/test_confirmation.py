@@ -297,6 +297,17 @@ def test_the_tuning_report_shows_each_family_against_its_start_and_marks_a_parti
     (tmp_path / "tune" / "search.json").write_text(json.dumps({**manifest, "finished": None}))
     page = (make_search_report(tmp_path / "tune") / "index.html").read_text()
     assert "Partial search: " in page and "--resume</code>" in page
+    from typer.testing import CliRunner
+
+    from fractal_match.cli import app
+
+    finished = CliRunner().invoke(app, ["report", str(confirmed / "tune"), "--out", str(tmp_path / "whole")])
+    stopped = CliRunner().invoke(app, ["report", str(tmp_path / "tune")])
+    assert finished.exit_code == stopped.exit_code == 0
+    assert "partial search" not in finished.output and "trials.csv" in finished.output
+    total = len(rows)
+    line = next(line for line in stopped.output.splitlines() if line.startswith("partial search: "))
+    assert f"{total} of {total} trials finished" in line and line.endswith("--resume` completes it")
 
 
 def test_the_rate_table_marks_follow_the_plain_family_and_leave_out_the_invariance_rows():

@@ -304,7 +304,15 @@ def report(
             folder = make_report(run_dir, out, progress=progress, svg=svg)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
-    partial = partial_run(run_dir) if not (run_dir / "search.json").is_file() else None
+    if (run_dir / "search.json").is_file():
+        from ..report.search import partial_search
+
+        line = partial_search(run_dir)
+        if line is not None:
+            typer.echo(line)
+        typer.echo(f"wrote {folder}/index.html (and trials.csv, history and importances figures)")
+        return
+    partial = partial_run(run_dir)
     if partial is not None:
         typer.echo(partial.describe())
     typer.echo(f"wrote {folder}/index.html (and summary.csv, comparisons.csv, figures)")

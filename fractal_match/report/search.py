@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,23 @@ def _starts_from_config(folder: Path) -> bool:
     return config.search is not None and config.search.start == "config"
 
 
+def _progress(folder: Path, manifest: dict, studies: dict) -> tuple[int, int, str]:
+    """(trials finished, trials planned, the command that completes the search)."""
+    done = sum(len(_complete(s)) for s in studies.values())
+    planned = sum(e["budget"] for e in manifest["families"].values())
+    return done, planned, f"fractal-match tune {shlex.quote(str(folder / 'config.toml'))} --out {shlex.quote(str(folder))} --resume"
+
+
+def partial_search(folder) -> str | None:
+    """One line for the terminal when a tuning folder's search has not finished (else None)."""
+    folder = Path(folder)
+    manifest, studies = _studies(folder)
+    if manifest["finished"] is not None:
+        return None
+    done, planned, command = _progress(folder, manifest, studies)
+    return f"partial search: {done} of {planned} trials finished; `{command}` completes it"
+
+
 def make_search_report(folder, out=None, progress: Progress | None = None, svg: bool = False) -> Path:
     """trials.csv, history.png, importances.png and index.html for a tuning folder."""
     folder = Path(folder)
@@ -188,11 +206,10 @@ def make_search_report(folder, out=None, progress: Progress | None = None, svg: 
         body.append(f"<tr><td>{html.escape(name)}</td><td>{entry['family']}</td><td>{entry['sampler']}</td>"
                     f"<td>{len(trials)} of {entry['budget']}</td><td style='text-align:left'>{_space_html(entry)}</td>"
                     f"<td>{start}</td><td style='text-align:left'>{winner}</td></tr>")
-    done, planned = sum(len(_complete(s)) for s in studies.values()), sum(e["budget"] for e in manifest["families"].values())
+    done, planned, command = _progress(folder, manifest, studies)
     partial = "" if manifest["finished"] is not None else (
         f"<p style='background:#fff3cd;padding:0.5em'><strong>Partial search: {done} of {planned} trials finished.</strong> "
-        f"<code>fractal-match tune {html.escape(str(folder / 'config.toml'))} --out {html.escape(str(folder))} --resume</code> "
-        "completes it; the winners below are those so far.</p>")
+        f"<code>{html.escape(command)}</code> completes it; the winners below are those so far.</p>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fractal-match search: {html.escape(manifest['name'])}</title>
 <style>
