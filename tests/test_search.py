@@ -447,17 +447,19 @@ def test_per_method_objective_declares_each_methods_own_winners(tmp_path, config
     assert {row["method"] for row in summary["declared"]} == set(config.methods)
 
 
-COMMITTED = Path(__file__).resolve().parent.parent / "results" / "search"
+RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
-def test_the_committed_search_and_confirmation_agree_with_their_files():
-    """results/search: the shipped config ran to its full budget; every trial folder reads back as
+@pytest.mark.parametrize("name, trials", [("search", 224), ("search-dims", 280)])
+def test_the_committed_search_and_confirmation_agree_with_their_files(name, trials):
+    """results/NAME: the shipped config ran to its full budget; every trial folder reads back as
     the config it recorded; each winner's tune value is the hit rate of its committed rows; the
     confirmation declared the winners the study holds and ran held-out objects only."""
+    COMMITTED = RESULTS / name
     config, manifest, found, winners = read_search(COMMITTED / "tune")
-    assert config.digest == load_config("search").digest
+    assert config.digest == load_config(name).digest
     folders = sorted((COMMITTED / "tune" / "trials").glob("*/*"))
-    assert len(folders) == sum(f.budget for f in found) == 224
+    assert len(folders) == sum(f.budget for f in found) == trials
     for folder in folders:
         recorded = json.loads((folder / "manifest.json").read_text())
         assert recorded["finished"] and load_config(folder / "config.toml").digest == recorded["config_hash"]
@@ -476,3 +478,20 @@ def test_the_committed_search_and_confirmation_agree_with_their_files():
         objects = {row["object"] for row in csv.DictReader(handle)}
     held_out = {ref.id for ref in split_targets(config)[1]}
     assert objects == held_out and not objects & {ref.id for ref in split_targets(config)[0]}
+
+
+def test_the_second_search_started_every_family_at_its_defaults_and_ended_no_lower():
+    """results/search-dims (issue 26): trial 0 of every TPE family is its variant as the config
+    writes it, and no family's best tune value is below that start."""
+    folder = RESULTS / "search-dims" / "tune"
+    config, _, found, winners = read_search(folder)
+    _, studies = _studies(folder)
+    for family in found:
+        trials = studies[family.name].get_trials(deepcopy=False)
+        assert len(trials) == family.budget and all(t.state.name == "COMPLETE" for t in trials)
+        if family.sampler != "tpe":
+            continue
+        start = next(t for t in trials if t.number == 0)
+        assert start.params == family.start
+        (number, value, _), = winners[family.name].values()
+        assert value >= start.value and value == max(t.value for t in trials)
