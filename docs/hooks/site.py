@@ -88,7 +88,8 @@ def on_files(files, config):
         for target in LINK.findall(page.read_text(encoding="utf-8")):
             path = ROOT / target
             if path.name == "index.html" and path.parent.name == "report":
-                wanted |= {p for p in path.parent.rglob("*") if p.is_file()}
+                # its Markdown (declared.md, for quoting) would become a page of the site: left out
+                wanted |= {p for p in path.parent.rglob("*") if p.is_file() and p.suffix != ".md"}
             elif path.is_file():
                 wanted.add(path)
     for path in sorted(wanted):
