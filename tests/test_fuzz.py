@@ -4,7 +4,7 @@ loading with random TOML. Only agreement, valid output, or our own clear errors 
 import math
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fractal_match import ConfigError
@@ -19,6 +19,9 @@ from test_matching import assert_agrees, random_mask, shapes
 @given(shapes, st.sampled_from(["uint8", "uint16", "float32"]), st.sampled_from([1, 3]),
        st.sampled_from([None, "binary", "weights"]), st.sampled_from(["noise", "flat-patches", "near-flat"]),
        st.integers(0, 2**32 - 1))
+# found by this test in CI: a masked window of an all-black patch had an FFT energy of rounding
+# noise, not zero, so TM_SQDIFF_NORMED divided noise by noise instead of marking it degenerate
+@example(shape=(41, 41, 5, 10), dtype="uint8", channels=1, mask_kind="binary", texture="flat-patches", seed=33)
 def test_matcher_agrees_with_opencv_on_a_thousand_cases(shape, dtype, channels, mask_kind, texture, seed):
     rng = np.random.default_rng(seed)
     H, W, h, w = shape

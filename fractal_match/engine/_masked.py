@@ -58,7 +58,9 @@ def match_masked(target, template, weights, methods) -> Responses:
             raise template_error(template, "TM_CCORR_NORMED", "is zero wherever the mask is set")
     if wanted & {"TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
         q = np.maximum(_correlate(target * target, m2), 0.0)
-        empty = q <= 0
+        # From FFTs, a window of an all-black region has an energy of rounding noise, not zero:
+        # empty there too, below the same floor as TM_CCOEFF_NORMED's (1e-10 of the largest).
+        empty = q <= 1e-10 * float(np.max(q, initial=0.0))
         norm = np.sqrt(np.where(empty, 1.0, q) * max(tsq, np.finfo(float).tiny))
     if wanted & {"TM_CCOEFF", "TM_CCOEFF_NORMED"}:
         split_t = [t64] if not colour else [t64[:, :, k] for k in range(channels)]
