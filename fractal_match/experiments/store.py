@@ -253,6 +253,10 @@ class RunStore:
         complete = data[: data.rfind(b"\n") + 1]
         self.repaired = len(data) - len(complete)
         text = complete.decode("utf-8")
+        header = (",".join(self.columns) + "\n").encode("utf-8")
+        if not text and header.startswith(data):  # killed while the header was being written: nothing ran
+            write_atomic(self.results, header)
+            return set()
         if not text.startswith(",".join(self.columns) + "\n"):
             raise RunError(f"{self.results}: does not start with the expected header")
         rows = list(csv.reader(io.StringIO(text)))[1:]
