@@ -9,6 +9,11 @@ import numpy as np
 from ._methods import FLAT_RTOL, Responses, fill_worst, template_error
 
 
+#: a window energy from FFT correlations below this share of the largest is rounding noise: the
+#: window is all black (or flat, for the centred energy) and its normalised score is degenerate
+NOISE_FLOOR = 1e-10
+
+
 def _correlate(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Valid-region cross-correlation in float64, summed over channels.
 
@@ -58,9 +63,8 @@ def match_masked(target, template, weights, methods) -> Responses:
             raise template_error(template, "TM_CCORR_NORMED", "is zero wherever the mask is set")
     if wanted & {"TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
         q = np.maximum(_correlate(target * target, m2), 0.0)
-        # From FFTs, a window of an all-black region has an energy of rounding noise, not zero:
-        # empty there too, below the same floor as TM_CCOEFF_NORMED's (1e-10 of the largest).
-        empty = q <= 1e-10 * float(np.max(q, initial=0.0))
+        # From FFTs, a window of an all-black region has an energy of rounding noise, not zero
+        empty = q <= NOISE_FLOOR * float(np.max(q, initial=0.0))
         norm = np.sqrt(np.where(empty, 1.0, q) * max(tsq, np.finfo(float).tiny))
     if wanted & {"TM_CCOEFF", "TM_CCOEFF_NORMED"}:
         split_t = [t64] if not colour else [t64[:, :, k] for k in range(channels)]
@@ -107,8 +111,8 @@ def match_masked(target, template, weights, methods) -> Responses:
                 raise template_error(template, name, "has zero variance where the mask is set")
             # The correlations come from FFTs, so a window of an all-black region has an energy
             # and a centred energy of rounding noise, either sign: flat there too, with a floor
-            # far below the variance of any real texture (1e-10 of the largest window energy).
-            bad = centred <= FLAT_RTOL * energy + 1e-10 * float(np.max(energy, initial=0.0))
+            # far below the variance of any real texture (NOISE_FLOOR of the largest window energy).
+            bad = centred <= FLAT_RTOL * energy + NOISE_FLOOR * float(np.max(energy, initial=0.0))
             out = np.clip(numerator / np.sqrt(np.where(bad, 1.0, centred) * tvar), -1.0, 1.0)
         out = np.asarray(out).astype(np.float32)
         fill_worst(out, bad, name)

@@ -253,11 +253,11 @@ class RunStore:
         complete = data[: data.rfind(b"\n") + 1]
         self.repaired = len(data) - len(complete)
         text = complete.decode("utf-8")
-        header = (",".join(self.columns) + "\n").encode("utf-8")
-        if not text and header.startswith(data):  # killed while the header was being written: nothing ran
-            write_atomic(self.results, header)
+        header = ",".join(self.columns) + "\n"
+        if not text and header.encode("utf-8").startswith(data):  # killed while the header was written: nothing ran
+            write_atomic(self.results, header.encode("utf-8"))
             return set()
-        if not text.startswith(",".join(self.columns) + "\n"):
+        if not text.startswith(header):
             raise RunError(f"{self.results}: does not start with the expected header")
         rows = list(csv.reader(io.StringIO(text)))[1:]
         counts: dict[str, int] = {}

@@ -165,10 +165,12 @@ def _progress(folder: Path, manifest: dict, studies: dict) -> tuple[int, int, st
 
 def partial_search(folder) -> str | None:
     """One line for the terminal when a tuning folder's search has not finished (else None)."""
+    from ..search.study import read_manifest
+
     folder = Path(folder)
+    if read_manifest(folder)["finished"] is not None:
+        return None  # search.json says so: the journal is not opened again
     manifest, studies = _studies(folder)
-    if manifest["finished"] is not None:
-        return None
     done, planned, command = _progress(folder, manifest, studies)
     return f"partial search: {done} of {planned} trials finished; `{command}` completes it"
 
