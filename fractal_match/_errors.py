@@ -25,6 +25,11 @@ class DegenerateError(ParameterError):
     """A similarity score is mathematically undefined for these inputs (e.g. a constant template)."""
 
 
+class FlatMapError(DegenerateError):
+    """A response map has no spread: every defined position scores the same, so it points at no
+    position (a row says ``flat: ...``; a flat map is never a detection, never a hit)."""
+
+
 class ConfigError(FractalMatchError):
     """An experiment configuration file is invalid."""
 

@@ -560,7 +560,7 @@ def test_match_box_judges_each_method_and_draws_the_truth(scene):
     assert runner.invoke(app, ["match", str(scene / "target.png"), str(scene / "kernel.png"), "-m", "sqdiff",
                                "--out", str(plain)]).exit_code == 0
     assert list(csv.DictReader((plain / "matches.csv").open()))[0].keys() == {
-        "variant", "method", "rank", "x", "y", "w", "h", "score", "degenerate"}  # unjudged: the columns as before
+        "variant", "method", "rank", "x", "y", "w", "h", "score", "degenerate", "status"}  # unjudged: no hit columns
     assert _colour_pixels(plain / "detection_grid.png", _TRUTH) == 0 and _colour_pixels(plain / "detection_grid.png", _GREEN) == 0
 
 

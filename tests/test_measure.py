@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fractal_match.engine._methods import METHODS, best_match
+from fractal_match.engine._methods import METHODS, best_match, map_flatness
 from fractal_match.engine.matching import match_batch
 from fractal_match.engine.measure import best_batch, measure_batch, search_measures
 from fractal_match.engine.metrics import Truth, evaluate
@@ -18,7 +18,8 @@ from fractal_match.geometry import Box, Pose, posed_template
 
 
 def _reference(target, templates, methods, truth, top_k, nms_overlap):
-    """match_batch's maps, each judged by evaluate (the map-based path the runs used before)."""
+    """match_batch's maps, each judged by evaluate (the map-based path the runs used before),
+    a map with no spread first told flat by map_flatness (no detection)."""
     out = []
     for template, outcome in zip(templates, match_batch(target, templates, methods)):
         row = {}
@@ -30,6 +31,9 @@ def _reference(target, templates, methods, truth, top_k, nms_overlap):
                 row[method] = evaluate(found[0], method, template.shape, truth, found[1], top_k, nms_overlap)
             except Exception as exc:  # noqa: BLE001 - the reason is compared as text
                 row[method] = f"undefined: {exc}"
+            flat = map_flatness(found[0], method, found[1], target, template)
+            if flat is not None:
+                row[method] = flat
         out.append(row)
     return out
 
@@ -112,6 +116,8 @@ def test_best_positions_equal_best_match_of_the_maps(case):
                 want = best_match(found[0], method, found[1])
             except Exception as exc:  # noqa: BLE001
                 want = f"undefined: {exc}"
+            else:
+                want = map_flatness(found[0], method, found[1], target, template) or want
             assert got[method] == want
 
 

@@ -349,14 +349,14 @@ def test_a_run_made_under_the_old_measures_does_not_resume_under_the_new(tmp_pat
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "run"), "-e", "serial", "--limit", "1"])
     assert result.exit_code == 0
     manifest = json_.loads((tmp_path / "run" / "manifest.json").read_text())
-    assert manifest["measures"] == 2
-    del manifest["measures"]  # as a run of the previous version wrote it
+    assert manifest["measures"] == 3  # 3: flat maps are no detection
+    del manifest["measures"]  # as a run of version 1 wrote it
     (tmp_path / "run" / "manifest.json").write_text(json_.dumps(manifest))
     rows_before = (tmp_path / "run" / "results.csv").read_bytes()
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "run"), "-e", "serial", "--resume"])
     lines = result.output.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1
-    assert "its rows were measured under version 1 of the measures, this tool measures under version 2" in lines[0]
+    assert "its rows were measured under version 1 of the measures, this tool measures under version 3" in lines[0]
     assert (tmp_path / "run" / "results.csv").read_bytes() == rows_before
 
 

@@ -82,14 +82,21 @@ def _print_best(detection) -> None:
         for method in detection.methods:
             match = variant.best[method]
             better = "lower" if METHOD_INFO[method].lower_is_better else "higher"
-            row = [variant.name, method, better, str(match.x), str(match.y), f"{match.score:.6g}",
-                   str(detection.degenerate[variant.name, method])]
+            if match is None:  # a flat map: no position, no detection
+                row = [variant.name, method, better, "flat", "-", "-", str(detection.degenerate[variant.name, method])]
+            else:
+                row = [variant.name, method, better, str(match.x), str(match.y), f"{match.score:.6g}",
+                       str(detection.degenerate[variant.name, method])]
             if judged:
                 hit, error, overlap = detection.judgement(variant, match)
                 hits += hit
-                row += ["yes" if hit else "no", f"{error:.1f}", f"{overlap:.3f}"]
+                row += ["no (flat)" if match is None else "yes" if hit else "no",
+                        "-" if match is None else f"{error:.1f}", "-" if match is None else f"{overlap:.3f}"]
             table.add_row(*row)
     Console(width=max(Console().width, 120 if judged else 100)).print(table)
+    flats = sum(len(v.flat) for v in detection.variants)
+    if flats:
+        typer.echo(f"flat: {flats} map(s) with no spread (every defined position scores the same) give no detection")
     if judged:
         box = detection.truth.box
         typer.echo(f"hits: {hits} of {len(detection.variants) * len(detection.methods)} against the true box "
@@ -120,7 +127,7 @@ def match(
     method: Annotated[Optional[list[str]], typer.Option("--method", "-m", help=f"Method (repeatable; default all): {METHOD_HELP}.")] = None,
     color: Annotated[bool, typer.Option("--color", help="Match in colour (RGB) instead of gray.")] = False,
     mask: Annotated[Optional[Path], typer.Option("--mask", help="Template-sized mask image (non-zero = use).")] = None,
-    size: Annotated[Optional[int], typer.Option("--size", metavar="PX", help="Resize the kernel so its longer side is SIZE px.")] = None,
+    size: Annotated[Optional[str], typer.Option("--size", metavar="SIZE", help="The kernel's size: PX (its longer side in pixels), object (its longer side set to the --box's, as runs size a kernel by default) or file (as the file is; the default).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", metavar="K", help="Peaks to keep per method (NMS).")] = 1,
     out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Output folder.")] = Path("results/match"),
     family: Annotated[Optional[list[str]], typer.Option("--family", "-f", help="Also match this generator family's template (repeatable); see `fractal-match families`.")] = None,
@@ -132,12 +139,13 @@ def match(
 ):
     """Match KERNEL (and its --family variants) against TARGET with every method; write the
     detection grid (normal vs each variant side by side) and matches.csv."""
-    from .workflows import parse_box, run_match
+    from .workflows import parse_box, parse_size, run_match
 
     if hit is not None and box is None:
         raise _fail(f"--hit {hit} needs --box X,Y,W,H (the true box it judges by)")
     try:
         truth = None if box is None else parse_box(box)  # its form checked before any file is read
+        size = parse_size(size, truth)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     _run_and_report(lambda progress: run_match(target, kernel, method or None, color, mask, size, top_k, out,

@@ -22,7 +22,8 @@ def validate(
 ):
     """Check an experiment config and say how many cases and matches it expands to."""
     from ..experiments.config import load_config
-    from ..experiments.plan import describe_hit_rule, describe_split, describe_targets, make_plan
+    from ..experiments.plan import (describe_hit_rule, describe_instances, describe_sizing, describe_split, describe_targets,
+                                    make_plan)
     from ..experiments.runs import check_inputs
 
     try:
@@ -44,7 +45,8 @@ def validate(
     typer.echo(f"  {len(plan.groups)} target x pose groups, {len(loaded.kernels)} kernel(s), {len(loaded.variants)} variant(s), "
                f"{len(loaded.methods)} method(s)")
     typer.echo(f"  {plan.cases} cases, {plan.rows} result rows, {plan.matches} template matches")
-    for line in describe_targets(loaded, plan.targets) + [describe_hit_rule(loaded, plan.targets)]:
+    for line in describe_targets(loaded, plan.targets) + [describe_hit_rule(loaded, plan.targets), describe_sizing(loaded),
+                                                         describe_instances(loaded)]:
         typer.echo(f"  {line}")
     for line in split:
         typer.echo(f"  {line}")

@@ -83,6 +83,23 @@ def check_box(box, shape, name) -> None:
                              f"x >= 0, y >= 0, x + w <= {width}, y + h <= {height})")
 
 
+def parse_size(size: str | int | None, box=None) -> int | None:
+    """`match --size`: a longer side in pixels, "object" (the `box`'s longer side: what a run's
+    default [matching] kernel_size = "object" gives at scale 1) or "file" (as the file is: None)."""
+    if size is None or isinstance(size, int):
+        return size
+    text = str(size).strip().lower()
+    if text == "file":
+        return None
+    if text == "object":
+        if box is None:
+            raise ParameterError("--size object needs --box X,Y,W,H (the object whose size the kernel takes)")
+        return max(1, int(round(max(box[2], box[3]))))
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise ParameterError(f"--size {size!r} is not allowed (allowed: a number of pixels, object or file)")
+
+
 def make_templates(kernel: Kernel, families: Sequence[str], assignments: Sequence[str] = (),
                    size: int | None = None, progress: Progress | None = None) -> list[Template]:
     """The kernel itself (family "none") followed by one template per chosen family."""

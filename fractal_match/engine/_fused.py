@@ -283,10 +283,13 @@ def add_row(row, y, shift, count, total, squares, low, high, first):  # pragma: 
 
 
 @njit(**_OPTIONS)
-def add_row_best(row, y, high, first):  # pragma: no cover - compiled
-    """:func:`add_row` for the best score and its first row only."""
+def add_row_best(row, y, high, first, low):  # pragma: no cover - compiled
+    """:func:`add_row` for the best score, its first row and the minimum score only (the
+    minimum tells a flat map)."""
     for x in range(row.shape[0]):
         v = row[x]
+        finite = (v > -np.inf) & (v < np.inf)
+        low[x] = min(low[x], np.float64(v) if finite else np.inf)
         better = (v > high[x]) & (v < np.inf)
         high[x] = v if better else high[x]
         first[x] = y if better else first[x]

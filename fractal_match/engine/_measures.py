@@ -106,7 +106,7 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
 
     Returns per (k, m): best flat index (-1 if no finite score), best score, the shift of its sums,
     count, float64 sum and sum of squares of (score - shift) over the finite scores and their
-    minimum (reduced as
+    minimum (the minimum in best-only passes too; reduced as
     :func:`scan_map` reduces them), the best finite score inside the
     hit region, how many finite scores it holds, the best finite score outside it; the numbers
     of windows with no energy and with no contrast; and the local maxima (flat indices and
@@ -177,7 +177,7 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                     row = rows[k, m, i % 3]
                     _score_row(m, cc[k, i], energy, mean_term, r_energy, r_centred, flag_row, tsq[k], inv_t[k], inv_v[k], row)
                     if not full[k]:
-                        add_row_best(row, i, col_high[k, m], col_first[k, m])
+                        add_row_best(row, i, col_high[k, m], col_first[k, m], col_low[k, m])
                         continue
                     if i == 0:
                         shift[k, m] = shift_of(row)
@@ -229,7 +229,10 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
             if not wanted[k, m]:
                 continue
             best[k, m], best_value[k, m] = best_of(col_high[k, m], col_first[k, m])
-            if full[k]:
+            if not full[k]:  # the minimum only (a flat map is told by it)
+                for x in range(nx):
+                    low[k, m] = min(low[k, m], col_low[k, m, x])
+            else:
                 count[k, m], total[k, m], total_sq[k, m], low[k, m] = finish(
                     col_count[k, m], col_total[k, m], col_squares[k, m], col_low[k, m])
                 top_outside = np.float32(-np.inf)

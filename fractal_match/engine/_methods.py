@@ -7,6 +7,7 @@ correlation), :mod:`fractal_match.engine._masked` (masked forms), :mod:`fractal_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -17,6 +18,12 @@ from .._errors import DegenerateError, ParameterError, closest
 
 #: Relative flatness threshold for ``CCOEFF_NORMED`` windows and templates (see module docs).
 FLAT_RTOL = 1e-5
+
+#: A response map is *flat* (no detection) when its spread over the defined positions, best minus
+#: worst, is at most this share of the size of the terms its scores are made from
+#: (:func:`term_scale`): below that, differences are the float32 rounding of the correlation, not
+#: the picture. Measured: a constant uint8 target gives spreads of 1e-7 to 1e-6 of the terms.
+FLAT_SPREAD = 1e-5
 
 
 @dataclass(frozen=True)
@@ -192,6 +199,64 @@ def best_match(response: np.ndarray, method: str, degenerate: np.ndarray | None 
         )
     y, x = divmod(index, response.shape[1])
     return Match(x, y, float(response[y, x]))
+
+
+def term_scale(method: str, template_energy: float, window_energy: float) -> float:
+    """The size of the terms a `method`'s scores are made from, for a template whose sum of
+    squares is `template_energy` against windows whose sum of squares is at most
+    `window_energy`: SQDIFF adds the two energies; CCORR and CCOEFF are correlations, at most
+    sqrt(template x window) by Cauchy-Schwarz; the normalised methods are scores of at most 1."""
+    if METHOD_INFO[method].normed:
+        return 1.0
+    if method == "TM_SQDIFF":
+        return float(template_energy) + float(window_energy)
+    return math.sqrt(max(float(template_energy), 0.0) * max(float(window_energy), 0.0))
+
+
+def is_flat(best: float, worst: float, method: str, scale: float) -> bool:
+    """Whether a map whose defined scores run from `worst` to `best` has no spread beyond the
+    rounding of terms of size `scale` (:func:`term_scale`; :data:`FLAT_SPREAD`)."""
+    return abs(float(best) - float(worst)) <= FLAT_SPREAD * float(scale)
+
+
+def flat_reason(method: str, value: float) -> str:
+    """The row status of a flat map (see :data:`FLAT_SPREAD`)."""
+    return f"flat: every defined position of the {method} map scores {float(value) + 0.0:.6g} (no detection)"
+
+
+def window_energy_max(target: np.ndarray, shape: tuple[int, ...]) -> float:
+    """The largest sum of squares (over every channel) of a `shape`-sized window of `target`."""
+    values = np.asarray(target, np.float64)
+    squares = values * values if values.ndim == 2 else (values * values).sum(axis=2)
+    h, w = shape[:2]
+    sums = cv2.integral(squares, sdepth=cv2.CV_64F)
+    windows = sums[h:, w:] - sums[:-h, w:] - sums[h:, :-w] + sums[:-h, :-w]
+    return float(windows.max()) if windows.size else 0.0
+
+
+def map_flatness(response: np.ndarray, method: str, degenerate: np.ndarray | None, target: np.ndarray,
+                 template: np.ndarray, mask: np.ndarray | None = None) -> str | None:
+    """:func:`flat_reason` when `method`'s map of `template` (with its `mask`, values in [0, 1])
+    on `target` is flat over its defined positions, else None (also when none is defined)."""
+    score = score_map(response, method, degenerate, copy=False)
+    finite = score[np.isfinite(score)]
+    if finite.size == 0:
+        return None
+    best, worst = float(finite.max()), float(finite.min())
+    values = np.asarray(template, np.float64)
+    if mask is not None:
+        weights = np.asarray(mask, np.float64)
+        values = values * (weights[..., None] if weights.ndim < values.ndim else weights)
+    energy = float((values * values).sum())
+    if not METHOD_INFO[method].normed:  # first against the whole target's energy: a bound that needs no pass
+        whole = np.asarray(target, np.float64)
+        if not is_flat(best, worst, method, term_scale(method, energy, float((whole * whole).sum()))):
+            return None
+    scale = term_scale(method, energy, window_energy_max(target, np.shape(template)))
+    if not is_flat(best, worst, method, scale):
+        return None
+    sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
+    return flat_reason(method, sign * best)
 
 
 def template_error(template: np.ndarray, method: str, what: str) -> DegenerateError:

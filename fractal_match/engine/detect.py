@@ -11,12 +11,12 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .._checks import check_positive_int
-from ._methods import METHODS, Match, check_methods
+from ._methods import METHODS, Match, check_methods, map_flatness
 from .matching import match_all
 from .peaks import find_peaks
 from ..progress import Progress, ensure
 
-MATCH_COLUMNS = ("variant", "method", "rank", "x", "y", "w", "h", "score", "degenerate")
+MATCH_COLUMNS = ("variant", "method", "rank", "x", "y", "w", "h", "score", "degenerate", "status")
 
 #: The columns added when a detection is judged against a true box (see :meth:`Detection.judge`).
 JUDGED_COLUMNS = ("hit", "center_error", "iou")
@@ -29,7 +29,8 @@ class Variant:
     name: str
     template: np.ndarray
     responses: Mapping[str, np.ndarray]
-    best: Mapping[str, Match]
+    best: Mapping[str, Match | None]  # None: the map is flat, no detection (see `flat`)
+    flat: Mapping[str, str] = field(default_factory=dict)  # method -> why its map gives no detection
 
 
 @dataclass
@@ -49,10 +50,13 @@ class Detection:
         the engine's rule, as runs do: see :meth:`judgement`."""
         self.truth = truth
 
-    def judgement(self, variant: Variant, match: Match) -> tuple[bool, float, float] | None:
-        """(hit, centre error, IoU) of `match` of `variant`'s template, or None when not judged."""
+    def judgement(self, variant: Variant, match: Match | None) -> tuple[bool, float, float] | None:
+        """(hit, centre error, IoU) of `match` of `variant`'s template, or None when not judged;
+        no match (a flat map) is a miss with no error or IoU."""
         if self.truth is None:
             return None
+        if match is None:
+            return False, float("nan"), float("nan")
         from .metrics import is_hit
 
         hit, error, overlap = is_hit(match.x, match.y, variant.template.shape, self.truth)
@@ -69,10 +73,18 @@ class Detection:
         for variant in self.variants:
             h, w = variant.template.shape[:2]
             for method in self.methods:
+                if method in variant.flat:  # one row saying why there is no detection
+                    row = {"variant": variant.name, "method": method, "rank": "", "x": "", "y": "", "w": w, "h": h,
+                           "score": "", "degenerate": self.degenerate[variant.name, method],
+                           "status": variant.flat[method]}
+                    if self.truth is not None:
+                        row.update(hit=0, center_error="", iou="")
+                    rows.append(row)
+                    continue
                 for rank, match in enumerate(self.peaks[variant.name, method], start=1):
                     row = {"variant": variant.name, "method": method, "rank": rank, "x": match.x,
                            "y": match.y, "w": w, "h": h, "score": f"{match.score:.9g}",
-                           "degenerate": self.degenerate[variant.name, method]}
+                           "degenerate": self.degenerate[variant.name, method], "status": "ok"}
                     judged = self.judgement(variant, match)
                     if judged is not None:
                         row.update(hit=int(judged[0]), center_error=f"{judged[1]:.3f}", iou=f"{judged[2]:.3f}")
@@ -99,14 +111,19 @@ def _detect_one(detection: Detection, target, name: str, template, mask, top_k: 
     """Match one template with every method of `detection`; add its peaks and best matches."""
     methods = detection.methods
     responses = match_all(target, template, methods, mask=mask)
-    best = {}
+    best, flat = {}, {}
     for method in methods:
         degenerate = responses.degenerate.get(method)
+        detection.degenerate[name, method] = responses.degenerate_count(method)
+        reason = map_flatness(responses[method], method, degenerate, target, template, mask)
+        if reason is not None:  # every defined position ties: no detection, no peaks
+            best[method], flat[method] = None, reason
+            detection.peaks[name, method] = []
+            continue
         best[method] = responses.best(method)
         detection.peaks[name, method] = find_peaks(responses[method], method, template.shape, k=top_k,
                                                    degenerate=degenerate) or [best[method]]
-        detection.degenerate[name, method] = responses.degenerate_count(method)
-    detection.variants.append(Variant(name, template, responses, best))
+    detection.variants.append(Variant(name, template, responses, best, flat))
 
 
 def matches_csv(detection: Detection) -> bytes:
@@ -118,6 +135,6 @@ def matches_csv(detection: Detection) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def best_table(detection: Detection) -> list[tuple[str, str, Match, int]]:
-    """(variant, method, best match, degenerate count) for printing."""
+def best_table(detection: Detection) -> list[tuple[str, str, Match | None, int]]:
+    """(variant, method, best match or None for a flat map, degenerate count) for printing."""
     return [(v.name, m, v.best[m], detection.degenerate[v.name, m]) for v in detection.variants for m in detection.methods]

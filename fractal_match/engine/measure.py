@@ -25,10 +25,11 @@ import numpy as np
 
 from . import _measures
 from .._errors import DegenerateError
-from ._methods import FLAT_RTOL, METHOD_INFO, METHODS, Match
+from ._methods import FLAT_RTOL, FLAT_SPREAD, METHOD_INFO, METHODS, Match, flat_reason, is_flat, map_flatness, term_scale
 from .matching import _masked_one_by_one, _Outcome, check_template, correlations, prepare_batch
 from ._masked import match_masked
-from .metrics import PSR_EXCLUDE, Truth, _region_window, _shifted, evaluate, hit_region, is_hit, sidelobe_psr
+from .metrics import (PSR_EXCLUDE, Truth, _region_window, _shifted, evaluate, hit_region, instance_measures, is_hit,
+                      sidelobe_psr, status_of)
 from .peaks import peaks_of_candidates
 
 #: bytes of correlations one pass may hold (one float32 map per template)
@@ -57,10 +58,14 @@ def _masked(target, template, mask, methods, judge) -> dict:
         outcome = _masked_one_by_one(target, template, mask, methods)
     found = {m: f"undefined: {exc}" for m, exc in outcome.problems.items()}
     for m in outcome.responses:
+        flat = map_flatness(outcome.responses[m], m, outcome.responses.degenerate.get(m), target, template, mask)
+        if flat is not None:
+            found[m] = flat
+            continue
         try:
             found[m] = judge(outcome.responses, m)
         except DegenerateError as exc:
-            found[m] = f"undefined: {exc}"
+            found[m] = status_of(exc)
     return {m: found[m] for m in methods}
 
 
@@ -98,20 +103,53 @@ class _Pass:
             self.cc, *sums, self.h, self.w, self.tsq, self.tmean, self.tvar, FLAT_RTOL, wanted,
             np.full(count, full, np.bool_), region, self.top, self.left)
 
+    _energy: float | None = None
+
+    def window_energy(self) -> float:
+        """The largest sum of squares of a template-sized window of the target (made on first use)."""
+        if self._energy is None:
+            isq, h, w = self.sums[1], self.h, self.w
+            windows = isq[h:, w:] - isq[:-h, w:] - isq[h:, :-w] + isq[:-h, :-w]
+            self._energy = float(windows.max()) if windows.size else 0.0
+        return self._energy
+
+    def flat(self, k: int, m: int) -> str | None:
+        """:func:`._methods.flat_reason` when template k's map of method m has no spread over its
+        defined positions (:data:`._methods.FLAT_SPREAD`), else None."""
+        method = METHODS[m]
+        spread = float(self.best_value[k, m]) - float(self.low[k, m])
+        if not METHOD_INFO[method].normed:  # first against the whole target's energy, a bound that needs no pass
+            if spread > FLAT_SPREAD * term_scale(method, self.tsq[k], float(self.sums[1][-1, -1])):
+                return None
+            scale = term_scale(method, self.tsq[k], self.window_energy())
+        else:
+            scale = 1.0
+        if not is_flat(self.best_value[k, m], self.low[k, m], method, scale):
+            return None
+        sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
+        return flat_reason(method, sign * float(self.best_value[k, m]))
+
     def best_match(self, k: int, method: str) -> Match | str:
-        """The best position of template k's map, or why it has none."""
+        """The best position of template k's map, or why it has none (no defined position; flat)."""
         m = METHODS.index(method)
         if self.best[k, m] < 0:
             return _no_winner(method)
+        flat = self.flat(k, m)
+        if flat is not None:
+            return flat
         y, x = divmod(int(self.best[k, m]), self.nx)
         sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
         return Match(x, y, sign * float(self.best_value[k, m]))
 
-    def measures(self, k: int, method: str, truth: Truth, top_k: int, nms_overlap: float) -> dict | str:
-        """:func:`.metrics.evaluate`'s measures of template k's map, or why it has none."""
+    def measures(self, k: int, method: str, truth: Truth, top_k: int, nms_overlap: float, instances=None) -> dict | str:
+        """:func:`.metrics.evaluate`'s measures of template k's map, or why it has none (no
+        defined position; a flat map)."""
         m = METHODS.index(method)
         if self.best[k, m] < 0:
             return _no_winner(method)
+        flat = self.flat(k, m)
+        if flat is not None:
+            return flat
         shape = (self.h, self.w)
         y, x = divmod(int(self.best[k, m]), self.nx)
         peak = float(self.best_value[k, m])
@@ -138,11 +176,14 @@ class _Pass:
             degenerate = int(self.flats)
         else:
             degenerate = 0
-        return {
+        found = {
             "x": x, "y": y, "score": -peak if METHOD_INFO[method].lower_is_better else peak,
             "center_error": error, "iou": overlap, "hit": int(hit), "psr": psr, "margin": result_margin, "rank": rank,
             "degenerate": degenerate,
         }
+        if instances is not None:
+            found.update(instance_measures(peaks, shape, instances))
+        return found
 
 
 def _passes(target, sums, prepared, methods, truth: Truth | None, full: bool):
@@ -177,15 +218,18 @@ def _batch(target, templates, methods, masks, truth, full, masked_judge, pass_ju
 
 def measure_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str], truth: Truth,
                   top_k: int = 5, nms_overlap: float = 0.3,
-                  masks: Sequence[np.ndarray | None] | None = None) -> list[dict]:
+                  masks: Sequence[np.ndarray | None] | None = None, instances=None) -> list[dict]:
     """Per template ``{method: measures}`` (the dict :func:`.metrics.evaluate` gives), or
     ``{method: reason}`` where a method has none: "undefined: ..." for a method the template or
     the target leaves undefined, "skipped: ..." for every method of a template that cannot be
     matched (too large, wrong channels). Equals :func:`.matching.match_batch` followed by
-    :func:`.metrics.evaluate`, without making the maps (masked templates excepted)."""
+    :func:`.metrics.evaluate`, without making the maps (masked templates excepted). With
+    `instances` (the truths of every object of the label in the target) each also holds
+    :data:`.metrics.INSTANCE_MEASURES`."""
     return _batch(target, templates, methods, masks, truth, True,
-                  lambda r, m, shape: evaluate(r[m], m, shape, truth, r.degenerate[m], top_k, nms_overlap),
-                  lambda scan, k, m: scan.measures(k, m, truth, top_k, nms_overlap))
+                  lambda r, m, shape: evaluate(r[m], m, shape, truth, r.degenerate[m], top_k, nms_overlap,
+                                               instances=instances),
+                  lambda scan, k, m: scan.measures(k, m, truth, top_k, nms_overlap, instances))
 
 
 def best_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str],
@@ -198,7 +242,7 @@ def best_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str],
 
 
 def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: Sequence[str], truth: Truth,
-                    top_k: int = 5, nms_overlap: float = 0.3) -> tuple[dict, dict]:
+                    top_k: int = 5, nms_overlap: float = 0.3, instances=None) -> tuple[dict, dict]:
     """The measures of a bank's best member per method, without the members' maps.
 
     Every member is scored for its best position only; per method the member with the best
@@ -233,7 +277,7 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
         _, _, template, cc = leaders[won[0]]
         scan = _Pass(target, sums, [template], tuple(won), truth, True, cc)
         for m in won:
-            winners[m] = (index, scan.measures(0, m, truth, top_k, nms_overlap))
+            winners[m] = (index, scan.measures(0, m, truth, top_k, nms_overlap, instances))
     return winners, {m: reason for m, (_, reason) in problems.items() if m not in winners}
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._methods import best_match, score_map
+from .._errors import FlatMapError
+from ._methods import METHOD_INFO, best_match, flat_reason, is_flat, score_map
 from ._fused import scan_map
 from ._scan import best_outside
 from ..geometry import Box, iou
@@ -133,12 +134,18 @@ def _region_window(shape, template_shape, truth: Truth) -> tuple[slice, slice]:
 
 
 def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, degenerate: np.ndarray | None = None,
-             top_k: int = 5, nms_overlap: float = 0.3) -> dict:
+             top_k: int = 5, nms_overlap: float = 0.3, scale: float | None = None, instances=None) -> dict:
     """Every per-case measure for one method's map: best x, y, score; centre error; IoU; hit; PSR;
     margin; rank of the first hit among the NMS peaks (0 if none of the top k); degenerate count.
 
     One float32 score map is made and everything is read from it (same values as
     :func:`peak_to_sidelobe`, :func:`margin` and :func:`~fractal_match.engine.peaks.find_peaks`).
+    A map with no spread over its defined positions points nowhere: :class:`FlatMapError`
+    (judged against `scale`, the size of the terms, :func:`._methods.term_scale`; without it
+    against the scores' own size, which finds fewer flat maps: callers that know the target
+    use :func:`._methods.map_flatness` first). With `instances`, the truths of every object of
+    the label in the photo (the posed target), the top-k peaks are also matched to them:
+    :func:`instance_measures`.
     """
     score = score_map(response, method, degenerate, copy=False)  # read only: no copy unless it must change
     best, shift, count, total, total_sq, low, indices, values = scan_map(score, np.float32(-np.inf))
@@ -146,6 +153,10 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
         best_match(response, method, degenerate)  # raises the DegenerateError that says why
     y, x = divmod(int(best), score.shape[1])
     peak = float(score[y, x])
+    if scale is None:
+        scale = max(abs(peak), abs(float(low)))
+    if is_flat(peak, low, method, scale):
+        raise FlatMapError(flat_reason(method, -peak if METHOD_INFO[method].lower_is_better else peak))
     hit, error, overlap = is_hit(x, y, template_shape, truth)
     peaks = peaks_of_candidates(indices, values, score.shape[1], template_shape, top_k, nms_overlap)
     rank = next((i + 1 for i, (px, py, _) in enumerate(peaks) if is_hit(px, py, template_shape, truth)[0]), 0)
@@ -165,11 +176,94 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
         outside = best_outside(score, rows.start, cols.start, region) if peak_inside else peak
         if np.isfinite(outside):
             result_margin = (inside - outside) / (peak - low)
-    return {
+    found = {
         "x": x, "y": y, "score": float(response[y, x]), "center_error": error, "iou": overlap, "hit": int(hit),
         "psr": psr, "margin": result_margin, "rank": rank,
         "degenerate": 0 if degenerate is None else int(np.count_nonzero(degenerate)),
     }
+    if instances is not None:
+        found.update(instance_measures(peaks, template_shape, instances))
+    return found
+
+
+# --- every instance: a photo's objects of one label against the ranked peaks ---------------------
+
+#: The columns a row gains when a run judges every instance in the photo ([evaluation] instances =
+#: "image"): the photo's objects of the label, the peaks ranked (at most top_k), the ranks of the
+#: peaks that found an object (space-separated), recall at top_k and average precision.
+INSTANCE_MEASURES = ("objects", "peaks", "matched", "recall", "ap")
+
+#: COCO's recall thresholds for its interpolated average precision: 0, 0.01, ..., 1.
+RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
+
+
+def match_instances(peaks, template_shape, truths, shapes=None) -> list[int]:
+    """For each peak (x, y, ...) in rank order, the index in `truths` of the object it finds, or
+    -1. Greedy, as the detection benchmarks match: each peak takes, among the objects no better
+    peak took, the one it fits best under the rule (highest IoU; or, under the centre rule, the
+    smallest centre error over that object's radius); ties go to the object listed last, as
+    COCOeval's matching does. Each object is found at most once. `shapes`: each peak's own
+    (h, w), for detections of several sizes (a detector's boxes)."""
+    taken = [False] * len(truths)
+    found = []
+    for number, peak in enumerate(peaks):
+        px, py = peak[0], peak[1]
+        shape = template_shape if shapes is None else shapes[number]
+        choice, fit = -1, None
+        for index, truth in enumerate(truths):
+            if taken[index]:
+                continue
+            hit, error, overlap = is_hit(px, py, shape, truth)
+            if not hit:
+                continue
+            value = overlap if truth.criterion != "center" else -error / truth.radius if truth.radius > 0 else 0.0
+            if fit is None or value >= fit:
+                choice, fit = index, value
+        if choice >= 0:
+            taken[choice] = True
+        found.append(choice)
+    return found
+
+
+def average_precision(hits, objects: int) -> float:
+    """Average precision of ranked detections (`hits`: whether each, best first, found an
+    object) against `objects` objects, as COCO computes it: precision made non-increasing from
+    the right, read at the 101 recall thresholds (the first detection reaching each; 0 past the
+    last recall reached) and averaged. NaN when there is no object."""
+    if objects <= 0:
+        return float("nan")
+    hits = np.asarray(hits, bool)
+    if hits.size == 0:
+        return 0.0
+    tp = np.cumsum(hits, dtype=np.float64)
+    fp = np.cumsum(~hits, dtype=np.float64)
+    recall = tp / objects
+    precision = tp / (fp + tp + np.spacing(1))
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    at = np.searchsorted(recall, RECALL_THRESHOLDS, side="left")
+    values = np.where(at < precision.size, precision[np.minimum(at, precision.size - 1)], 0.0)
+    return float(values.mean())
+
+
+def recall_at(ranks, objects: int, k: int) -> float:
+    """The share of `objects` found by the peaks of rank at most `k` (`ranks`: the ranks of the
+    peaks that found one, each object at most once). Never decreases with k."""
+    return sum(1 for rank in ranks if rank <= k) / objects if objects > 0 else float("nan")
+
+
+def instance_measures(peaks, template_shape, truths, shapes=None) -> dict:
+    """The :data:`INSTANCE_MEASURES` of ranked peaks against a photo's objects (`truths`)."""
+    found = match_instances(peaks, template_shape, truths, shapes)
+    ranks = [rank for rank, index in enumerate(found, start=1) if index >= 0]
+    objects = len(truths)
+    return {"objects": objects, "peaks": len(peaks), "matched": " ".join(map(str, ranks)),
+            "recall": recall_at(ranks, objects, len(peaks)) if peaks else (0.0 if objects else float("nan")),
+            "ap": average_precision([index >= 0 for index in found], objects)}
+
+
+def status_of(exc: Exception) -> str:
+    """A row's status for a map that gives no detection: "flat: ..." or "undefined: ..."."""
+    return str(exc) if isinstance(exc, FlatMapError) else f"undefined: {exc}"
 
 
 def sidelobe_psr(peak: float, shift: float, count: int, total: float, total_sq: float, window: np.ndarray) -> float:

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from .._errors import DegenerateError
-from ._methods import METHOD_INFO, METHODS, Match, best_match, check_methods
+from ._methods import METHOD_INFO, METHODS, Match, best_match, check_methods, map_flatness
 from ..geometry import Pose, posed_template
 from .matching import batch_size, match_batch
 
@@ -58,7 +58,7 @@ def search(target: np.ndarray, template: np.ndarray, rotations: Sequence[float] 
         chunk = slice(first, first + step)
         outcomes = match_batch(target, [m for m, _ in members[chunk]], methods,
                                [k for _, k in members[chunk]] if masks else None)
-        for (scale, rotation), (member, _), outcome in zip(poses[chunk], members[chunk], outcomes):
+        for (scale, rotation), (member, mask), outcome in zip(poses[chunk], members[chunk], outcomes):
             for name, found in outcome.items():
                 if isinstance(found, str):
                     problems.setdefault(name, found)
@@ -68,6 +68,10 @@ def search(target: np.ndarray, template: np.ndarray, rotations: Sequence[float] 
                     best = best_match(response, name, degenerate)
                 except DegenerateError as exc:
                     problems.setdefault(name, f"undefined: {exc}")
+                    continue
+                flat = map_flatness(response, name, degenerate, target, member, mask if masks else None)
+                if flat is not None:  # a flat member points nowhere: it never wins
+                    problems.setdefault(name, flat)
                     continue
                 sign = -1.0 if METHOD_INFO[name].lower_is_better else 1.0
                 if name not in results or sign * best.score > sign * results[name].match.score:

@@ -24,7 +24,7 @@ from ..geometry import Box, Pose, crop, posed_template, transform_target
 from ..images import load_image, on_target_scale
 from ..templates.kernels import load_kernel
 from ..engine.measure import measure_batch, search_measures
-from ..engine.metrics import Truth, evaluate
+from ..engine.metrics import INSTANCE_MEASURES, Truth, evaluate, instance_measures, status_of
 from ..engine.pose_search import search
 from .plan import Group, TargetRef, format_pose, hit_rule
 from .scenes import synthetic_scene
@@ -34,6 +34,12 @@ ROW_COLUMNS = (
     "x", "y", "score", "center_error", "iou", "hit", "psr", "margin", "rank", "degenerate", "templates",
     "seconds", "status",
 )
+
+
+def row_columns(config: Config) -> tuple[str, ...]:
+    """The columns of a run's results.csv: :data:`ROW_COLUMNS`, and with [evaluation] instances =
+    "image" the instance measures after them (so that per-object runs keep their format)."""
+    return ROW_COLUMNS + (INSTANCE_MEASURES if config.evaluation.instances == "image" else ())
 
 
 # --- loading targets -----------------------------------------------------------------------------
@@ -69,6 +75,22 @@ def load_target(ref: TargetRef, config: Config, color: bool | None = None) -> Lo
 
 # --- templates -------------------------------------------------------------------------------------
 
+def sized_kernel(picture: np.ndarray, rule: str | int, object_side: int) -> np.ndarray:
+    """A kernel picture at the size `rule` gives it: "object", its longer side equal to
+    `object_side` (the object's box at scale 1, so that scale 1 is the object's true size);
+    "file", as it is; a number, that longer side in pixels. Shrunk with INTER_AREA, enlarged
+    with INTER_CUBIC; the aspect ratio is kept."""
+    if rule == "file":
+        return picture
+    side = object_side if rule == "object" else int(rule)
+    h, w = picture.shape[:2]
+    if max(h, w) == side:
+        return picture
+    factor = side / max(h, w)
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+
+
 def search_poses(variant, pose: Pose) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(scales, rotations) a bank or oracle variant searches: the bank's own lists, or the
     oracle's single true pose of the case."""
@@ -91,6 +113,7 @@ class CaseRunner:
         self.kernel_picture = lru_cache(maxsize=256)(self._kernel_picture)
         self.template = lru_cache(maxsize=512)(self._template)
         self._detected: tuple = (None, None, "", 0.0)  # (group id, measures, status, seconds) of the detector
+        self._instances: list | None = None  # the truths of the photo's objects (instances = "image"), per kernel
         # the colour modes the target is needed in: each matching variant's, and the detector's
         self.modes = sorted({self.switches(v)[0] if v.family != "pnet-detector" else config.color for v in config.variants})
 
@@ -109,18 +132,11 @@ class CaseRunner:
         return self.targets[key]
 
     def _kernel_picture(self, ref: TargetRef, kernel: str, color: bool | None = None) -> np.ndarray:
-        """The kernel at the object's reference size (longer side equal), as a picture."""
+        """The kernel as a picture at the size [matching] kernel_size says (:func:`sized_kernel`)."""
         color = self.config.color if color is None else color
         loaded = self.target(ref, color)
-        if kernel == "crop":
-            picture = loaded.reference.copy()
-        else:
-            picture = load_kernel(kernel, "color" if color else "gray").image
-            side = max(loaded.reference.shape[:2])
-            h, w = picture.shape[:2]
-            factor = side / max(h, w)
-            size = (max(1, round(w * factor)), max(1, round(h * factor)))
-            picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC)
+        picture = loaded.reference.copy() if kernel == "crop" else load_kernel(kernel, "color" if color else "gray").image
+        picture = sized_kernel(picture, self.config.kernel_size, max(loaded.reference.shape[:2]))
         picture.setflags(write=False)  # cached and shared: nobody may change it in place
         return picture
 
@@ -134,17 +150,22 @@ class CaseRunner:
         targets = {}
         for color in self.modes:  # the geometry (box, centre) is the same in every mode
             loaded = self.target(group.target, color)
-            targets[color], box, center, _ = transform_target(loaded.image, loaded.box, group.pose)
+            targets[color], box, center, warp = transform_target(loaded.image, loaded.box, group.pose)
         h, w = loaded.box.h, loaded.box.w
         truth = Truth(box, center, (w * group.pose.scale, h * group.pose.scale), hit_rule(config, group.target.kind),
                       config.evaluation.center_fraction, config.evaluation.iou_threshold)
+        # every instance of the label in the photo, posed as the target is (instances = "image")
+        photo = [self._posed(truth, warp, other, group.pose.scale) for other in group.target.instances] \
+            if config.evaluation.instances == "image" else None
         rows = []
         for kernel in config.kernels:
             # every template made from the kernel stands for the kernel's own box: a square fractal
             # of a 45 x 32 picture is judged by a 45 x 32 box about its centre (bank members, warps
             # of the picture itself, by their own footprint)
             picture = self.kernel_picture(group.target, kernel, self.modes[0])
-            plain = self._match_plain(group, kernel, targets, replace(truth, footprint=(picture.shape[1], picture.shape[0])))
+            footprint = (picture.shape[1], picture.shape[0])
+            self._instances = None if photo is None else [replace(t, footprint=footprint) for t in photo]
+            plain = self._match_plain(group, kernel, targets, replace(truth, footprint=footprint))
             for variant in config.variants:
                 base = {
                     "case_id": f"{group.id}|{kernel}|{variant.name}", "group_id": group.id, "target": loaded.source,
@@ -161,6 +182,13 @@ class CaseRunner:
                 rows += [{**base, **result} for result in results]
         return rows
 
+    @staticmethod
+    def _posed(truth: Truth, warp, box, scale: float) -> Truth:
+        """The truth of another object of the photo (`box`, untransformed) under the group's pose."""
+        box = Box(*box)
+        center = tuple(float(v) for v in warp.forward([box.center])[0])
+        return replace(truth, box=warp.box(box), center=center, size=(box.w * scale, box.h * scale))
+
     def _match_plain(self, group: Group, kernel: str, targets: dict, truth: Truth) -> dict:
         """{variant name: result rows} for the variants that are one template each, measured
         together (those with the same switches) so that they share the target's window sums;
@@ -175,7 +203,8 @@ class CaseRunner:
             images = [on_target_scale(t.image, target) for t in templates]
             started = time.perf_counter()
             outcomes = measure_batch(target, images, self.config.methods, truth, evaluation.top_k,
-                                     evaluation.nms_overlap, [t.mask for t in templates] if masks else None)
+                                     evaluation.nms_overlap, [t.mask for t in templates] if masks else None,
+                                     self._instances)
             seconds = (time.perf_counter() - started) / len(outcomes)  # the shared cost, split evenly
             for variant, outcome in zip(alike, outcomes):
                 found[variant.name] = self._rows(outcome, 1, seconds)
@@ -194,14 +223,14 @@ class CaseRunner:
             for method, result in found.results.items():
                 try:
                     outcome[method] = evaluate(result.response, method, result.template_shape, truth, result.degenerate,
-                                               evaluation.top_k, evaluation.nms_overlap)
+                                               evaluation.top_k, evaluation.nms_overlap, instances=self._instances)
                 except DegenerateError as exc:
-                    outcome[method] = f"undefined: {exc}"
+                    outcome[method] = status_of(exc)
             count = found.templates
         else:
             members = [posed_template(picture, Pose(s, r))[0] for s in scales for r in rotations]
             winners, problems = search_measures(target, members, self.config.methods, truth, evaluation.top_k,
-                                                evaluation.nms_overlap)
+                                                evaluation.nms_overlap, self._instances)
             outcome = {**problems, **{method: measures for method, (_, measures) in winners.items()}}
             count = len(members)
         return self._rows(outcome, count, time.perf_counter() - started)
@@ -214,10 +243,11 @@ class CaseRunner:
             started = time.perf_counter()
             evaluation = self.config.evaluation
             try:
-                found = detector_measures(target, truth, evaluation.top_k, evaluation.nms_overlap)
+                found = detector_measures(target, truth, evaluation.top_k, evaluation.nms_overlap,
+                                          instances=self._instances)
                 measures, status = {k: _cell(v) for k, v in found.items()}, "ok"
             except ValueError as exc:  # a target too small for the pyramid: no detection, said why
-                measures, status = _no_measures(), f"undefined: {exc}"
+                measures, status = _no_measures(self._instances), f"undefined: {exc}"
             # one detection serves every kernel: its time is shared among them
             self._detected = (group.id, measures, status, (time.perf_counter() - started) / len(self.config.kernels))
         _, measures, status, seconds = self._detected
@@ -233,16 +263,19 @@ class CaseRunner:
             if isinstance(found, dict):
                 measures, status = {k: _cell(v) for k, v in found.items()}, "ok"
             else:
-                measures, status = _no_measures(), found
+                measures, status = _no_measures(self._instances), found
             results.append({"method": method, **measures, "templates": str(templates),
                             "seconds": f"{seconds:.6f}", "status": status})
         return results
 
 
-def _no_measures() -> dict:
-    """The measures of a row that has no result: empty, and not a hit."""
+def _no_measures(instances=None) -> dict:
+    """The measures of a row that has no result: empty, and not a hit (with `instances`, the
+    photo's objects, none of them found)."""
     measures = {k: "" for k in ("x", "y", "score", "center_error", "iou", "psr", "margin", "rank", "degenerate")}
     measures["hit"] = "0"
+    if instances is not None:
+        measures.update({k: _cell(v) for k, v in instance_measures([], (1, 1), instances).items()})
     return measures
 
 
@@ -272,4 +305,4 @@ def run_groups(config: Config, groups: list[Group]) -> list[tuple[str, list[dict
     return [(group.id, run_group(config, group)) for group in groups]
 
 
-__all__ = ["ROW_COLUMNS", "hit_rule", "CaseRunner", "LoadedTarget", "load_target", "run_group", "run_groups", "search_poses"]
+__all__ = ["ROW_COLUMNS", "row_columns", "sized_kernel", "hit_rule", "CaseRunner", "LoadedTarget", "load_target", "run_group", "run_groups", "search_poses"]

@@ -117,6 +117,7 @@ class Config:
     color: bool = False
     template_masks: bool = False
     evaluation: Evaluation = Evaluation()
+    kernel_size: str | int = "object"  # [matching] kernel_size: "object", "file" or a longer side in pixels
     split: Split | None = None
     search: Search | None = None
     confirmation: Confirmation | None = None
@@ -136,6 +137,10 @@ class Config:
             data["search"].pop("start")  # the default is left out (older digests)
         if data.get("search") is not None and not data["search"]["per_dimension"]:
             data["search"].pop("per_dimension")
+        if data["evaluation"]["instances"] == "object":  # the defaults of later fields are left out (older digests)
+            data["evaluation"].pop("instances")
+        if data["kernel_size"] == "object":
+            data.pop("kernel_size")
         for variant in data["variants"]:  # own switches are left out when absent (older digests)
             for key in ("color", "template_masks"):
                 if variant[key] is None:
@@ -309,7 +314,8 @@ def load_config(path) -> Config:
         raise matching.error("methods", f"names an {exc}") from None
     color = matching.get("color", bool, False)
     template_masks = matching.get("template_masks", bool, False)
-    matching.finish(("methods", "color", "template_masks"))
+    kernel_size = read_kernel_size(matching)
+    matching.finish(("methods", "color", "template_masks", "kernel_size"))
     evaluation = read_evaluation(path, top.get("evaluation", dict, {}))
     split = read_split(path, top.get("split", dict))
     search = read_search(path, top.get("search", dict))
@@ -318,5 +324,24 @@ def load_config(path) -> Config:
                 "search", "confirmation"))
     if "crop" in kernels and not targets.any():
         raise ConfigError(f"{path}: field 'kernels': 'crop' needs targets with ground truth")
+    if evaluation.instances == "image" and (targets.pairs or targets.manifest or targets.synthetic):
+        raise ConfigError(f"{path}: field 'evaluation.instances' = 'image' judges the objects of an annotated photo "
+                          "(allowed with annotations and coco targets only, not pairs, manifest or synthetic)")
     return Config(name, seed, targets, scales, rotations, kernels, variants, tuple(dict.fromkeys(methods)), color,
-                  template_masks, evaluation, split, search, confirmation, path)
+                  template_masks, evaluation, kernel_size, split, search, confirmation, path)
+
+
+#: What ``[matching] kernel_size`` allows, in words.
+KERNEL_SIZES = ("'object' (the kernel's longer side set to the object's box at scale 1; the default), 'file' "
+                "(the kernel as its file or source makes it) or a longer side in pixels (4 to 2048)")
+
+
+def read_kernel_size(matching: TableReader) -> str | int:
+    """``[matching] kernel_size``: "object", "file" or a number of pixels (the kernel's longer side)."""
+    value = matching.get("kernel_size", (str, int), "object")
+    if isinstance(value, bool) or (isinstance(value, str) and value not in ("object", "file")):
+        raise matching.error("kernel_size", f"= {value!r} is not allowed "
+                             f"({did_you_mean(str(value), ('object', 'file'))}allowed: {KERNEL_SIZES})")
+    if isinstance(value, int) and not 4 <= value <= 2048:
+        raise matching.error("kernel_size", f"= {value} is out of range (allowed: {KERNEL_SIZES})")
+    return value

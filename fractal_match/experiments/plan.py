@@ -8,7 +8,7 @@ config, and it is the unit of work handed to executors and of resuming.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,9 @@ class TargetRef:
     index: int = 0
     annotation: Annotation | None = None
     source: str = ""
+    #: with [evaluation] instances = "image": the boxes of every object of this one's label in its
+    #: photo, this one's included, in the order their file lists them (else empty)
+    instances: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,30 @@ def target_refs(config: Config) -> list[TargetRef]:
             raise ConfigError(f"{config.source or config.name}: field 'targets': the object {ref.id!r} is in both "
                               f"{seen[ref.id].source} and {ref.source} (allowed: each object once)")
         seen[ref.id] = ref
+    if config.evaluation.instances == "image":
+        refs = _with_instances(config, refs)
     return refs
+
+
+def _with_instances(config: Config, refs: list[TargetRef]) -> list[TargetRef]:
+    """`refs`, each annotation with the boxes of every object of its label in its photo: from
+    its own listing (the bundled annotations, your file, the COCO file), the objects a config
+    does not select included, since they are in the photo all the same."""
+    listings = {"bundled annotations": load_annotations()}
+    for source in config.targets.files:
+        listings[source.path.name] = load_objects(source).objects
+    boxes: dict[tuple, list] = {}
+    for source, objects in listings.items():
+        for annotation in objects:
+            boxes.setdefault((source, annotation.image_key, annotation.label), []).append(tuple(annotation.box))
+    out = []
+    for ref in refs:
+        if ref.kind == "annotation":
+            key = (ref.source, ref.annotation.image_key, ref.annotation.label)
+            ref = replace(ref, instances=tuple(boxes.get(key, [tuple(ref.annotation.box)])))
+        out.append(ref)
+    return out
+
 
 
 def describe_targets(config: Config, refs) -> list[str]:
@@ -115,6 +141,27 @@ def describe_hit_rule(config: Config, refs) -> str:
         text = rule_text(rule, evaluation.center_fraction, evaluation.iou_threshold)
         parts.append(f"{'pairs' if kind == 'pair' else kind + 's'}: {rule} ({text})")
     return f"hit rule ({evaluation.hit}): " + "; ".join(parts)
+
+
+def describe_sizing(config: Config) -> str:
+    """One line saying how a kernel is sized against its object ([matching] kernel_size)."""
+    rule = config.kernel_size
+    if rule == "object":
+        text = "each kernel's longer side set to its object's box at scale 1, so scale 1 is the object's true size"
+    elif rule == "file":
+        text = "each kernel as its file or source makes it, whatever the object's size"
+    else:
+        text = f"each kernel's longer side set to {rule} px, whatever the object's size"
+    return f"kernel size ({rule}): {text} ('crop' is the object itself)"
+
+
+def describe_instances(config: Config) -> str:
+    """One line saying what a row judges ([evaluation] instances)."""
+    k = config.evaluation.top_k
+    if config.evaluation.instances == "image":
+        return (f"instances (image): the top {k} peaks matched to every object of the label in the photo "
+                f"(recall@{k} and AP), beside each object's top-1 hit")
+    return "instances (object): each object judged by its map's best position (top-1 hit); other objects in its photo are not counted"
 
 
 def sources(ref: TargetRef, config: Config) -> set[str]:
@@ -270,4 +317,4 @@ def make_plan(config: Config) -> Plan:
 
 
 __all__ = ["Plan", "make_plan", "Group", "TargetRef", "target_refs", "selected_refs", "expand", "count_cases",
-           "group_row_count", "group_files", "split_targets", "sources", "describe_split", "describe_targets", "describe_hit_rule", "hit_rule"]
+           "group_row_count", "group_files", "split_targets", "sources", "describe_split", "describe_targets", "describe_hit_rule", "describe_sizing", "describe_instances", "hit_rule"]

@@ -10,7 +10,7 @@ from .._errors import ConfigError, FractalMatchError
 from ..datasets import ImageSizes, check_annotation, check_pair
 from ..images import load_image
 from ..progress import Progress
-from .cases import ROW_COLUMNS, run_groups
+from .cases import row_columns, run_groups
 from .config import Config
 from .executors import execute
 from .plan import Plan, group_files, make_plan
@@ -55,7 +55,7 @@ def run_experiment(config: Config | Plan, out, resume: bool = False, executor: s
         require_jax("the pnet-detector variant (it runs the MTCNN network)")
     check_inputs(plan)
     groups = plan.groups
-    with RunStore(out, plan, ROW_COLUMNS, resume=resume) as store:
+    with RunStore(out, plan, row_columns(plan.config), resume=resume) as store:
         if on_open is not None:
             on_open(store.folder)
         todo = [g for g in groups if g.id not in store.done]

@@ -8,16 +8,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._errors import did_you_mean
 from .._toml import TableReader
 
 
 @dataclass(frozen=True)
 class Evaluation:
+    """How rows are judged. `instances`: "object" judges each object by its map's best position
+    (top-1 hit, and `rank` among the top_k peaks); "image" also matches the top_k peaks to every
+    object of the label in the photo (recall@k and average precision, :data:`INSTANCES`)."""
+
     hit: str = "auto"
     center_fraction: float = 0.25
     iou_threshold: float = 0.5
     nms_overlap: float = 0.3
     top_k: int = 5
+    instances: str = "object"
+
+
+#: The evaluation modes of ``[evaluation] instances``.
+INSTANCES = ("object", "image")
 
 
 @dataclass(frozen=True)
@@ -91,8 +101,13 @@ def read_evaluation(path: Path, raw: dict) -> Evaluation:
     top_k = reader.get("top_k", int, 5)
     if not 1 <= top_k <= 100:
         raise reader.error("top_k", f"= {top_k} is out of range (allowed: 1 to 100)")
-    reader.finish(("hit", "center_fraction", "iou_threshold", "nms_overlap", "top_k"))
-    return Evaluation(hit, top_k=top_k, **values)
+    instances = reader.get("instances", str, "object")
+    if instances not in INSTANCES:
+        raise reader.error("instances", f"= {instances!r} is not allowed ({did_you_mean(instances, INSTANCES)}allowed: "
+                           "'object': each object by its best position; 'image': the top_k peaks matched to every "
+                           "object of the label in the photo)")
+    reader.finish(("hit", "center_fraction", "iou_threshold", "nms_overlap", "top_k", "instances"))
+    return Evaluation(hit, top_k=top_k, instances=instances, **values)
 
 
 def read_split(path: Path, table: dict | None) -> Split | None:

@@ -56,12 +56,14 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-#: What the rows mean. 2 (2026-12-02): a detection's IoU is that of the box its template stands
+#: What the rows mean. 3 (2026-12-06): a map with no spread over its defined positions is no
+#: detection (status "flat: ...", never a hit; before, its first position was taken as the best).
+#: 2 (2026-12-02): a detection's IoU is that of the box its template stands
 #: for (the kernel's own box about the template's centre, engine.metrics.Truth.footprint); pairs
 #: are posed by [transforms]; hit = "auto" is iou only for pairs at their own pose. 1 (runs
 #: without the field): IoU of the template's footprint, pairs at their own pose only. A run or
 #: search resumes only under the version it started with.
-MEASURES = 2
+MEASURES = 3
 
 
 def check_measures(folder, manifest: dict) -> None:
@@ -69,7 +71,8 @@ def check_measures(folder, manifest: dict) -> None:
     theirs = manifest.get("measures", 1)
     if theirs != MEASURES:
         raise RunError(f"{folder}: its rows were measured under version {theirs} of the measures, this tool measures "
-                       f"under version {MEASURES} (detections judged by the box the template stands for; pairs posed), "
+                       f"under version {MEASURES} (flat maps are no detection; detections judged by the box the template stands "
+                       "for; pairs posed), "
                        "so it cannot resume it; start a new run with another --out (report still reads this one)")
 
 

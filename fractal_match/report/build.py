@@ -21,8 +21,9 @@ from .figures import detection_grid, gallery, save_figure
 from .partial import Partial, partial_run
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
 from .declared import _fmt, declared_markdown, declared_section, per_kernel_section, read_declaration
-from .tables import (COMPARISON_COLUMNS, EQUIVALENCE_COLUMNS, SIGNIFICANCE, SUMMARY_COLUMNS, Run, comparison_rows,
-                     established, family_kind, load_run, per_kernel_rows, success_curves, summary_rows, to_csv)
+from .tables import (COMPARISON_COLUMNS, DETECTION_COLUMNS, EQUIVALENCE_COLUMNS, SIGNIFICANCE, SUMMARY_COLUMNS, Run,
+                     comparison_rows, detection_rows, established, family_kind, instance_run, load_run, per_kernel_rows,
+                     shared_photos, success_curves, summary_rows, to_csv)
 
 def _marks(comparisons: list[dict], families: dict | None = None) -> dict:
     """(method, variant) -> a mark where the variant's difference from the plain kernel (family
@@ -55,13 +56,13 @@ def _judging(run: Run, config) -> tuple[str, dict]:
     unknown to it). Without the config (its data moved): nothing."""
     if config is None:
         return "", {}
-    from ..experiments.plan import describe_hit_rule, selected_refs
+    from ..experiments.plan import describe_hit_rule, describe_instances, describe_sizing, selected_refs
 
     refs = selected_refs(config)
     notes = {}
     if any(ref.kind == "pair" for ref in refs):
         notes = {v.name: "not an upper bound here (pairs)" for v in config.variants if v.family == "oracle"}
-    return describe_hit_rule(config, refs), notes
+    return f"{describe_hit_rule(config, refs)}; {describe_sizing(config)}; {describe_instances(config)}", notes
 
 
 def _plugins(run: Run) -> dict:
@@ -180,7 +181,9 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
                                       clusters_by=(margin or {}).get("clusters", "image"))
         per_kernel = per_kernel_rows(run, seed=seed) if len(set(run.columns["kernel"])) > 1 else []
         task.advance()
+    detections = detection_rows(run)
     write_atomic(out / "summary.csv", to_csv(summary, SUMMARY_COLUMNS))
+    write_atomic(out / "detections.csv", to_csv(detections, DETECTION_COLUMNS))
     write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS + (EQUIVALENCE_COLUMNS if margins else ())))
     if declaration:
         write_atomic(out / "declared.md", declared_markdown(comparisons, declaration).encode("utf-8"))
@@ -202,10 +205,64 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
             task.advance()
             figures += _detection_figures(run, config, runner, out, fractal, chosen, task, svg)
     partial = partial_run(run.folder, run.manifest, config)
-    sections = declared_section(comparisons, declaration), per_kernel_section(per_kernel)
+    sections = declared_section(comparisons, declaration), per_kernel_section(per_kernel), \
+        _detections_section(run, detections, _top_k(run))
     write_atomic(out / "index.html", _page(run, summary, comparisons, figures, partial, *_judging(run, config),
                                            sections=sections).encode("utf-8"))
     return out
+
+
+def _top_k(run: Run) -> int:
+    """The run's [evaluation] top_k, read from its config.toml as written (its data may have moved)."""
+    import tomllib
+
+    try:
+        return int(tomllib.loads((run.folder / "config.toml").read_text()).get("evaluation", {}).get("top_k", 5))
+    except (OSError, ValueError, tomllib.TOMLDecodeError):
+        return 5
+
+
+def _interval(value: float, low: float, high: float) -> str:
+    return f"<b>{_fmt(value, 2)}</b><br><small>[{_fmt(low, 2)}, {_fmt(high, 2)}]</small>"
+
+
+def _detections_section(run: Run, detections: list[dict], top_k: int) -> str:
+    """Rows that gave no detection (flat or undefined maps) and, for a run that judged every
+    instance in the photo, recall@k and AP beside the top-1 hit rate; empty when there is
+    nothing to say (every map gave a detection, per-object judging)."""
+    instances = instance_run(run)
+    if not instances and not any(r["flat"] or r["undefined"] for r in detections):
+        return ""
+    head = "<th>method</th><th>variant</th><th>rows</th><th>photos</th><th>flat</th><th>undefined</th><th>top-1 hit rate</th>"
+    if instances:
+        head += f"<th>recall@{top_k}</th><th>AP</th>"
+    body = ""
+    for r in detections:
+        cells = (f"<td>{html.escape(r['method'])}</td><td>{html.escape(r['variant'])}</td><td>{r['n']}</td><td>{r['photos']}</td>"
+                 f"<td>{r['flat']}</td><td>{r['undefined']}</td><td>{_interval(r['hit_rate'], r['hit_low'], r['hit_high'])}</td>")
+        if instances:
+            cells += f"<td>{_interval(r['recall'], r['recall_low'], r['recall_high'])}</td><td>{_interval(r['ap'], r['ap_low'], r['ap_high'])}</td>"
+        body += f"<tr>{cells}</tr>"
+    what = ("Every object of the label in the photo counted: the top-k peaks (after NMS, best first) are matched "
+            "greedily to the photo's objects of the query object's label, each object at most once, under the hit "
+            f"rule. recall@{top_k}: the share of the photo's objects found among the top {top_k}; AP: average "
+            "precision over the ranked peaks, as COCO computes it (101 recall points). " if instances else "")
+    return (f"<h2 id='detections'>Detections{' over every instance' if instances else ''}</h2><p>{what}"
+            "flat: rows whose map has no spread (every defined position scores the same), undefined: rows whose map "
+            "has no defined position or that could not be matched; both are no detection and count as misses. "
+            "Intervals: 95% cluster-robust t-intervals with the photos as the units (file "
+            "<a href='detections.csv'>detections.csv</a>).</p>"
+            f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>")
+
+
+def _shared_line(run: Run) -> str:
+    """One sentence when objects share a photo and each is judged alone (instances = "object")."""
+    shared, objects = shared_photos(run)
+    if instance_run(run) or not shared:
+        return ""
+    return (f" {shared} of {objects} objects share their photo with other objects of this run: each is judged by its "
+            "own map's best position only, so a detection on another object of the photo is a miss for this one "
+            "(<code>[evaluation] instances = \"image\"</code> counts every instance).")
 
 
 def _first_fractal(config) -> str | None:
@@ -286,7 +343,7 @@ def _banner(partial: Partial | None) -> str:
 
 
 def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]],
-          partial: Partial | None = None, rule: str = "", notes: dict | None = None, sections=("", "")) -> str:
+          partial: Partial | None = None, rule: str = "", notes: dict | None = None, sections=("", "", "")) -> str:
     marks = _marks(comparisons, _families(run))
     kernels = [k for k in dict.fromkeys(r["kernel"] for r in summary) if k != "all"]
     per_kernel = "".join(f"<h3>kernel {html.escape(k)}</h3>{_rate_table(run, summary, k, {}, notes)}" for k in kernels)
@@ -300,8 +357,9 @@ def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[
         f"<td>{html.escape(r.get('holm_set', ''))}</td></tr>" for r in significant)
     figure_html = "".join(f"<figure id='{_anchor(f)}'><a href='{f}'><img src='{f}' alt='{html.escape(caption)}'></a>"
                           f"<figcaption>{caption}</figcaption></figure>" for f, caption in figures)
-    declared, kernel_tests = sections
-    sections = [*([("declared", "Declared comparisons")] if declared else []), ("rates", "Hit rate per method and variant"), *([("per-kernel", "Hit rate per kernel")] if per_kernel else []),
+    declared, kernel_tests, detections = sections
+    sections = [*([("declared", "Declared comparisons")] if declared else []), ("rates", "Hit rate per method and variant"),
+                *([("detections", "Detections")] if detections else []), *([("per-kernel", "Hit rate per kernel")] if per_kernel else []),
                 ("differences", "Significant paired differences"), *([("per-kernel-tests", "Paired tests per kernel")] if kernel_tests else []),
                 ("figures", "Figures"), ("run", "Run")]
     toc = "".join(f"<li><a href='#{key}'>{title}</a>" + (
@@ -321,6 +379,7 @@ figcaption {{ font-size: 0.9em; color: #444; }}
 nav.toc {{ background: #f7f7f7; border: 1px solid #ddd; padding: 0.5em 1em; font-size: 0.9em; }}
 nav.toc ul {{ margin: 0.2em 0; }}
 .partial {{ background: #fff4cc; border: 2px solid #e0a800; padding: 0.6em 1em; }}
+div.scroll {{ overflow-x: auto; }}
 </style></head><body>
 <h1>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</h1>
 {_banner(partial)}
@@ -332,8 +391,9 @@ nav.toc ul {{ margin: 0.2em 0; }}
 <p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): established
 above/below the plain kernel (<code>none</code>): the exact McNemar test on the paired cases, Holm-adjusted over every
 comparison (in a confirmation: within its set, declared or exploratory), gives p &lt; {SIGNIFICANCE} <em>and</em> the 95% cluster-bootstrap interval of the difference (resampling
-source objects) excludes zero.{(" What counts as a hit: " + html.escape(rule) + ".") if rule else ""}</p>
+source objects) excludes zero.{(" What counts as a hit: " + html.escape(rule) + ".") if rule else ""}{_shared_line(run)}</p>
 {_rate_table(run, summary, "all", marks, notes)}
+{detections}
 {"<h2 id='per-kernel'>Hit rate per kernel</h2><p>The same, for each kernel alone (marks are for the pooled comparisons only).</p>" + per_kernel if per_kernel else ""}
 <h2 id="differences">Significant paired differences</h2>
 <p>Every comparison in <a href="comparisons.csv">comparisons.csv</a> whose difference is established (Holm-adjusted

@@ -201,7 +201,7 @@ class _Grid:
 
 
 def _map_panel(grid: _Grid, response: np.ndarray, method: str, match: Match | None, degenerate, x: int, y: int,
-               size: tuple[int, int]) -> None:
+               size: tuple[int, int], flat: bool = False) -> None:
     """A response map in its colormap (undefined windows light grey), the best position marked
     with a red cross, and a colour bar with its scores to the right."""
     import cv2
@@ -211,7 +211,7 @@ def _map_panel(grid: _Grid, response: np.ndarray, method: str, match: Match | No
     values = np.asarray(response, np.float64)
     defined = np.isfinite(values) if degenerate is None else np.isfinite(values) & ~np.asarray(degenerate, bool)
     low, high = (float(values[defined].min()), float(values[defined].max())) if defined.any() else (0.0, 1.0)
-    flat = _is_flat(values, degenerate)
+    flat = flat or _is_flat(values, degenerate)
     scaled = np.zeros(values.shape) if flat or high <= low else (np.where(defined, values, low) - low) / (high - low)
     colours = cmap(scaled, bytes=True)[:, :, :3].copy()
     colours[~defined] = _UNDEFINED
@@ -227,7 +227,7 @@ def _map_panel(grid: _Grid, response: np.ndarray, method: str, match: Match | No
     grid.paste(strip, bar_x, y)
     if flat or high <= low:
         grid.text(bar_x + 14, y + h / 2, f"{low:.6g}", fontsize=7, va="center")
-        grid.text(x + w / 2, y + h / 2, "flat: every position ties", fontsize=9, ha="center", va="center",
+        grid.text(x + w / 2, y + h / 2, "flat: every position ties\n(no detection)", fontsize=9, ha="center", va="center",
                   bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 2})
         return
     for value, label in _tick_labels(low, high):
@@ -296,7 +296,8 @@ def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str
             response = variant.responses[method]
             size = _fit(response.shape, picture_w, picture_h)
             degenerate = getattr(variant.responses, "degenerate", {}).get(method)
-            _map_panel(grid, response, method, match, degenerate, x, y, size)
+            flat = method in getattr(variant, "flat", {})
+            _map_panel(grid, response, method, match, degenerate, x, y, size, flat)
             # titles start at their panel's left edge: a long one runs into its own cell's margin,
             # never off the figure
             grid.text(x, y - 4, f"{method} ({direction})\n{variant.name}: response", fontsize=9, ha="left", va="bottom")
@@ -307,7 +308,11 @@ def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str
                 _detection_panel(grid, shown_target, target.shape, (match.x, match.y, w, h), match.score, truth, x2, y,
                                  shown_target.shape[1::-1], judged)
             verdict = "" if judged is None else " \u2713 hit" if judged else " \u2717 miss"
-            grid.text(x2, y - 4, f"{variant.name}: best at ({match.x}, {match.y}){verdict}" if match else variant.name,
+            if match is None and flat:
+                grid.paste(shown_target, x2, y)
+                verdict = " \u2717 miss" if judged is not None else ""
+            grid.text(x2, y - 4, f"{variant.name}: best at ({match.x}, {match.y}){verdict}" if match else
+                      f"{variant.name}: flat map, no detection{verdict}" if flat else variant.name,
                       fontsize=9, ha="left", va="bottom", color="black" if judged is None else "green" if judged else "red")
         row_y += title_height + picture_h + gap
     del map_shape

@@ -14,7 +14,7 @@ from scipy.stats import t as student_t
 from .._errors import FractalMatchError
 from ..experiments.cases import ROW_COLUMNS
 from ..templates.fractal import family_kind
-from ..engine.metrics import SUCCESS_THRESHOLDS, success_auc, success_curve
+from ..engine.metrics import INSTANCE_MEASURES, SUCCESS_THRESHOLDS, success_auc, success_curve
 from .stats import cluster_t, compare, holm, tost, wilson_interval
 
 
@@ -56,7 +56,10 @@ class Run:
 
 
 NUMERIC = ("x", "y", "score", "center_error", "iou", "hit", "psr", "margin", "rank", "degenerate", "templates",
-           "seconds", "scale", "rotation")
+           "seconds", "scale", "rotation", "objects", "peaks", "recall", "ap")
+
+#: The headers a results file may have: per object, or with the instance measures after it.
+HEADERS = (ROW_COLUMNS, ROW_COLUMNS + INSTANCE_MEASURES)
 
 
 def load_run(folder) -> Run:
@@ -74,7 +77,7 @@ def load_run(folder) -> Run:
     with open(results_path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
-        if header is None or tuple(header) != ROW_COLUMNS:
+        if header is None or tuple(header) not in HEADERS:
             raise ReportError(f"{results_path}: unexpected header (not a results file of this tool version)")
         rows = [row for row in reader if len(row) == len(header)]
     if not rows:
@@ -144,6 +147,70 @@ def summary_rows(run: Run) -> list[dict]:
                         if mask.any():
                             rows.append(row(method, variant, f"{scale:g}", f"{rotation:g}", mask))
     return rows
+
+
+#: The columns of detections.csv: per method x variant, how many rows had no detection and why,
+#: and the top-1 hit rate; with instances = "image", also recall@k and AP over the photo's
+#: objects. Intervals: 95% cluster-robust t-intervals with the photos as the units.
+DETECTION_COLUMNS = ("method", "variant", "n", "photos", "flat", "undefined", "hit_rate", "hit_low", "hit_high",
+                     "recall", "recall_low", "recall_high", "ap", "ap_low", "ap_high")
+
+
+def instance_run(run: Run) -> bool:
+    """Whether the run judged every instance in the photo ([evaluation] instances = "image")."""
+    return "ap" in run.columns
+
+
+def photo_interval(values, photos, confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of per-row `values` with a cluster-robust t-interval, the
+    `photos` as the independent units (:func:`.stats.cluster_t`, G - 1 degrees of freedom).
+    NaN rows are left out; with fewer than two photos the interval is NaN."""
+    values = np.asarray(values, np.float64)
+    photos = np.asarray(photos, dtype=object)
+    keep = ~np.isnan(values)
+    if not keep.any():
+        return float("nan"), float("nan"), float("nan")
+    mean, error, dof = cluster_t(values[keep], photos[keep])
+    if not dof or not np.isfinite(error):
+        return mean, float("nan"), float("nan")
+    half = float(student_t.ppf(0.5 + confidence / 2.0, dof)) * error
+    return mean, mean - half, mean + half
+
+
+def detection_rows(run: Run) -> list[dict]:
+    """Per method x variant (:data:`DETECTION_COLUMNS`): rows whose map was flat or undefined
+    (no detection, counted as misses), and the top-1 hit rate, recall@k and AP with 95%
+    intervals clustered by photo (recall and AP only in a run with instances = "image")."""
+    c = run.columns
+    status = c["status"]
+    flat = np.array([str(v).startswith("flat:") for v in status])
+    undefined = np.array([str(v).startswith(("undefined", "skipped")) for v in status])
+    instances = instance_run(run)
+    rows = []
+    for method in run.methods:
+        for variant in run.variants:
+            mask = run.where(method=method, variant=variant)
+            if not mask.any():
+                continue
+            photos = c["target"][mask]
+            hit = photo_interval(c["hit"][mask].astype(np.float64), photos)
+            row = {"method": method, "variant": variant, "n": int(mask.sum()), "photos": len(set(photos)),
+                   "flat": int(flat[mask].sum()), "undefined": int(undefined[mask].sum()),
+                   "hit_rate": hit[0], "hit_low": hit[1], "hit_high": hit[2]}
+            recall = photo_interval(c["recall"][mask], photos) if instances else (float("nan"),) * 3
+            ap = photo_interval(c["ap"][mask], photos) if instances else (float("nan"),) * 3
+            row.update(recall=recall[0], recall_low=recall[1], recall_high=recall[2], ap=ap[0], ap_low=ap[1], ap_high=ap[2])
+            rows.append(row)
+    return rows
+
+
+def shared_photos(run: Run) -> tuple[int, int]:
+    """(objects that share their photo with another object of the run, objects)."""
+    c = run.columns
+    by_photo: dict = {}
+    for photo, name in set(zip(c["target"], c["object"])):
+        by_photo.setdefault(photo, set()).add(name)
+    return sum(len(names) for names in by_photo.values() if len(names) > 1), sum(len(n) for n in by_photo.values())
 
 
 def success_curves(run: Run) -> dict[tuple[str, str], np.ndarray]:

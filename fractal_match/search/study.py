@@ -34,7 +34,7 @@ import numpy as np
 from .._errors import ConfigError
 from ..experiments.config import Config, Search, Variant
 from ..experiments.executors import execute
-from ..experiments.cases import ROW_COLUMNS, run_groups
+from ..experiments.cases import row_columns, run_groups
 from ..experiments.plan import group_files, make_plan, split_targets
 from ..atomic import remove_leftovers
 from ..progress import Progress, ensure
@@ -255,7 +255,7 @@ def _evaluate(config: Config, jobs: list[_Job], executor: str, workers, schedule
         for job in jobs:
             key = (job.family.name, job.number)
             plan = make_plan(job.config)
-            store = stack.enter_context(RunStore(job.folder, plan, ROW_COLUMNS, resume=True))
+            store = stack.enter_context(RunStore(job.folder, plan, row_columns(plan.config), resume=True))
             stores[key], groups[key] = store, plan.groups
             todo = [g for g in groups[key] if g.id not in store.done]
             items += [(key, job.config, todo[i : i + GROUPS_PER_ITEM]) for i in range(0, len(todo), GROUPS_PER_ITEM)]

@@ -9,10 +9,12 @@ suppression), so that its hit rate sits in the same tables as the templates'. Sc
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ...geometry import iou
-from ...engine.metrics import Truth, is_hit
+from ...engine.metrics import Truth, instance_measures, is_hit
 from .nets import pnet_pyramid
 
 #: Candidates considered for the ranking (by logit, before suppression).
@@ -32,8 +34,9 @@ def suppress(boxes: np.ndarray, k: int, max_overlap: float) -> list[np.ndarray]:
 
 
 def detector_measures(target: np.ndarray, truth: Truth, top_k: int = 5, nms_overlap: float = 0.3,
-                      min_face: int = 20) -> dict:
-    """The measures of a result row for PNet's best box on `target` (gray or RGB, 0-255)."""
+                      min_face: int = 20, instances=None) -> dict:
+    """The measures of a result row for PNet's best box on `target` (gray or RGB, 0-255); with
+    `instances` (the truths of the photo's objects) also its ranked boxes matched to them."""
     boxes = pnet_pyramid(target, min_face=min_face)
     if not len(boxes):
         raise ValueError(f"the target ({target.shape[1]} x {target.shape[0]} px) is smaller than the "
@@ -44,5 +47,9 @@ def detector_measures(target: np.ndarray, truth: Truth, top_k: int = 5, nms_over
     rank = next((i + 1 for i, b in enumerate(ranked) if is_hit(b[0], b[1], (b[3], b[2]), truth)[0]), 0)
     # x, y as the box's top-left corner, rounded as a template's position is; hit, error and IoU
     # are judged on the box as detected (a template's box has whole-pixel corners anyway)
-    return {"x": int(round(x)), "y": int(round(y)), "score": float(logit), "center_error": error, "iou": overlap,
-            "hit": int(hit), "psr": float("nan"), "margin": float("nan"), "rank": rank, "degenerate": 0}
+    found = {"x": int(round(x)), "y": int(round(y)), "score": float(logit), "center_error": error, "iou": overlap,
+             "hit": int(hit), "psr": float("nan"), "margin": float("nan"), "rank": rank, "degenerate": 0}
+    if instances is not None:  # boxes are judged as detected, each by its own size
+        found.update(instance_measures(ranked, None, [replace(t, footprint=None) for t in instances],
+                                       [(b[3], b[2]) for b in ranked]))
+    return found
