@@ -95,7 +95,7 @@ def parse_size(size: str | int | None, box=None) -> int | None:
         if box is None:
             raise ParameterError("--size object needs --box X,Y,W,H (the object whose size the kernel takes)")
         return max(1, int(round(max(box[2], box[3]))))
-    if text.isdigit() and int(text) >= 1:
+    if text.isdigit():  # its range is checked where the kernel is resized
         return int(text)
     raise ParameterError(f"--size {size!r} is not allowed (allowed: a number of pixels, object or file)")
 

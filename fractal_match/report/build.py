@@ -62,7 +62,8 @@ def _judging(run: Run, config) -> tuple[str, dict]:
     notes = {}
     if any(ref.kind == "pair" for ref in refs):
         notes = {v.name: "not an upper bound here (pairs)" for v in config.variants if v.family == "oracle"}
-    return f"{describe_hit_rule(config, refs)}; {describe_sizing(config)}; {describe_instances(config)}", notes
+    sizing, instances = describe_sizing(config), describe_instances(config)
+    return f"{describe_hit_rule(config, refs)}. {sizing[0].upper()}{sizing[1:]}. {instances[0].upper()}{instances[1:]}", notes
 
 
 def _plugins(run: Run) -> dict:
