@@ -69,6 +69,12 @@ def test_the_tutorial_runs_as_written(tmp_path):
     assert "mirror4" in (tmp_path / "mirror-match" / "matches.csv").read_text()
     import csv
 
+    # the coins: every coin counted; the crop's per-photo recall is well above its top-1 hit rate
+    found = {(r["method"], r["variant"]): r for r in csv.DictReader((tmp_path / "coins-run" / "report" / "detections.csv").open())}
+    crop = found["TM_CCOEFF_NORMED", "none"]
+    assert float(crop["recall"]) > float(crop["hit_rate"]) + 0.2 and float(crop["ap"]) > 0
+    assert int(found["TM_SQDIFF_NORMED", "orbit-trap"]["flat"]) > 0
+
     rows = list(csv.DictReader((tmp_path / "eye-run" / "results.csv").open()))
     # your boxes (the eyes of my_boxes.toml) under every pose of [transforms]
     assert {r["object"] for r in rows} == {"photo/left-eye", "photo/right-eye"}
