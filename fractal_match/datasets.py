@@ -80,7 +80,8 @@ def load_annotations(path=None, images=None, labels=()) -> list[Annotation]:
 
     Each ``[[object]]`` has ``image`` (a file in the images folder, :func:`annotation_images`),
     ``label``, ``box = [x, y, w, h]`` and optionally a ``note``; objects are named
-    ``image/label`` and each name is used once. `labels`, if given, keeps the objects whose
+    ``image/label``, or ``image/label#1``, ``#2``, ... in file order where an image holds several
+    objects of one label (instances of it, such as coins); a box listed twice is refused. `labels`, if given, keeps the objects whose
     label matches one of these names or glob patterns (each must match one). Errors name the
     file, the object and the field.
     """
@@ -94,7 +95,15 @@ def load_annotations(path=None, images=None, labels=()) -> list[Annotation]:
     if not isinstance(objects, list) or not objects:
         raise ConfigError(f"{path}: needs at least one [[object]] table")
     folder = annotation_images(path, table, images)
-    result, seen = [], {}
+    result, seen, boxes = [], {}, {}
+    repeated: dict[tuple, int] = {}  # (image, label) -> objects so far (labels used more than once are numbered)
+    for entry in objects:
+        try:
+            pair = (str(image_key(entry["image"], "")), entry["label"])
+        except (ConfigError, KeyError, TypeError):  # said where the object is read below
+            continue
+        repeated[pair] = repeated.get(pair, 0) + 1
+    numbered: dict[tuple, int] = {}
     for index, entry in enumerate(objects):
         where = f"{path}: object {index + 1}"
         if not isinstance(entry, dict):
@@ -113,13 +122,21 @@ def load_annotations(path=None, images=None, labels=()) -> list[Annotation]:
                                                                  for v in box)):
             raise ConfigError(f"{where}: field 'box' must be [x, y, w, h] numbers, got {box!r}")
         annotation = Annotation(folder / key, label, Box(*box), "", key)
+        pair = (str(key), label)
+        if repeated.get(pair, 0) > 1:  # one of several instances of the label in this image
+            numbered[pair] = numbered.get(pair, 0) + 1
+            annotation = replace(annotation, id=f"{annotation.name}#{numbered[pair]}")
         annotation = replace(annotation, where=f"{where} ({annotation.name})")
         if box[2] <= 0 or box[3] <= 0:
             raise ConfigError(f"{annotation.where}: field 'box' needs positive width and height, got {box!r}")
         if annotation.name in seen:
             raise ConfigError(f"{annotation.where}: the name {annotation.name!r} is taken by object {seen[annotation.name]} "
-                              "(allowed: one label per object of an image)")
-        seen[annotation.name] = index + 1
+                              "(allowed: names that differ; several objects of one label are numbered label#1, #2, ...)")
+        twin = boxes.get((pair, tuple(box)))
+        if twin is not None:
+            raise ConfigError(f"{annotation.where}: field 'box' = {box!r} is object {twin}'s box with the same label "
+                              "(allowed: each object once)")
+        seen[annotation.name] = boxes[(pair, tuple(box))] = index + 1
         result.append(annotation)
     return select_labels(result, labels, path, "labels")
 

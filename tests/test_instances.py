@@ -351,3 +351,25 @@ def test_rows_of_a_multi_object_photo_pose_every_instance():
     warp = pose_warp((300, 220), (32, 42), Pose(0.8, 20))
     boxes = [warp.box(Box(x, y, 24, 24)) for x, y in SPOTS]
     assert all(0 <= b.x and 0 <= b.y and b.x + b.w <= warp.size[0] + 1e-9 and b.y + b.h <= warp.size[1] + 1e-9 for b in boxes)
+
+
+def test_a_toml_file_may_hold_several_objects_of_one_label(coins, tmp_path):
+    """Repeated labels in one image are instances, named label#1, #2, ... in file order; with
+    instances = "image" each is judged against all of them."""
+    from fractal_match.experiments.config import load_config
+    from fractal_match.experiments.plan import make_plan
+
+    lines = ['images = "{}"'.format(coins)]
+    for x, y in SPOTS:
+        lines += ["[[object]]", 'image = "photo.png"', 'label = "coin"', f"box = [{x}, {y}, 24, 24]"]
+    (tmp_path / "boxes.toml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "c.toml").write_text('name = "toml-coins"\nkernels = ["crop"]\n[targets]\nannotations = "boxes.toml"\n'
+                                     '[[variants]]\nfamily = "none"\n[evaluation]\ninstances = "image"\ntop_k = 6\n')
+    plan = make_plan(load_config(tmp_path / "c.toml"))
+    assert [ref.id for ref in plan.targets] == [f"photo/coin#{i}" for i in range(1, 7)]
+    assert all(len(ref.instances) == 6 for ref in plan.targets)
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["run", str(tmp_path / "c.toml"), "--out", str(out), "-e", "serial"]).exit_code == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    best = [r for r in rows if r["method"] == "TM_CCOEFF_NORMED"]
+    assert len(best) == 6 and all(r["recall"] == "1" and float(r["ap"]) == pytest.approx(1.0) for r in best)
