@@ -84,6 +84,75 @@ def cluster_t(differences, clusters) -> tuple[float, float, int]:
     return mean, float(np.sqrt(variance)), groups - 1
 
 
+def cluster_cr2(differences, clusters) -> tuple[float, float, float]:
+    """(mean, standard error, degrees of freedom) of the mean paired difference with the clusters
+    (photos) as the independent units: the bias-reduced CR2 error of Bell and McCaffrey with
+    their Satterthwaite degrees of freedom (working model: independent cases of equal variance).
+
+    For a mean (an intercept-only model) both have closed forms. With n cases, cluster g of n_g
+    cases and S_g the sum of its residuals, var = sum_g S_g^2 / (n^2 (1 - n_g / n)); the degrees
+    of freedom are tr(B)^2 / tr(B^2) for B = sum_g w_g u_g u_g' with w_g = 1 / (n^2 (1 - n_g / n))
+    and u_g' u_h = n_g [g = h] - n_g n_h / n. With equal clusters this is CR1 with G - 1 degrees of
+    freedom, the t-test on the cluster means; with unequal ones the degrees of freedom drop below
+    G - 1, as few large clusters carry the mean. NaN error and 0 degrees of freedom with fewer
+    than two clusters."""
+    differences = np.asarray(differences, np.float64)
+    n = differences.size
+    if n == 0:
+        return float("nan"), float("nan"), 0.0
+    _, index = np.unique(np.asarray(clusters), return_inverse=True)
+    groups = int(index.max()) + 1
+    mean = float(differences.mean())
+    if groups < 2:
+        return mean, float("nan"), 0.0
+    sizes = np.bincount(index, minlength=groups).astype(np.float64)
+    sums = np.bincount(index, weights=differences - mean, minlength=groups)
+    weights = 1.0 / (n * n * (1.0 - sizes / n))
+    variance = float((weights * sums * sums).sum())
+    products = np.diag(sizes) - np.outer(sizes, sizes) / n  # u_g' u_h
+    trace = float((weights * np.diag(products)).sum())
+    trace_sq = float((np.outer(weights, weights) * products * products).sum())
+    return mean, math.sqrt(max(variance, 0.0)), trace * trace / trace_sq
+
+
+@dataclass(frozen=True)
+class PhotoTest:
+    """A paired difference tested with the photos as the units (:func:`cluster_cr2`): mean,
+    error, degrees of freedom, the 95% t-interval, the two-sided p of "no difference", and the
+    one-sided p's of "a gain of at least +margin" (upper) and "a loss of at least -margin"
+    (lower) when a margin is given (else NaN)."""
+
+    mean: float
+    error: float
+    dof: float
+    low: float
+    high: float
+    p: float
+    p_upper: float = float("nan")
+    p_lower: float = float("nan")
+
+
+def photo_test(differences, clusters, margin: float | None = None, confidence: float = 0.95) -> PhotoTest:
+    """:class:`PhotoTest` of paired differences clustered by photo. With no spread at all the
+    mean decides (p 0 or 1); with fewer than two photos nothing is shown (p 1, NaN interval)."""
+    mean, error, dof = cluster_cr2(differences, clusters)
+    nan = float("nan")
+    if not dof or math.isnan(mean):
+        return PhotoTest(mean, error, dof, nan, nan, 1.0, 1.0 if margin else nan, 1.0 if margin else nan)
+    if error == 0:
+        upper = lower = nan
+        if margin:
+            upper, lower = (0.0 if mean < margin else 1.0), (0.0 if mean > -margin else 1.0)
+        return PhotoTest(mean, 0.0, dof, mean, mean, 0.0 if mean != 0 else 1.0, upper, lower)
+    reach = float(stats.t.ppf(0.5 + confidence / 2.0, dof)) * error
+    p = float(2.0 * stats.t.sf(abs(mean) / error, dof))
+    upper = lower = nan
+    if margin:
+        upper = float(stats.t.cdf((mean - margin) / error, dof))
+        lower = float(stats.t.sf((mean + margin) / error, dof))
+    return PhotoTest(mean, error, dof, mean - reach, mean + reach, p, upper, lower)
+
+
 def tost(differences, clusters, margin: float) -> tuple[float, float]:
     """Two one-sided tests of a mean paired difference against +-margin, by :func:`cluster_t`:
     (p of "the difference is at least +margin", p of "it is at most -margin"). Both below 0.05:
