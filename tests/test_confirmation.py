@@ -160,6 +160,7 @@ start = "config"
 margin = 0.02
 reason = "a constructed example"
 clusters = "object"
+rule = "cases"                # the studies 3 and 4 rule, whose equivalence test may take objects as units
 invariance_rate = 0.5
 invariance_margin = 0.05
 invariance_reason = "a constructed example"
@@ -223,7 +224,9 @@ def test_the_invariance_kernels_are_chosen_from_the_plain_winners_tune_rows_at_t
     for row in (r for r in reported if r["holm_set"] == "confirmatory"):  # each cell: its difference and verdict
         line = next(line for line in table if line.startswith(f"| {row['method']} |"))
         cell = line.strip("|").split(" | ")[claims.index(row["claim"]) + 1]
-        assert f"{abs(float(row['difference'])):.3f}" in cell and cell.strip(" *").endswith(row["verdict"])
+        declared_part, post_hoc = cell.split("; post hoc, photos: ")  # as declared, then the photo-level re-analysis
+        assert f"{abs(float(row['difference'])):.3f}" in declared_part and declared_part.strip(" *").endswith(row["verdict"])
+        assert post_hoc.strip().endswith(row["verdict_photo"])
     per_kernel = list(csv.DictReader((confirmed / "confirm" / "report" / "comparisons_per_kernel.csv").open()))
     assert {r["kernel"] for r in per_kernel} == {"crop", "bank:ring"} and {r["holm_set"] for r in per_kernel} == {"exploratory"}
 
@@ -319,3 +322,64 @@ def test_the_rate_table_marks_follow_the_plain_family_and_leave_out_the_invarian
     assert _marks([row], families) == {("TM_SQDIFF", "ifs"): " ▲"}  # a per-method plain winner's name
     assert _marks([{**row, "holm_set": "invariance"}], families) == {}  # a subset of the cases: not the table's
     assert _marks([row]) == {}  # without families, only a variant called none is the plain kernel
+
+
+def _constructed_run(tmp_path, gains):
+    """A run of two variants over 8 photos x 3 objects x 10 poses: in photo p the fractal hits in
+    the cases the plain kernel hits, plus `gains[p]` more (a negative gain: fewer)."""
+    from fractal_match.report.tables import Run
+
+    columns = {name: [] for name in ("case_id", "group_id", "target", "object", "kernel", "variant", "family", "method",
+                                     "hit", "margin", "scale", "rotation", "status")}
+    for p, gain in enumerate(gains):
+        for o in range(3):
+            for pose in range(10):
+                base = (pose + o) % 3 == 0
+                for variant, family in (("fractal", "orbit-trap"), ("none", "none")):
+                    hit = base if variant == "none" else (base or pose < gain) and not (gain < 0 and base and pose < -gain * 3)
+                    group = f"p{p}/o{o}@{pose}"
+                    for key, value in (("case_id", f"{group}|k|{variant}"), ("group_id", group), ("target", f"p{p}.png"),
+                                       ("object", f"p{p}/o{o}"), ("kernel", "k"), ("variant", variant), ("family", family),
+                                       ("method", "TM_CCOEFF_NORMED"), ("hit", hit), ("margin", 0.0), ("scale", 1.0),
+                                       ("rotation", float(pose)), ("status", "ok")):
+                        columns[key].append(value)
+    arrays = {k: np.array(v, dtype=bool if k == "hit" else float if k in ("margin", "scale", "rotation") else object)
+              for k, v in columns.items()}
+    return Run(tmp_path, {}, arrays)
+
+
+def test_the_photo_rule_decides_every_declared_verdict(tmp_path):
+    """Under rule = "photo" the verdict is the CR2 test's with the photos as the units: a gain in
+    every photo is superior; a gain in two photos of eight is not, however many cases they hold."""
+    from fractal_match.report.declared import declared_markdown
+    from fractal_match.report.stats import photo_test
+    from fractal_match.report.tables import comparison_rows
+
+    declared = [{"claim": "best fractal vs plain", "method": "TM_CCOEFF_NORMED", "first": "fractal", "second": "none"}]
+    declaration = {"declared": declared, "margin": {"delta": 0.02, "reason": "r", "rule": "photo"}}
+    everywhere = comparison_rows(_constructed_run(tmp_path, [2, 3, 2, 4, 2, 3, 2, 3]), declared=declared,
+                                 margins={"confirmatory": 0.02}, rule="photo")[0]
+    assert everywhere["verdict"] == "superior" and everywhere["photos"] == 8
+    hits = _constructed_run(tmp_path, [2, 3, 2, 4, 2, 3, 2, 3])
+    first = hits.columns["hit"][hits.columns["variant"] == "fractal"].astype(float)
+    second = hits.columns["hit"][hits.columns["variant"] == "none"].astype(float)
+    reference = photo_test(first - second, hits.columns["target"][hits.columns["variant"] == "fractal"], 0.02)
+    assert everywhere["p_photo"] == pytest.approx(reference.p) and everywhere["photo_dof"] == pytest.approx(7.0)
+    one_photo = comparison_rows(_constructed_run(tmp_path, [9, 9, 0, 0, 0, 0, 0, 0]), declared=declared,
+                                margins={"confirmatory": 0.02}, rule="photo")[0]
+    assert one_photo["p_mcnemar"] < 0.001  # over cases the gain looks certain ...
+    assert one_photo["verdict"] == "inconclusive" and one_photo["p_photo_holm"] > 0.05  # ... over photos it is not
+    text = declared_markdown([{**one_photo}], declaration)
+    assert "Holm-adjusted two-sided CR2 t-test" in text and "95% CR2 t-interval" in text
+    cases = comparison_rows(_constructed_run(tmp_path, [9, 9, 0, 0, 0, 0, 0, 0]), declared=declared,
+                            margins={"confirmatory": 0.02}, rule="cases")[0]
+    # as studies 3 and 4 declared (cases, objects) it is established; with the photos as the units, post hoc, not
+    assert cases["verdict"] == "superior" and cases["verdict_photo"] == "inconclusive"
+
+
+def test_an_interval_that_excludes_zero_beside_inconclusive_says_why():
+    from fractal_match.report.declared import _cell
+
+    row = {"difference": -0.06, "photo_low": -0.11, "photo_high": -0.01, "p_photo_holm": 0.12, "verdict": "inconclusive",
+           "no_gain": "yes"}
+    assert "interval excludes 0 before Holm only" in _cell(row, "photo")

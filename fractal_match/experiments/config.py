@@ -141,6 +141,8 @@ class Config:
             data["evaluation"].pop("instances")
         if data["kernel_size"] == "object":
             data.pop("kernel_size")
+        if data.get("confirmation") is not None and data["confirmation"]["rule"] == "photo":
+            data["confirmation"].pop("rule")
         for variant in data["variants"]:  # own switches are left out when absent (older digests)
             for key in ("color", "template_masks"):
                 if variant[key] is None:

@@ -85,6 +85,10 @@ class Confirmation:
     invariance_margin: float = 0.0
     invariance_reason: str = ""
     clusters: str = "image"
+    #: how verdicts are decided: "photo" (CR2 t-tests, Bell-McCaffrey degrees of freedom, the photos
+    #: as the units of every verdict) or "cases" (studies 3 and 4: McNemar over cases for superior
+    #: and inferior, CR1 over `clusters` for equivalence)
+    rule: str = "photo"
 
 
 def read_evaluation(path: Path, raw: dict) -> Evaluation:
@@ -179,5 +183,12 @@ def read_confirmation(path: Path, table: dict | None) -> Confirmation | None:
     if clusters not in ("image", "object"):
         raise reader.error("clusters", f"= {clusters!r} is not allowed (allowed: 'image' or 'object': the independent "
                            "units of the equivalence test)")
-    reader.finish(("margin", "reason", "invariance_rate", "invariance_margin", "invariance_reason", "clusters"))
-    return Confirmation(float(margin), reason, float(rate), invariance_margin, invariance_reason, clusters)
+    rule = reader.get("rule", str, "photo")
+    if rule not in ("photo", "cases"):
+        raise reader.error("rule", f"= {rule!r} is not allowed ({did_you_mean(rule, ('photo', 'cases'))}allowed: 'photo': "
+                           "every verdict by CR2 t-tests with the photos as the units; 'cases': McNemar over cases and "
+                           "CR1 equivalence, as studies 3 and 4 declared)")
+    if rule == "photo" and clusters != "image":
+        raise reader.error("clusters", f"= {clusters!r} is not allowed with rule = 'photo' (the photos are the units)")
+    reader.finish(("margin", "reason", "invariance_rate", "invariance_margin", "invariance_reason", "clusters", "rule"))
+    return Confirmation(float(margin), reason, float(rate), invariance_margin, invariance_reason, clusters, rule)

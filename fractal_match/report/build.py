@@ -179,7 +179,8 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
                    if margin and margin.get(key)}
         seed = int(run.manifest.get("seed", 0))
         comparisons = comparison_rows(run, seed=seed, declared=declared, margins=margins,
-                                      clusters_by=(margin or {}).get("clusters", "image"))
+                                      clusters_by=(margin or {}).get("clusters", "image"),
+                                      rule=(margin or {}).get("rule", "cases"))
         per_kernel = per_kernel_rows(run, seed=seed) if len(set(run.columns["kernel"])) > 1 else []
         task.advance()
     detections = detection_rows(run)

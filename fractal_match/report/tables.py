@@ -15,7 +15,7 @@ from .._errors import FractalMatchError
 from ..experiments.cases import ROW_COLUMNS
 from ..templates.fractal import family_kind
 from ..engine.metrics import INSTANCE_MEASURES, SUCCESS_THRESHOLDS, success_auc, success_curve
-from .stats import cluster_t, compare, holm, tost, wilson_interval
+from .stats import cluster_t, compare, holm, photo_test, tost, wilson_interval
 
 
 
@@ -221,10 +221,20 @@ def success_curves(run: Run) -> dict[tuple[str, str], np.ndarray]:
 
 
 COMPARISON_COLUMNS = ("method", "first", "second", "n", "b", "c", "p_mcnemar", "p_holm", "difference",
-                      "ci_low", "ci_high", "p_wilcoxon_margin", "holm_set", "claim")
+                      "ci_low", "ci_high", "p_wilcoxon_margin", "holm_set", "claim",
+                      # the photo as the unit (report.stats.photo_test: CR2, Bell-McCaffrey degrees of freedom)
+                      "photos", "photo_dof", "photo_low", "photo_high", "p_photo", "p_photo_holm")
 #: a confirmation with a declared margin adds these; the per-kernel file adds the kernel first
 EQUIVALENCE_COLUMNS = ("margin", "clusters", "t90_low", "t90_high", "p_tost", "p_tost_holm", "p_no_gain",
-                       "p_no_gain_holm", "disagree", "verdict", "no_gain")
+                       "p_no_gain_holm", "disagree", "verdict", "no_gain",
+                       "p_tost_photo", "p_tost_photo_holm", "p_no_gain_photo", "p_no_gain_photo_holm", "verdict_photo",
+                       "no_gain_photo")
+
+#: How a declaration's verdicts are decided: "photo" (every verdict by CR2 t-tests with the
+#: photos as the units, Holm within its family) or, as studies 3 and 4 declared, "cases"
+#: (superior / inferior by the exact McNemar test over cases and a bootstrap over objects,
+#: equivalence by CR1 t-tests over the declared clusters).
+RULES = ("photo", "cases")
 
 
 def comparison_pairs(variants: list[str], families: dict[str, str]) -> list[tuple[str, str]]:
@@ -273,6 +283,32 @@ def verdict(row: dict) -> str:
     return "equivalent" if equivalent else "inconclusive"
 
 
+def established_photo(row: dict) -> bool:
+    """A paired difference counts with the photos as the units: its Holm-adjusted two-sided CR2
+    p is below 0.05 (then its 95% CR2 interval excludes zero too)."""
+    return row.get("p_photo_holm", 1.0) < SIGNIFICANCE
+
+
+def verdict_photo(row: dict) -> str:
+    """:func:`verdict` with the photos as the units of every test: superior or inferior when the
+    Holm-adjusted CR2 p is below 0.05, equivalent when both one-sided CR2 tests against the margin
+    reject after Holm, else inconclusive."""
+    equivalent = row["p_tost_photo_holm"] < SIGNIFICANCE
+    if established_photo(row):
+        side = "superior" if row["difference"] > 0 else "inferior"
+        return f"{side} (and equivalent within +-{row['margin']:g})" if equivalent else side
+    return "equivalent" if equivalent else "inconclusive"
+
+
+def _photo(row: dict, first_hits, second_hits, photos, margin: float | None) -> None:
+    """A row's photo-level test (:func:`.stats.photo_test`), in place."""
+    paired = np.asarray(first_hits, np.float64) - np.asarray(second_hits, np.float64)
+    found = photo_test(paired, photos, margin)
+    row.update(photos=len(set(photos)), photo_dof=found.dof, photo_low=found.low, photo_high=found.high, p_photo=found.p)
+    if margin is not None:
+        row.update(p_tost_photo=max(found.p_upper, found.p_lower), p_no_gain_photo=found.p_upper)
+
+
 def _equivalence(row: dict, first_hits, second_hits, clusters, margin: float, clusters_by: str) -> None:
     """A declared row's equivalence test (:func:`.stats.tost`) and its 90% t-interval, in place."""
     paired = np.asarray(first_hits, np.float64) - np.asarray(second_hits, np.float64)
@@ -285,14 +321,18 @@ def _equivalence(row: dict, first_hits, second_hits, clusters, margin: float, cl
 
 
 def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000, declared: list[dict] | None = None,
-                    margins: dict | None = None, kernel: str | None = None, clusters_by: str = "image") -> list[dict]:
+                    margins: dict | None = None, kernel: str | None = None, clusters_by: str = "image",
+                    rule: str = "cases") -> list[dict]:
     """Paired comparisons per method (pairs matched on group, kernel and method). Holm over the
     file (holm_set "all"); or, for a run with `declared` comparisons (a confirmation's), Holm over
     each declared family separately ("confirmatory"; "invariance": entries that name `kernels`
     and the changed poses only) and over the rest ("exploratory"). With `margins` ({family:
     margin}), the declared rows of those families also get their equivalence test (clusters: the
     photo, "image", or the "object") and :func:`verdict`. With `kernel`, the rows of that kernel
-    alone (every comparison exploratory)."""
+    alone (every comparison exploratory). Every row also gets its photo-level test (columns
+    photos ... p_photo_holm; with a margin also p_tost_photo ... verdict_photo); with `rule` =
+    "photo" those decide the declared verdicts, with "cases" (studies 3 and 4) they are shown beside
+    them, post hoc."""
     c = run.columns
     families = dict(zip(c["variant"], c["family"]))
     key = np.array([f"{g}|{k}" for g, k in zip(c["group_id"], c["kernel"])], dtype=object)
@@ -332,22 +372,30 @@ def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000, declared: li
                    "c": result.c, "p_mcnemar": result.p_mcnemar, "difference": result.difference,
                    "ci_low": result.ci_low, "ci_high": result.ci_high, "p_wilcoxon_margin": result.p_wilcoxon_margin,
                    "holm_set": holm_set, "claim": claim, "kernel": kernel or "all"}
-            if margins and holm_set in margins:
+            margin = margins.get(holm_set) if margins else None
+            if margin is not None:
                 units = a["target"][ia] if clusters_by == "image" else a["object"][ia]
-                _equivalence(row, a["hit"][ia], b["hit"][ib], units, margins[holm_set], clusters_by)
+                _equivalence(row, a["hit"][ia], b["hit"][ib], units, margin, clusters_by)
+            _photo(row, a["hit"][ia], b["hit"][ib], a["target"][ia], margin)
             rows.append(row)
     for holm_set in dict.fromkeys(r["holm_set"] for r in rows):
         chosen = [r for r in rows if r["holm_set"] == holm_set]
         for row, p in zip(chosen, holm([r["p_mcnemar"] for r in chosen])):
             row["p_holm"] = float(p)
+        for row, p in zip(chosen, holm([r["p_photo"] for r in chosen])):
+            row["p_photo_holm"] = float(p)
         tested = [r for r in chosen if "p_tost" in r]
-        for name in ("p_tost", "p_no_gain"):
+        for name in ("p_tost", "p_no_gain", "p_tost_photo", "p_no_gain_photo"):
             for row, p in zip(tested, holm([r[name] for r in tested])):
                 row[f"{name}_holm"] = float(p)
     for row in rows:
         if "p_tost" in row:
             row["verdict"] = verdict(row)
             row["no_gain"] = "yes" if row["p_no_gain_holm"] < SIGNIFICANCE else "no"
+            row["verdict_photo"] = verdict_photo(row)
+            row["no_gain_photo"] = "yes" if row["p_no_gain_photo_holm"] < SIGNIFICANCE else "no"
+            if rule == "photo":  # the declared rule: the photo-level tests decide
+                row["verdict"], row["no_gain"] = row["verdict_photo"], row["no_gain_photo"]
     return rows
 
 

@@ -191,10 +191,18 @@ def declare(config: Config, found: list, winners: dict, folder: Path | None = No
 
 def margin_declaration(confirmation) -> dict:
     """The equivalence margins of a [confirmation] and how they are tested, for declared.json."""
-    found = {"delta": confirmation.margin, "reason": confirmation.reason, "clusters": confirmation.clusters,
-             "test": f"TOST: both one-sided cluster-robust t-tests (units: {confirmation.clusters}s, G - 1 degrees of "
-                     "freedom) against +-delta reject at 5% after Holm within the family; 'no gain larger than "
-                     "delta': the upper one alone"}
+    if confirmation.rule == "photo":
+        found = {"delta": confirmation.margin, "reason": confirmation.reason, "clusters": "image", "rule": "photo",
+                 "test": "every verdict with the photos as the independent units: CR2 cluster-robust t-tests with "
+                         "Bell-McCaffrey degrees of freedom, Holm within each family; superior or inferior: the "
+                         "two-sided test rejects at 5%; equivalent: both one-sided tests against +-delta reject (TOST); "
+                         "'no gain larger than delta': the upper one alone. McNemar over cases and the bootstrap over "
+                         "objects are shown, exploratory"}
+    else:
+        found = {"delta": confirmation.margin, "reason": confirmation.reason, "clusters": confirmation.clusters,
+                 "test": f"TOST: both one-sided cluster-robust t-tests (units: {confirmation.clusters}s, G - 1 degrees of "
+                         "freedom) against +-delta reject at 5% after Holm within the family; 'no gain larger than "
+                         "delta': the upper one alone"}
     if confirmation.invariance_rate:
         found.update(invariance_delta=confirmation.invariance_margin, invariance_reason=confirmation.invariance_reason)
     return found
