@@ -53,19 +53,25 @@ def audit(folder: Path) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    out = None
-    if "--json" in argv:
-        at = argv.index("--json")
-        out, argv = Path(argv[at + 1]), argv[:at] + argv[at + 2:]
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Rerun the committed rows whose maps may have been flat (PSR and "
+                                     "margin NaN) and count those that now are, and their hits before.")
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders (results.csv or results.csv.xz, config.toml)")
+    parser.add_argument("--json", type=Path, help="also write the counts to this file")
+    args = parser.parse_args(argv)
+    for folder in args.runs:
+        if not (folder / "config.toml").is_file():
+            parser.error(f"{folder}: not a run folder (needs config.toml and results.csv or results.csv.xz)")
     report = {}
-    for name in argv:
-        report[name] = found = audit(Path(name))
-        print(f"{name}: {found['rows']} rows, {found['candidates']} with PSR and margin NaN, {found['flat']} flat "
+    for folder in args.runs:
+        report[str(folder)] = found = audit(folder)
+        print(f"{folder}: {found['rows']} rows, {found['candidates']} with PSR and margin NaN, {found['flat']} flat "
               f"({found['flat_hits']} of them hits before), {found['by']}", flush=True)
     total = {k: sum(v[k] for v in report.values()) for k in ("rows", "candidates", "flat", "flat_hits")}
     print(f"total: {total}")
-    if out is not None:
-        out.write_text(json.dumps({"runs": report, "total": total}, indent=1, sort_keys=True))
+    if args.json is not None:
+        args.json.write_text(json.dumps({"runs": report, "total": total}, indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":

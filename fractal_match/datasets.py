@@ -26,6 +26,7 @@ class Annotation:
     key: str = ""  # the image as its annotation file names it (splits link objects by it); default: its file name
     id: str = ""  # the object's name where `image/label` is not one (COCO: `image/category#annotation id`)
     size: tuple[int, int] | None = dataclass_field(default=None, compare=False)  # (w, h) the file says the image has
+    unit: str = ""  # the independent unit ("photo") the image belongs to, where a file says (default: the image)
 
     @property
     def name(self) -> str:
@@ -36,6 +37,11 @@ class Annotation:
     @property
     def image_key(self) -> str:
         return self.key or self.image.name
+
+    @property
+    def unit_key(self) -> str:
+        """The independent unit of the image: its file's `[units]` name for it, else the image."""
+        return self.unit or self.image_key
 
 
 #: fields an [[object]] of an annotations file may have
@@ -87,10 +93,14 @@ def load_annotations(path=None, images=None, labels=()) -> list[Annotation]:
     """
     path = Path(path) if path is not None else DATA_DIR / "annotations.toml"
     table = read_toml(path)
-    unknown = sorted(set(table) - {"object", "images"})
+    unknown = sorted(set(table) - {"object", "images", "units"})
     if unknown:
-        raise ConfigError(f"{path}: unknown field {unknown[0]!r} ({did_you_mean(unknown[0], ('object', 'images'))}"
-                          "allowed: images, [[object]] tables)")
+        raise ConfigError(f"{path}: unknown field {unknown[0]!r} ({did_you_mean(unknown[0], ('object', 'images', 'units'))}"
+                          "allowed: images, units, [[object]] tables)")
+    units = table.get("units", {})
+    if not isinstance(units, dict) or not all(isinstance(v, str) and v.strip() for v in units.values()):
+        raise ConfigError(f"{path}: field 'units' must be a table of image = \"unit name\" (the images of one scene or "
+                          "video that are one independent unit)")
     objects = table.get("object")
     if not isinstance(objects, list) or not objects:
         raise ConfigError(f"{path}: needs at least one [[object]] table")
@@ -138,6 +148,12 @@ def load_annotations(path=None, images=None, labels=()) -> list[Annotation]:
                               "(allowed: each object once)")
         seen[annotation.name] = boxes[(pair, tuple(box))] = index + 1
         result.append(annotation)
+    named = {a.image_key for a in result}
+    stray = sorted(set(units) - named)
+    if stray:
+        raise ConfigError(f"{path}: field 'units' names {stray[0]!r}, which no [[object]] uses "
+                          f"({did_you_mean(stray[0], sorted(named))}allowed: the images of the objects)")
+    result = [replace(a, unit=units.get(a.image_key, "")) for a in result]
     return select_labels(result, labels, path, "labels")
 
 

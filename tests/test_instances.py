@@ -373,3 +373,38 @@ def test_a_toml_file_may_hold_several_objects_of_one_label(coins, tmp_path):
     rows = list(csv.DictReader((out / "results.csv").open()))
     best = [r for r in rows if r["method"] == "TM_CCOEFF_NORMED"]
     assert len(best) == 6 and all(r["recall"] == "1" and float(r["ap"]) == pytest.approx(1.0) for r in best)
+
+
+def test_units_and_per_image(coins, tmp_path):
+    """An annotation file's [units] groups images into one independent unit (splits keep them
+    together, the manifest records them for the report's photo-level tests); per_image runs the
+    first N objects of each image, while every object still counts as an instance."""
+    from fractal_match.experiments.config import load_config
+    from fractal_match.experiments.plan import make_plan, photo_units
+
+    cv2.imwrite(str(tmp_path / "photo.png"), cv2.imread(str(coins / "photo.png")))
+    cv2.imwrite(str(tmp_path / "frame2.png"), cv2.imread(str(coins / "photo.png")))
+    lines = []
+    for image in ("photo.png", "frame2.png"):
+        for x, y in SPOTS:
+            lines += ["[[object]]", f'image = "{image}"', 'label = "coin"', f"box = [{x}, {y}, 24, 24]"]
+    lines += ["[units]", '"photo.png" = "clip"', '"frame2.png" = "clip"']
+    (tmp_path / "boxes.toml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "c.toml").write_text('name = "units"\nkernels = ["crop"]\n[targets]\nannotations = "boxes.toml"\nper_image = 2\n'
+                                     '[[variants]]\nfamily = "none"\n[evaluation]\ninstances = "image"\ntop_k = 6\n')
+    plan = make_plan(load_config(tmp_path / "c.toml"))
+    assert [ref.id for ref in plan.targets] == ["photo/coin#1", "photo/coin#2", "frame2/coin#1", "frame2/coin#2"]
+    assert all(len(ref.instances) == 6 for ref in plan.targets)
+    assert photo_units(plan.targets) == {"photo.png": "clip", "frame2.png": "clip"}
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["run", str(tmp_path / "c.toml"), "--out", str(out), "-e", "serial"]).exit_code == 0
+    assert json.loads((out / "manifest.json").read_text())["units"] == {"photo.png": "clip", "frame2.png": "clip"}
+    assert runner.invoke(app, ["report", str(out)]).exit_code == 0
+    table = list(csv.DictReader((out / "report" / "detections.csv").open()))
+    assert {r["photos"] for r in table} == {"1"}  # two images, one unit
+    (tmp_path / "bad.toml").write_text("\n".join(lines[:4] + ["[units]", '"nope.png" = "clip"']) + "\n")
+    from fractal_match.datasets import load_annotations
+    from fractal_match._errors import ConfigError
+
+    with pytest.raises(ConfigError, match="field 'units' names 'nope.png', which no"):
+        load_annotations(tmp_path / "bad.toml")

@@ -220,13 +220,15 @@ def confirm(
     ctx: typer.Context,
     tune_dir: Annotated[Path, typer.Argument(metavar="TUNE_RUN", help="A finished tuning folder made by `fractal-match tune`.")],
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default: TUNE_RUN-confirm).")] = None,
+    on: Annotated[Optional[Path], typer.Option("--on", metavar="CONFIG", help="Run the frozen winners on this config's objects instead (new photos, none in the search; no [split]): its targets, poses, evaluation and [confirmation].")] = None,
     resume: Resume = False,
     executor: Executor = "processes",
     workers: Workers = None,
     scheduler: Scheduler = None,
 ):
     """Run each family's winner, the plain kernel, the one-template bank and the oracle on the
-    held-out side only, with the comparisons declared before it runs; then write the report."""
+    held-out side only (or, with --on, on another config's new objects), with the comparisons
+    declared before it runs; then write the report."""
     from ..search.confirm import confirm as run_confirm
     from ..report import make_report
 
@@ -234,7 +236,7 @@ def confirm(
     folder = out or tune_dir.resolve().with_name(f"{tune_dir.resolve().name}-confirm")
     try:
         with progress_display() as display:
-            summary = run_confirm(tune_dir, folder, resume, executor, workers, scheduler, display)
+            summary = run_confirm(tune_dir, folder, resume, executor, workers, scheduler, display, on=on)
             make_report(folder, progress=display)
     except KeyboardInterrupt:
         raise _interrupted(ctx, [tune_dir], folder) from None

@@ -95,6 +95,7 @@ class Targets:
     synthetic: Synthetic | None = None
     annotation_file: ObjectFile | None = None  # `annotations = "my_boxes.toml"`: objects of your own
     coco: ObjectFile | None = None
+    per_image: int = 0  # > 0: run the first per_image objects of each image only (all still count as instances)
 
     @property
     def files(self) -> tuple[ObjectFile, ...]:
@@ -141,8 +142,10 @@ class Config:
             data["evaluation"].pop("instances")
         if data["kernel_size"] == "object":
             data.pop("kernel_size")
-        if data.get("confirmation") is not None and data["confirmation"]["rule"] == "photo":
-            data["confirmation"].pop("rule")
+        if data.get("confirmation") is not None:  # later fields at their defaults are left out (older digests)
+            for key, default in (("rule", "photo"), ("primary", ""), ("secondary", ""), ("power", "")):
+                if data["confirmation"][key] == default:
+                    data["confirmation"].pop(key)
         for variant in data["variants"]:  # own switches are left out when absent (older digests)
             for key in ("color", "template_masks"):
                 if variant[key] is None:
@@ -154,6 +157,8 @@ class Config:
         targets.pop("annotation_file")
         if targets["coco"] is None:  # left out when absent (older digests)
             targets.pop("coco")
+        if not targets["per_image"]:
+            targets.pop("per_image")
         if data["targets"]["synthetic"] is not None and data["targets"]["synthetic"]["paste"] == "square":
             data["targets"]["synthetic"].pop("paste")  # the default before there was a choice
         return json.loads(json.dumps(data, default=str))
@@ -283,8 +288,13 @@ def _targets(path: Path, raw) -> Targets:
             raise inner.error("paste", f"= {paste!r} is not allowed (allowed: {', '.join(PASTES)})")
         synthetic = Synthetic(count, inner.get("seed", int, 0), textures, objects, object_size, scene_size, paste)
         inner.finish()
-    reader.finish(("annotations", "pairs", "manifest", "synthetic", "coco"))
-    targets = Targets(tuple(annotations), folders.get("pairs"), folders.get("manifest"), synthetic, annotation_file, coco)
+    per_image = reader.get("per_image", int, 0)
+    if not 0 <= per_image <= 10000:
+        raise reader.error("per_image", f"= {per_image} is out of range (allowed: 0, every object, or the first N objects "
+                           "of each image, 1 to 10000)")
+    reader.finish(("annotations", "pairs", "manifest", "synthetic", "coco", "per_image"))
+    targets = Targets(tuple(annotations), folders.get("pairs"), folders.get("manifest"), synthetic, annotation_file, coco,
+                      per_image)
     if not targets.any():
         raise ConfigError(f"{path}: field 'targets' selects nothing (allowed: annotations, coco, pairs, manifest, synthetic)")
     return targets

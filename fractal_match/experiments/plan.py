@@ -78,6 +78,15 @@ def target_refs(config: Config) -> list[TargetRef]:
         seen[ref.id] = ref
     if config.evaluation.instances == "image":
         refs = _with_instances(config, refs)
+    if config.targets.per_image:  # the first N objects of each image, in the order their file lists them
+        counts: dict[tuple, int] = {}
+        kept = []
+        for ref in refs:
+            key = (ref.source, ref.annotation.image_key) if ref.kind == "annotation" else (ref.source, ref.id)
+            counts[key] = counts.get(key, 0) + 1
+            if counts[key] <= config.targets.per_image:
+                kept.append(ref)
+        refs = kept
     return refs
 
 
@@ -143,6 +152,13 @@ def describe_hit_rule(config: Config, refs) -> str:
     return f"hit rule ({evaluation.hit}): " + "; ".join(parts)
 
 
+def photo_units(targets) -> dict[str, str]:
+    """{image file name (a row's `target`): its independent unit} for the annotated objects whose
+    file groups images into units ([units]); empty when none does (each photo is its own unit)."""
+    return {ref.annotation.image.name: ref.annotation.unit for ref in targets
+            if ref.kind == "annotation" and ref.annotation.unit}
+
+
 def describe_sizing(config: Config) -> str:
     """One line saying how a kernel is sized against its object ([matching] kernel_size)."""
     rule = config.kernel_size
@@ -168,8 +184,8 @@ def sources(ref: TargetRef, config: Config) -> set[str]:
     """What a target object is made from, for splits by image: an annotation's image (as its file
     names it), both images of a pair, a synthetic scene's background file and the picture pasted
     into it."""
-    if ref.kind == "annotation":
-        return {ref.annotation.image_key}
+    if ref.kind == "annotation":  # images of one unit (a scene's pair, a video's frames) stay together
+        return {ref.annotation.image_key} | ({f"unit {ref.annotation.unit}"} if ref.annotation.unit else set())
     if ref.kind == "pair":
         return {ref.pair.template_image.name, ref.pair.target_image.name}
     spec = config.targets.synthetic
@@ -317,4 +333,4 @@ def make_plan(config: Config) -> Plan:
 
 
 __all__ = ["Plan", "make_plan", "Group", "TargetRef", "target_refs", "selected_refs", "expand", "count_cases",
-           "group_row_count", "group_files", "split_targets", "sources", "describe_split", "describe_targets", "describe_hit_rule", "describe_sizing", "describe_instances", "hit_rule"]
+           "group_row_count", "group_files", "split_targets", "sources", "describe_split", "describe_targets", "describe_hit_rule", "describe_sizing", "describe_instances", "photo_units", "hit_rule"]

@@ -89,6 +89,11 @@ class Confirmation:
     #: as the units of every verdict) or "cases" (studies 3 and 4: McNemar over cases for superior
     #: and inferior, CR1 over `clusters` for equivalence)
     rule: str = "photo"
+    #: declared in words, copied into declared.json: the primary and secondary measures, and the
+    #: power statement behind the number of photos
+    primary: str = ""
+    secondary: str = ""
+    power: str = ""
 
 
 def read_evaluation(path: Path, raw: dict) -> Evaluation:
@@ -190,5 +195,7 @@ def read_confirmation(path: Path, table: dict | None) -> Confirmation | None:
                            "CR1 equivalence, as studies 3 and 4 declared)")
     if rule == "photo" and clusters != "image":
         raise reader.error("clusters", f"= {clusters!r} is not allowed with rule = 'photo' (the photos are the units)")
-    reader.finish(("margin", "reason", "invariance_rate", "invariance_margin", "invariance_reason", "clusters", "rule"))
-    return Confirmation(float(margin), reason, float(rate), invariance_margin, invariance_reason, clusters, rule)
+    words = {key: reader.get(key, str, "") for key in ("primary", "secondary", "power")}
+    reader.finish(("margin", "reason", "invariance_rate", "invariance_margin", "invariance_reason", "clusters", "rule",
+                   "primary", "secondary", "power"))
+    return Confirmation(float(margin), reason, float(rate), invariance_margin, invariance_reason, clusters, rule, **words)

@@ -29,7 +29,7 @@ from .._errors import FractalMatchError
 from .._version import __version__
 from .._toml import toml_text
 from .config import Config, load_config
-from .plan import Plan
+from .plan import Plan, photo_units
 from ..atomic import own_leftovers, remove_leftovers, write_atomic
 
 
@@ -224,6 +224,9 @@ class RunStore:
             self.manifest = {"name": config.name, "config_hash": config.digest, "seed": config.seed,
                              "started": utc_now(), "finished": None, "cases": None, "groups": None, "resumed": [],
                              "groups_planned": len(self.plan.groups), **environment(config)}
+            units = photo_units(self.plan.targets)
+            if units:  # the report's photo-level tests take these as the independent units
+                self.manifest["units"] = units
             if self.leftovers:  # a start that was killed before its manifest existed
                 self.manifest["leftovers_removed"] = self.leftovers
             write_config(self.folder, config)

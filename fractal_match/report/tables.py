@@ -156,6 +156,13 @@ DETECTION_COLUMNS = ("method", "variant", "n", "photos", "flat", "undefined", "h
                      "recall", "recall_low", "recall_high", "ap", "ap_low", "ap_high")
 
 
+def photos_of(run: Run, targets) -> np.ndarray:
+    """The independent unit of each of these rows' photos (`target`): the unit the run's manifest
+    records for it (images of one scene or video are one unit), else the photo itself."""
+    units = run.manifest.get("units") or {}
+    return np.array([units.get(t, t) for t in targets], dtype=object) if units else np.asarray(targets, dtype=object)
+
+
 def instance_run(run: Run) -> bool:
     """Whether the run judged every instance in the photo ([evaluation] instances = "image")."""
     return "ap" in run.columns
@@ -192,7 +199,7 @@ def detection_rows(run: Run) -> list[dict]:
             mask = run.where(method=method, variant=variant)
             if not mask.any():
                 continue
-            photos = c["target"][mask]
+            photos = photos_of(run, c["target"][mask])
             hit = photo_interval(c["hit"][mask].astype(np.float64), photos)
             row = {"method": method, "variant": variant, "n": int(mask.sum()), "photos": len(set(photos)),
                    "flat": int(flat[mask].sum()), "undefined": int(undefined[mask].sum()),
@@ -376,7 +383,7 @@ def comparison_rows(run: Run, seed: int = 0, resamples: int = 2000, declared: li
             if margin is not None:
                 units = a["target"][ia] if clusters_by == "image" else a["object"][ia]
                 _equivalence(row, a["hit"][ia], b["hit"][ib], units, margin, clusters_by)
-            _photo(row, a["hit"][ia], b["hit"][ib], a["target"][ia], margin)
+            _photo(row, a["hit"][ia], b["hit"][ib], photos_of(run, a["target"][ia]), margin)
             rows.append(row)
     for holm_set in dict.fromkeys(r["holm_set"] for r in rows):
         chosen = [r for r in rows if r["holm_set"] == holm_set]

@@ -208,20 +208,53 @@ def margin_declaration(confirmation) -> dict:
     return found
 
 
+def replication_config(search: Config, other: Config, variants: tuple[Variant, ...]) -> Config:
+    """The run of a search's frozen winners on the objects of `other` (new photos, none of them
+    in the search): `other`'s targets, poses and evaluation; the search's kernels, methods and
+    matching, which the winners were chosen for. Every object is held out: no [split]."""
+    where = other.source or other.name
+    if other.split is not None:
+        raise FractalMatchError(f"{where}: field 'split': a confirmation on new photos runs every object (allowed: no "
+                                "[split] table)")
+    for field in ("kernels", "methods", "color", "template_masks", "kernel_size"):
+        if getattr(other, field) != getattr(search, field):
+            raise FractalMatchError(f"{where}: field {field!r} = {list(getattr(other, field)) if field in ('kernels', 'methods') else getattr(other, field)!r} "
+                                    f"is not the search's (allowed: {getattr(search, field)!r}, what the winners were "
+                                    "chosen for)")
+    return replace(other, variants=variants, search=None, confirmation=None, source=None)
+
+
 def confirm(tune_folder, out, resume: bool = False, executor: str = "processes", workers: int | None = None,
-            scheduler: str | None = None, progress=None) -> dict:
-    """Run the confirmation of the search in `tune_folder` into the run folder `out`."""
-    from ..experiments.plan import make_plan
+            scheduler: str | None = None, progress=None, on=None) -> dict:
+    """Run the confirmation of the search in `tune_folder` into the run folder `out`: on its
+    held-out objects, or with `on` (a config, or its path) on that config's objects, all of
+    them new, with that config's [confirmation] declaring margins, rule and measures."""
+    from ..experiments.plan import make_plan, photo_units
     from ..experiments.runs import run_experiment, run_progress
 
     config, manifest, found, winners = read_search(tune_folder)
     variants, declared, chosen = declare(config, found, winners, Path(tune_folder))
-    run_config = side_config(config, variants, "held-out", f"{config.name}-confirm")
+    if on is None:
+        run_config, confirmation, extra = side_config(config, variants, "held-out", f"{config.name}-confirm"), \
+            config.confirmation, {}
+    else:
+        other = on if isinstance(on, Config) else load_config(on)
+        run_config, confirmation = replication_config(config, other, variants), other.confirmation
+        extra = {"replication": {"config": str(other.source), "config_hash": other.digest,
+                                 "note": "the search's winners frozen, run on this config's objects: none of them "
+                                         "was in the search"}}
+    if confirmation is not None:
+        extra.update({key: getattr(confirmation, key) for key in ("primary", "secondary", "power")
+                      if getattr(confirmation, key)})
     declaration = {"tune_folder": str(Path(tune_folder).resolve()), "search_hash": manifest["config_hash"],
                    "chosen": chosen, "declared": declared, "holm_over": "the declared comparisons only",
-                   **({"margin": margin_declaration(config.confirmation)} if config.confirmation is not None else {}),
+                   **({"margin": margin_declaration(confirmation)} if confirmation is not None else {}),
                    "winners": {f: {label: {"trial": n, "tune_value": v} for label, (n, v, _) in w.items()}
-                               for f, w in winners.items()}}
+                               for f, w in winners.items()}, **extra}
+    plan = make_plan(run_config)
+    units = photo_units(plan.targets)
+    if units:
+        declaration["units"] = units
 
     def declare_in(folder: Path) -> None:
         """Once the run folder is open, before its first case: write the declaration, or check
@@ -237,7 +270,6 @@ def confirm(tune_folder, out, resume: bool = False, executor: str = "processes",
         if any(before.get(key) != json.loads(json.dumps(declaration[key])) for key in ("declared", "chosen", "winners")):
             raise FractalMatchError(f"{path}: declares other comparisons than this search gives (choose another --out)")
 
-    plan = make_plan(run_config)
     summary = run_experiment(plan, out, resume=resume, executor=executor, workers=workers, scheduler=scheduler,
                              progress=None if progress is None else run_progress(progress, plan), on_open=declare_in)
     return {**summary, "declared": declared, "chosen": chosen, "config": run_config}
