@@ -21,9 +21,9 @@ from .figures import detection_grid, gallery, save_figure
 from .partial import Partial, partial_run
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
 from .declared import _fmt, declared_markdown, declared_section, per_kernel_section, read_declaration
-from .tables import (COMPARISON_COLUMNS, DETECTION_COLUMNS, EQUIVALENCE_COLUMNS, SIGNIFICANCE, SUMMARY_COLUMNS, Run,
-                     comparison_rows, detection_rows, established, family_kind, instance_run, load_run, per_kernel_rows,
-                     shared_photos, success_curves, summary_rows, to_csv)
+from .tables import (COMPARISON_COLUMNS, DETECTION_COLUMNS, EQUIVALENCE_COLUMNS, SECONDARY_COLUMNS, SIGNIFICANCE,
+                     SUMMARY_COLUMNS, Run, comparison_rows, detection_rows, established, family_kind, instance_run,
+                     load_run, per_kernel_rows, secondary_rows, shared_photos, success_curves, summary_rows, to_csv)
 
 def _marks(comparisons: list[dict], families: dict | None = None) -> dict:
     """(method, variant) -> a mark where the variant's difference from the plain kernel (family
@@ -187,8 +187,11 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
     write_atomic(out / "summary.csv", to_csv(summary, SUMMARY_COLUMNS))
     write_atomic(out / "detections.csv", to_csv(detections, DETECTION_COLUMNS))
     write_atomic(out / "comparisons.csv", to_csv(comparisons, COMPARISON_COLUMNS + (EQUIVALENCE_COLUMNS if margins else ())))
+    secondary = secondary_rows(run, declared)
+    if secondary:
+        write_atomic(out / "secondary.csv", to_csv(secondary, SECONDARY_COLUMNS))
     if declaration:
-        write_atomic(out / "declared.md", declared_markdown(comparisons, declaration).encode("utf-8"))
+        write_atomic(out / "declared.md", declared_markdown(comparisons, declaration, secondary).encode("utf-8"))
     if per_kernel:
         write_atomic(out / "comparisons_per_kernel.csv", to_csv(per_kernel, ("kernel",) + COMPARISON_COLUMNS))
     posed = any(r["scale"] != "all" for r in summary)
@@ -207,7 +210,7 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
             task.advance()
             figures += _detection_figures(run, config, runner, out, fractal, chosen, task, svg)
     partial = partial_run(run.folder, run.manifest, config)
-    sections = declared_section(comparisons, declaration), per_kernel_section(per_kernel), \
+    sections = declared_section(comparisons, declaration, secondary), per_kernel_section(per_kernel), \
         _detections_section(run, detections, _top_k(run))
     write_atomic(out / "index.html", _page(run, summary, comparisons, figures, partial, *_judging(run, config),
                                            sections=sections).encode("utf-8"))

@@ -106,7 +106,18 @@ def _invariance_text(selection: dict, margin: dict | None) -> str:
             f"from the pooled ones.{delta} Per method: {'; '.join(parts)}.{note}</p>")
 
 
-def declared_section(comparisons: list[dict], declaration: dict | None) -> str:
+def _secondary_table(rows: list[dict], k: str = "k") -> str:
+    body = "".join(
+        f"<tr><td>{'recall@' + k if r['measure'] == 'recall' else 'AP'}</td><td>{html.escape(r['claim'])}</td>"
+        f"<td>{html.escape(r['method'])}</td><td>{html.escape(r['first'])} − {html.escape(r['second'])}</td><td>{r['n']}</td>"
+        f"<td>{r['photos']} ({r['photo_dof']:.1f})</td><td>{_fmt(r['difference'])}</td>"
+        f"<td>[{_fmt(r['photo_low'])}, {_fmt(r['photo_high'])}]</td><td>{_p(r['p_photo_holm'])}</td></tr>" for r in rows)
+    return ("<div class='scroll'><table><tr><th>measure</th><th>claim</th><th>method</th><th>first − second</th><th>n</th>"
+            "<th>photos (df)</th><th>difference</th><th>95% CR2 interval</th><th>Holm p (CR2)</th></tr>"
+            f"{body}</table></div>")
+
+
+def declared_section(comparisons: list[dict], declaration: dict | None, secondary: list[dict] | None = None) -> str:
     """The declared families, every comparison (established or not) in the order declared."""
     if not declaration:
         return ""
@@ -138,6 +149,11 @@ def declared_section(comparisons: list[dict], declaration: dict | None) -> str:
                  "comparisons with the photos as the units of every verdict (CR2 t-tests, Bell–McCaffrey df, Holm "
                  "within the family), beside the declared verdict.")
     text += "</p>" + _table(pooled, verdicts, rule)
+    if secondary:
+        text += ("<h3 id='secondary'>Secondary measures (declared): every instance in the photo</h3><p>The declared "
+                 "pooled comparisons on recall@k and AP, over the cases whose photo holds at least two objects of the "
+                 "label: first minus second, 95% CR2 interval with the photos as the units, Holm over each measure's "
+                 f"comparisons. {html.escape(declaration.get('secondary', ''))}</p>" + _secondary_table(secondary))
     selection = declaration.get("chosen", {}).get("invariance", {})
     if selection or invariant:
         text += (f"<h3 id='invariance'>Invariance comparisons (confirmatory, Holm over these {len(invariant)})</h3>"
@@ -192,7 +208,7 @@ def _cell(row: dict, rule: str = "cases") -> str:
     return text
 
 
-def declared_markdown(comparisons: list[dict], declaration: dict | None) -> str:
+def declared_markdown(comparisons: list[dict], declaration: dict | None, secondary: list[dict] | None = None) -> str:
     """The declared comparisons as Markdown tables, for a README or a findings page to quote: the
     pooled claims one column each, a row per method; the invariance claims a row each (their
     variants differ by method). Each table says which test gives its p and what its interval is.
@@ -229,6 +245,14 @@ def declared_markdown(comparisons: list[dict], declaration: dict | None) -> str:
                      "| method | claim | first − second | n | photos | comparison |", "|---|---|---|---|---|---|"]
             text += [f"| {r['method']} | {r['claim'].removeprefix('invariance: ')} | {r['first']} − {r['second']} | "
                      f"{r['n']} | {r['photos']} | {_cell(r, rule)} |" for r in rows]
+    if secondary:
+        text += ["", "Secondary measures (declared), over the cases whose photo holds at least two objects of the label; "
+                 "first minus second, 95% CR2 t-interval with the photos as the units, p: Holm-adjusted two-sided CR2 "
+                 "t-test within each measure.", "",
+                 "| measure | method | claim | first − second | photos | difference [95% CR2] | Holm p |", "|---|---|---|---|---|---|---|"]
+        text += [f"| {'recall@k' if r['measure'] == 'recall' else 'AP'} | {r['method']} | {r['claim']} | {r['first']} − "
+                 f"{r['second']} | {r['photos']} | {_signed(r['difference'])} [{_signed(r['photo_low'])}, "
+                 f"{_signed(r['photo_high'])}] | {r['p_photo_holm']:.2g} |" for r in secondary]
     return "\n".join(text) + "\n"
 
 

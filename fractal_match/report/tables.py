@@ -68,13 +68,22 @@ def load_run(folder) -> Run:
     if not folder.is_dir():
         raise ReportError(f"{folder}: not a folder (allowed: a run folder made by `fractal-match run`)")
     manifest_path, results_path = folder / "manifest.json", folder / "results.csv"
+    if not results_path.exists() and (folder / "results.csv.xz").exists():  # a committed run, its rows compressed
+        results_path = folder / "results.csv.xz"
     if not manifest_path.exists() or not results_path.exists():
         raise ReportError(f"{folder}: is not a run folder (needs manifest.json and results.csv)")
     try:
         manifest = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as exc:
         raise ReportError(f"{manifest_path}: unreadable ({exc})") from None
-    with open(results_path, newline="", encoding="utf-8") as handle:
+    import lzma
+
+    opener = lzma.open if results_path.suffix == ".xz" else open
+    try:
+        handle = opener(results_path, "rt", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"{results_path}: unreadable ({exc})") from None
+    with handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None or tuple(header) not in HEADERS:
@@ -208,6 +217,46 @@ def detection_rows(run: Run) -> list[dict]:
             ap = photo_interval(c["ap"][mask], photos) if instances else (float("nan"),) * 3
             row.update(recall=recall[0], recall_low=recall[1], recall_high=recall[2], ap=ap[0], ap_low=ap[1], ap_high=ap[2])
             rows.append(row)
+    return rows
+
+
+#: The columns of secondary.csv: the declared comparisons on recall@k and AP (instances = "image"),
+#: over the cases whose photo holds several objects of the label; photo-level CR2 tests, Holm over
+#: each measure's declared comparisons.
+SECONDARY_COLUMNS = ("measure", "claim", "method", "first", "second", "n", "photos", "difference", "photo_dof",
+                     "photo_low", "photo_high", "p_photo", "p_photo_holm")
+
+
+def secondary_rows(run: Run, declared: list[dict] | None) -> list[dict]:
+    """The declared pooled comparisons (no `kernels` subset) on the instance measures, recall@k
+    and AP: paired cases (group, kernel) whose photo holds at least two objects of the label,
+    first minus second, tested with the photos as the units (:func:`.stats.photo_test`); Holm
+    over each measure's comparisons. Empty unless the run judged every instance."""
+    if not declared or not instance_run(run):
+        return []
+    c = run.columns
+    key = np.array([f"{g}|{k}" for g, k in zip(c["group_id"], c["kernel"])], dtype=object)
+    several = c["objects"] >= 2
+    rows = []
+    for measure in ("recall", "ap"):
+        chosen = []
+        for entry in (d for d in declared if "kernels" not in d):
+            a = run.where(method=entry["method"], variant=entry["first"]) & several
+            b = run.where(method=entry["method"], variant=entry["second"]) & several
+            common, ia, ib = np.intersect1d(key[a], key[b], return_indices=True)
+            if common.size == 0:
+                continue
+            first, second = c[measure][a][ia], c[measure][b][ib]
+            photos = photos_of(run, c["target"][a][ia])
+            keep = ~(np.isnan(first) | np.isnan(second))
+            found = photo_test(first[keep] - second[keep], photos[keep])
+            chosen.append({"measure": measure, "claim": entry["claim"], "method": entry["method"], "first": entry["first"],
+                           "second": entry["second"], "n": int(keep.sum()), "photos": len(set(photos[keep])),
+                           "difference": found.mean, "photo_dof": found.dof, "photo_low": found.low,
+                           "photo_high": found.high, "p_photo": found.p})
+        for row, p in zip(chosen, holm([r["p_photo"] for r in chosen])):
+            row["p_photo_holm"] = float(p)
+        rows += chosen
     return rows
 
 
