@@ -10,7 +10,7 @@ from .._data import DATA_DIR
 from ..engine._methods import METHODS
 from .._version import __version__
 from ..experiments.config import load_config
-from ..datasets import find_annotation
+from ..datasets import find_annotation, load_annotations
 from ..engine.detect import Detection, detect
 from ..templates.fractal import fractalize
 from ..images import load_image, on_target_scale
@@ -20,16 +20,17 @@ from ..experiments.plan import make_plan
 from ..experiments.runs import run_experiment, run_progress
 from .workflows import run_gallery, write_detection
 
-#: The demo: the original experiment's kernel made real, the feature visualization of the face
-#: unit of a trained face detector (MTCNN's ONet, shipped as a picture), scaled to about the size
-#: of the face in the astronaut photo (ONet sees a whole face box in its 48 px), as itself, as an
-#: orbit-trap fractal at malinc's defaults, and as two controls that share the fractal's
+#: The demo: the original experiment on its own photo, the OpenCV tutorial's messi5.jpg (shipped with
+#: study 5's photos), and its kind of kernel made real: the feature visualization of the face unit
+#: of a trained face detector (MTCNN's ONet, shipped as a picture), sized as a run sizes a kernel
+#: (its longer side that of Messi's face box; ONet sees a whole face box in its 48 px), as itself,
+#: as an orbit-trap fractal at malinc's defaults, and as two controls that share the fractal's
 #: confounds (a shrunk copy on the same background; the same trap geometry without the face's
 #: content). Gray, as in the OpenCV tutorial loop the original ran.
-DEMO_TARGET = "astronaut.png"
+DEMO_TARGET = "study5/images/messi5.jpg"
+DEMO_OBJECT = "messi5/face"
 DEMO_KERNEL = "cnn:onet/face"
 DEMO_KERNEL_LABEL = "ONet face unit"
-DEMO_KERNEL_SIZE = 96
 DEMO_VARIANTS = (("orbit-trap", {}), ("shrunk-pad", {"like": "orbit-trap"}), ("scrambled", {"through": "orbit-trap"}))
 
 
@@ -38,8 +39,10 @@ def _compact_figure(detection: Detection, out: Path, metadata: dict, truth, task
     from ..report.figures import detection_grid, save_figure
 
     shown = detection.variants[:2]
-    title = "visualized ONet face unit vs its orbit-trap fractal, astronaut photo (red: best match; dashed blue: true face)"
-    figure = detection_grid(detection.target, shown, detection.methods, truth=truth, title=title, panel=2.7)
+    title = ("visualized ONet face unit vs its orbit-trap fractal, messi5.jpg (dashed blue: the true face; the best "
+             "match green if it hits, red if not)")
+    hits = {(v.name, m): detection.judgement(v, v.best[m])[0] for v in shown for m in detection.methods}
+    figure = detection_grid(detection.target, shown, detection.methods, truth=truth, title=title, panel=2.7, hits=hits)
     return save_figure(figure, out / "detection_compact", metadata, on_saved=task.advance, svg=svg)
 
 
@@ -60,19 +63,23 @@ def run_demo(out=None, batch: bool = True, progress: Progress | None = None,
     if out.exists() and any(out.iterdir()):
         raise FractalMatchError(f"{out}: already holds files; the demo writes a new folder (choose a new or empty --out)")
     progress = ensure(progress)
-    target_path = DATA_DIR / "images" / DEMO_TARGET
+    target_path = DATA_DIR / DEMO_TARGET
     target = load_image(target_path, "gray")
     kernel = load_kernel(DEMO_KERNEL)
-    truth = find_annotation("astronaut/face").box
-    templates = [fractalize(kernel, "none", size=DEMO_KERNEL_SIZE)]
-    templates += [fractalize(kernel, name, size=DEMO_KERNEL_SIZE, **params) for name, params in DEMO_VARIANTS]
+    truth = find_annotation(DEMO_OBJECT, load_annotations(DATA_DIR / "study5" / "annotations.toml")).box
+    size = int(round(max(truth.w, truth.h)))  # as a run's kernel_size = "object" sizes it
+    templates = [fractalize(kernel, "none", size=size)]
+    templates += [fractalize(kernel, name, size=size, **params) for name, params in DEMO_VARIANTS]
     entries = [(DEMO_KERNEL_LABEL if t.family == "none" else t.family, on_target_scale(t.image, target), None) for t in templates]
     detection = detect(target, entries, METHODS, top_k=3, progress=progress)
-    metadata = {"command": "demo", "version": __version__, "target": f"data/images/{DEMO_TARGET}",
-                "kernel": DEMO_KERNEL, "size": DEMO_KERNEL_SIZE, "truth": list(truth),
+    metadata = {"command": "demo", "version": __version__, "target": f"data/{DEMO_TARGET}",
+                "kernel": DEMO_KERNEL, "size": size, "truth": list(truth),
                 "variants": [{"family": t.family, "params": t.metadata()["params"]} for t in templates]}
-    title = (f"visualized ONet face unit ({DEMO_KERNEL}) vs astronaut: normal, orbit trap (malinc defaults) "
-             "and two controls (dashed blue: true face)")
+    title = (f"visualized ONet face unit ({DEMO_KERNEL}) vs messi5.jpg: normal, orbit trap (malinc defaults) "
+             "and two controls (dashed blue: true face; centre rule, green: hit, red: miss)")
+    from ..engine.metrics import Truth
+
+    detection.judge(Truth(truth, truth.center, (truth.w, truth.h), "center", footprint=(size, size)))
     written = write_detection(detection, out, title, metadata, truth=truth, progress=progress, svg=svg)
     with progress.step("drawing the compact figure", total=1 + svg) as task:
         written += _compact_figure(detection, out, metadata, truth, task, svg)
