@@ -201,10 +201,11 @@ def _cell(row: dict, rule: str = "cases") -> str:
     if "verdict" in row:
         text += f"; 90% t [{_signed(row['t90_low'])}, {_signed(row['t90_high'])}]: {row['verdict']}"
     text = f"**{text}**" if established(row) else text
-    if "verdict_photo" in row:
+    if "p_photo_holm" in row:
         interval = (f"[{_signed(row['photo_low'])}, {_signed(row['photo_high'])}]" if not math.isnan(row["photo_low"])
                     else f"no interval ({row['photos']} photo{'s' if row['photos'] != 1 else ''})")
-        text += f"; post hoc, photos: {interval}, p {row['p_photo_holm']:.2g}: {row['verdict_photo']}"
+        said = row.get("verdict_photo") or ("established" if row["p_photo_holm"] < 0.05 else "not established")
+        text += f"; post hoc, photos: {interval}, p {row['p_photo_holm']:.2g}: {said}"
     return text
 
 
