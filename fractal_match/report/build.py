@@ -22,18 +22,31 @@ from .partial import Partial, partial_run
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
 from .declared import _fmt, declared_markdown, declared_section, per_kernel_section, read_declaration
 from .tables import (COMPARISON_COLUMNS, DETECTION_COLUMNS, EQUIVALENCE_COLUMNS, SECONDARY_COLUMNS, SIGNIFICANCE,
-                     SUMMARY_COLUMNS, Run, comparison_rows, detection_rows, established, family_kind, instance_run,
+                     SUMMARY_COLUMNS, Run, comparison_rows, detection_rows, established, established_photo,
+                     family_kind, instance_run,
                      load_run, per_kernel_rows, secondary_rows, shared_photos, success_curves, summary_rows, to_csv)
 
-def _marks(comparisons: list[dict], families: dict | None = None) -> dict:
+def _marks(comparisons: list[dict], families: dict | None = None, photo: bool = False) -> dict:
     """(method, variant) -> a mark where the variant's difference from the plain kernel (family
     `none`, whatever its name: a per-method winner is `none-tNNNN`), pooled over every case, is
-    established (the invariance family's subsets excluded)."""
+    established (the invariance family's subsets excluded); with `photo`, by the photo-level test."""
     def plain(name: str) -> bool:
         return (families or {}).get(name, name) == "none"
 
+    counts = established_photo if photo else established
     return {(row["method"], row["first"]): " ▲" if row["difference"] > 0 else " ▼"
-            for row in comparisons if plain(row["second"]) and row.get("holm_set") != "invariance" and established(row)}
+            for row in comparisons if plain(row["second"]) and row.get("holm_set") != "invariance" and counts(row)}
+
+
+#: How the page names the test behind a mark or a significant difference, per rule.
+_ESTABLISHED = {
+    False: ("the exact McNemar test on the paired cases, Holm-adjusted over every comparison (in a confirmation: "
+            "within its set, declared or exploratory), gives p &lt; 0.05 <em>and</em> the 95% cluster-bootstrap "
+            "interval of the difference (resampling source objects) excludes zero"),
+    True: ("the CR2 t-test with the photos as the units (Bell–McCaffrey degrees of freedom), Holm-adjusted within "
+           "its set (declared or exploratory), gives p &lt; 0.05; the McNemar test over cases and the bootstrap "
+           "over objects are exploratory"),
+}
 
 
 def _families(run: Run) -> dict:
@@ -178,9 +191,10 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
         margins = {family: margin[key] for family, key in (("confirmatory", "delta"), ("invariance", "invariance_delta"))
                    if margin and margin.get(key)}
         seed = int(run.manifest.get("seed", 0))
+        photo = (margin or {}).get("rule", "cases") == "photo"  # a declaration's rule decides every mark too
         comparisons = comparison_rows(run, seed=seed, declared=declared, margins=margins,
                                       clusters_by=(margin or {}).get("clusters", "image"),
-                                      rule=(margin or {}).get("rule", "cases"))
+                                      rule="photo" if photo else "cases")
         per_kernel = per_kernel_rows(run, seed=seed) if len(set(run.columns["kernel"])) > 1 else []
         task.advance()
     detections = detection_rows(run)
@@ -201,7 +215,7 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
     chosen = _chosen_cases(run, fractal) if fractal else []
     drawn = (4 if posed else 2) + (config is not None) + len(chosen)
     with progress.step("report: figures", total=drawn) as task:
-        figures = _figures(run, summary, comparisons, posed, out, task, svg)
+        figures = _figures(run, summary, comparisons, posed, out, task, svg, photo)
         if config is not None:
             from ..experiments.cases import CaseRunner
 
@@ -213,7 +227,7 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
     sections = declared_section(comparisons, declaration, secondary), per_kernel_section(per_kernel), \
         _detections_section(run, detections, _top_k(run))
     write_atomic(out / "index.html", _page(run, summary, comparisons, figures, partial, *_judging(run, config),
-                                           sections=sections).encode("utf-8"))
+                                           sections=sections, photo=photo).encode("utf-8"))
     return out
 
 
@@ -274,16 +288,19 @@ def _first_fractal(config) -> str | None:
     return next((v.name for v in config.variants if family_kind(v.family) == "fractal"), None)
 
 
-def _figures(run: Run, summary, comparisons, posed: bool, out: Path, task, svg: bool = False) -> list[tuple[str, str]]:
+def _figures(run: Run, summary, comparisons, posed: bool, out: Path, task, svg: bool = False,
+             photo: bool = False) -> list[tuple[str, str]]:
     """The figures drawn from the rows alone (no matching)."""
     methods, variants = run.methods, run.variants
     meta = {"run": run.folder.name, "config_hash": run.manifest.get("config_hash", ""), **_plugins(run)}
     figures: list[tuple[str, str]] = []
-    save_figure(hit_rate_heatmap(summary, methods, variants, _marks(comparisons, _families(run))), out / "hit_rate", meta, svg=svg)
+    save_figure(hit_rate_heatmap(summary, methods, variants, _marks(comparisons, _families(run), photo)), out / "hit_rate",
+                meta, svg=svg)
     task.advance()
     figures.append(("hit_rate.png", "Hit rate per method and variant over every kernel, object and pose. "
-                    "▲/▼: established above/below the plain kernel (Holm-adjusted exact McNemar p < 0.05 and "
-                    "a cluster-bootstrap interval that excludes zero)."))
+                    "▲/▼: established above/below the plain kernel (" + (
+                        "Holm-adjusted CR2 p < 0.05, the photos as the units)." if photo else
+                        "Holm-adjusted exact McNemar p < 0.05 and a cluster-bootstrap interval that excludes zero).")))
     if posed:
         for axis in ("rotation", "scale"):
             save_figure(hit_rate_curves(summary, methods, variants, axis), out / f"hit_rate_vs_{axis}", meta, svg=svg)
@@ -348,18 +365,25 @@ def _banner(partial: Partial | None) -> str:
 
 
 def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[tuple[str, str]],
-          partial: Partial | None = None, rule: str = "", notes: dict | None = None, sections=("", "", "")) -> str:
-    marks = _marks(comparisons, _families(run))
+          partial: Partial | None = None, rule: str = "", notes: dict | None = None, sections=("", "", ""),
+          photo: bool = False) -> str:
+    marks = _marks(comparisons, _families(run), photo)
     kernels = [k for k in dict.fromkeys(r["kernel"] for r in summary) if k != "all"]
     per_kernel = "".join(f"<h3>kernel {html.escape(k)}</h3>{_rate_table(run, summary, k, {}, notes)}" for k in kernels)
     manifest = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
                        for k, v in sorted(run.manifest.items()))
-    significant = [r for r in comparisons if established(r)]
+    significant = [r for r in comparisons if (established_photo if photo else established)(r)]
     comp_rows = "".join(
         f"<tr><td>{html.escape(r['method'])}</td><td>{html.escape(r['first'])}</td><td>{html.escape(r['second'])}</td>"
-        f"<td>{r['n']}</td><td>{r['b']}</td><td>{r['c']}</td><td>{_fmt(r['difference'])}</td>"
+        f"<td>{r['n']}</td><td>{r['photos']}</td><td>{r['b']}</td><td>{r['c']}</td><td>{_fmt(r['difference'])}</td>"
+        f"<td>[{_fmt(r['photo_low'])}, {_fmt(r['photo_high'])}]</td><td>{r['p_photo_holm']:.2g}</td>"
         f"<td>[{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]</td><td>{r['p_holm']:.2g}</td>"
         f"<td>{html.escape(r.get('holm_set', ''))}</td></tr>" for r in significant)
+    differences = (
+        "<div class='scroll'><table><tr><th>method</th><th>first</th><th>second</th><th>n</th><th>photos</th><th>b</th>"
+        "<th>c</th><th>difference</th><th>95% CR2 interval (photos)</th><th>Holm p (CR2)</th>"
+        f"<th>95% bootstrap CI (objects)</th><th>Holm p (McNemar)</th><th>Holm set</th></tr>{comp_rows}</table></div>"
+        if significant else f"<p><em>None of the {len(comparisons)} comparisons is established.</em></p>")
     figure_html = "".join(f"<figure id='{_anchor(f)}'><a href='{f}'><img src='{f}' alt='{html.escape(caption)}'></a>"
                           f"<figcaption>{caption}</figcaption></figure>" for f, caption in figures)
     declared, kernel_tests, detections = sections
@@ -394,17 +418,16 @@ div.scroll {{ overflow-x: auto; }}
 {declared}
 <h2 id="rates">Hit rate per method and variant</h2>
 <p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): established
-above/below the plain kernel (<code>none</code>): the exact McNemar test on the paired cases, Holm-adjusted over every
-comparison (in a confirmation: within its set, declared or exploratory), gives p &lt; {SIGNIFICANCE} <em>and</em> the 95% cluster-bootstrap interval of the difference (resampling
-source objects) excludes zero.{(" What counts as a hit: " + html.escape(rule) + ".") if rule else ""}{_shared_line(run)}</p>
+above/below the plain kernel (<code>none</code>): {_ESTABLISHED[photo]}.{(" What counts as a hit: " + html.escape(rule) + ".") if rule else ""}{_shared_line(run)}</p>
 {_rate_table(run, summary, "all", marks, notes)}
 {detections}
 {"<h2 id='per-kernel'>Hit rate per kernel</h2><p>The same, for each kernel alone (marks are for the pooled comparisons only).</p>" + per_kernel if per_kernel else ""}
 <h2 id="differences">Significant paired differences</h2>
-<p>Every comparison in <a href="comparisons.csv">comparisons.csv</a> whose difference is established (Holm-adjusted
-p &lt; {SIGNIFICANCE} and the bootstrap interval excludes zero: {len(significant)} of {len(comparisons)}). b: first hits where second misses; c: the reverse; difference: hit rate of first minus second with a
-95% cluster-bootstrap interval (clusters: source objects).</p>
-<table><tr><th>method</th><th>first</th><th>second</th><th>n</th><th>b</th><th>c</th><th>difference</th><th>95% CI</th><th>Holm p</th><th>Holm set</th></tr>{comp_rows}</table>
+<p>Every comparison in <a href="comparisons.csv">comparisons.csv</a> whose difference is established ({_ESTABLISHED[photo]}:
+{len(significant)} of {len(comparisons)}). b: first hits where second misses; c: the reverse; difference: hit rate of first
+minus second, with its 95% CR2 t-interval over photos and its 95% cluster-bootstrap interval over source objects; each
+p is Holm-adjusted within its set.</p>
+{differences}
 {kernel_tests}
 <h2 id="figures">Figures</h2>{figure_html}
 <h2 id="run">Run</h2><table class="manifest">{manifest}</table>
