@@ -43,3 +43,16 @@ def test_kernel_sources():
     crop = load_kernel("crop:astronaut/face", "color")
     assert crop.image.shape == (102, 88, 3)
     assert resize_kernel(crop, 56).image.shape == (56, 48, 3)
+
+
+def test_the_study5_photos_are_new_boxed_and_grouped_into_units():
+    """Study 5's objects: at least 80 boxes in at least 30 independent units, every box inside its
+    image, every image in a unit, and no image one of the bundled photos the searches used."""
+    study = load_annotations(DATA_DIR / "study5" / "annotations.toml")
+    assert len(study) >= 80 and len({a.unit_key for a in study}) >= 30
+    assert all(a.unit for a in study)  # every image is in the [units] table
+    for annotation in study:
+        image = load_image(annotation.image)
+        assert annotation.box.inside(image.shape[1], image.shape[0]), annotation.name
+    searched = {a.image.name for a in load_annotations()}
+    assert not searched & {a.image.name for a in study}
