@@ -21,10 +21,11 @@ from .figures import detection_grid, gallery, save_figure
 from .partial import Partial, partial_run
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
 from .declared import _fmt, declared_markdown, declared_section, per_kernel_section, read_declaration
-from .tables import (COMPARISON_COLUMNS, DETECTION_COLUMNS, EQUIVALENCE_COLUMNS, SECONDARY_COLUMNS, SIGNIFICANCE,
-                     SUMMARY_COLUMNS, Run, comparison_rows, detection_rows, established, established_photo,
-                     family_kind, instance_run,
-                     load_run, per_kernel_rows, secondary_rows, shared_photos, success_curves, summary_rows, to_csv)
+from .detections import (DETECTION_COLUMNS, SECONDARY_COLUMNS, detection_rows, detections_section, secondary_rows,
+                         shared_line, top_k)
+from .tables import (COMPARISON_COLUMNS, EQUIVALENCE_COLUMNS, SUMMARY_COLUMNS, Run, comparison_rows, established,
+                     established_photo, family_kind, load_run, per_kernel_rows, success_curves, summary_rows, to_csv)
+
 
 def _marks(comparisons: list[dict], families: dict | None = None, photo: bool = False) -> dict:
     """(method, variant) -> a mark where the variant's difference from the plain kernel (family
@@ -225,63 +226,10 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
             figures += _detection_figures(run, config, runner, out, fractal, chosen, task, svg)
     partial = partial_run(run.folder, run.manifest, config)
     sections = declared_section(comparisons, declaration, secondary), per_kernel_section(per_kernel), \
-        _detections_section(run, detections, _top_k(run))
+        detections_section(run, detections, top_k(run))
     write_atomic(out / "index.html", _page(run, summary, comparisons, figures, partial, *_judging(run, config),
                                            sections=sections, photo=photo).encode("utf-8"))
     return out
-
-
-def _top_k(run: Run) -> int:
-    """The run's [evaluation] top_k, read from its config.toml as written (its data may have moved)."""
-    import tomllib
-
-    try:
-        return int(tomllib.loads((run.folder / "config.toml").read_text()).get("evaluation", {}).get("top_k", 5))
-    except (OSError, ValueError, tomllib.TOMLDecodeError):
-        return 5
-
-
-def _interval(value: float, low: float, high: float) -> str:
-    return f"<b>{_fmt(value, 2)}</b><br><small>[{_fmt(low, 2)}, {_fmt(high, 2)}]</small>"
-
-
-def _detections_section(run: Run, detections: list[dict], top_k: int) -> str:
-    """Rows that gave no detection (flat or undefined maps) and, for a run that judged every
-    instance in the photo, recall@k and AP beside the top-1 hit rate; empty when there is
-    nothing to say (every map gave a detection, per-object judging)."""
-    instances = instance_run(run)
-    if not instances and not any(r["flat"] or r["undefined"] for r in detections):
-        return ""
-    head = "<th>method</th><th>variant</th><th>rows</th><th>photos</th><th>flat</th><th>undefined</th><th>top-1 hit rate</th>"
-    if instances:
-        head += f"<th>recall@{top_k}</th><th>AP</th>"
-    body = ""
-    for r in detections:
-        cells = (f"<td>{html.escape(r['method'])}</td><td>{html.escape(r['variant'])}</td><td>{r['n']}</td><td>{r['photos']}</td>"
-                 f"<td>{r['flat']}</td><td>{r['undefined']}</td><td>{_interval(r['hit_rate'], r['hit_low'], r['hit_high'])}</td>")
-        if instances:
-            cells += f"<td>{_interval(r['recall'], r['recall_low'], r['recall_high'])}</td><td>{_interval(r['ap'], r['ap_low'], r['ap_high'])}</td>"
-        body += f"<tr>{cells}</tr>"
-    what = ("Every object of the label in the photo counted: the top-k peaks (after NMS, best first) are matched "
-            "greedily to the photo's objects of the query object's label, each object at most once, under the hit "
-            f"rule. recall@{top_k}: the share of the photo's objects found among the top {top_k}; AP: average "
-            "precision over the ranked peaks, as COCO computes it (101 recall points). " if instances else "")
-    return (f"<h2 id='detections'>Detections{' over every instance' if instances else ''}</h2><p>{what}"
-            "flat: rows whose map has no spread (every defined position scores the same), undefined: rows whose map "
-            "has no defined position or that could not be matched; both are no detection and count as misses. "
-            "Intervals: 95% cluster-robust t-intervals with the photos as the units (file "
-            "<a href='detections.csv'>detections.csv</a>).</p>"
-            f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>")
-
-
-def _shared_line(run: Run) -> str:
-    """One sentence when objects share a photo and each is judged alone (instances = "object")."""
-    shared, objects = shared_photos(run)
-    if instance_run(run) or not shared:
-        return ""
-    return (f" {shared} of {objects} objects share their photo with other objects of this run: each is judged by its "
-            "own map's best position only, so a detection on another object of the photo is a miss for this one "
-            "(<code>[evaluation] instances = \"image\"</code> counts every instance).")
 
 
 def _first_fractal(config) -> str | None:
@@ -418,7 +366,7 @@ div.scroll {{ overflow-x: auto; }}
 {declared}
 <h2 id="rates">Hit rate per method and variant</h2>
 <p>Bold: hit rate over every kernel, object and pose; below: Wilson 95% interval. ▲/▼ (green/red): established
-above/below the plain kernel (<code>none</code>): {_ESTABLISHED[photo]}.{(" What counts as a hit: " + html.escape(rule) + ".") if rule else ""}{_shared_line(run)}</p>
+above/below the plain kernel (<code>none</code>): {_ESTABLISHED[photo]}.{(" What counts as a hit: " + html.escape(rule) + ".") if rule else ""}{shared_line(run)}</p>
 {_rate_table(run, summary, "all", marks, notes)}
 {detections}
 {"<h2 id='per-kernel'>Hit rate per kernel</h2><p>The same, for each kernel alone (marks are for the pooled comparisons only).</p>" + per_kernel if per_kernel else ""}

@@ -158,115 +158,11 @@ def summary_rows(run: Run) -> list[dict]:
     return rows
 
 
-#: The columns of detections.csv: per method x variant, how many rows had no detection and why,
-#: and the top-1 hit rate; with instances = "image", also recall@k and AP over the photo's
-#: objects. Intervals: 95% cluster-robust t-intervals with the photos as the units.
-DETECTION_COLUMNS = ("method", "variant", "n", "photos", "flat", "undefined", "hit_rate", "hit_low", "hit_high",
-                     "recall", "recall_low", "recall_high", "ap", "ap_low", "ap_high")
-
-
 def photos_of(run: Run, targets) -> np.ndarray:
     """The independent unit of each of these rows' photos (`target`): the unit the run's manifest
     records for it (images of one scene or video are one unit), else the photo itself."""
     units = run.manifest.get("units") or {}
     return np.array([units.get(t, t) for t in targets], dtype=object) if units else np.asarray(targets, dtype=object)
-
-
-def instance_run(run: Run) -> bool:
-    """Whether the run judged every instance in the photo ([evaluation] instances = "image")."""
-    return "ap" in run.columns
-
-
-def photo_interval(values, photos, confidence: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high): the mean of per-row `values` with a cluster-robust t-interval, the
-    `photos` as the independent units (:func:`.stats.cluster_t`, G - 1 degrees of freedom).
-    NaN rows are left out; with fewer than two photos the interval is NaN."""
-    values = np.asarray(values, np.float64)
-    photos = np.asarray(photos, dtype=object)
-    keep = ~np.isnan(values)
-    if not keep.any():
-        return float("nan"), float("nan"), float("nan")
-    mean, error, dof = cluster_t(values[keep], photos[keep])
-    if not dof or not np.isfinite(error):
-        return mean, float("nan"), float("nan")
-    half = float(student_t.ppf(0.5 + confidence / 2.0, dof)) * error
-    return mean, mean - half, mean + half
-
-
-def detection_rows(run: Run) -> list[dict]:
-    """Per method x variant (:data:`DETECTION_COLUMNS`): rows whose map was flat or undefined
-    (no detection, counted as misses), and the top-1 hit rate, recall@k and AP with 95%
-    intervals clustered by photo (recall and AP only in a run with instances = "image")."""
-    c = run.columns
-    status = c["status"]
-    flat = np.array([str(v).startswith("flat:") for v in status])
-    undefined = np.array([str(v).startswith(("undefined", "skipped")) for v in status])
-    instances = instance_run(run)
-    rows = []
-    for method in run.methods:
-        for variant in run.variants:
-            mask = run.where(method=method, variant=variant)
-            if not mask.any():
-                continue
-            photos = photos_of(run, c["target"][mask])
-            hit = photo_interval(c["hit"][mask].astype(np.float64), photos)
-            row = {"method": method, "variant": variant, "n": int(mask.sum()), "photos": len(set(photos)),
-                   "flat": int(flat[mask].sum()), "undefined": int(undefined[mask].sum()),
-                   "hit_rate": hit[0], "hit_low": hit[1], "hit_high": hit[2]}
-            recall = photo_interval(c["recall"][mask], photos) if instances else (float("nan"),) * 3
-            ap = photo_interval(c["ap"][mask], photos) if instances else (float("nan"),) * 3
-            row.update(recall=recall[0], recall_low=recall[1], recall_high=recall[2], ap=ap[0], ap_low=ap[1], ap_high=ap[2])
-            rows.append(row)
-    return rows
-
-
-#: The columns of secondary.csv: the declared comparisons on recall@k and AP (instances = "image"),
-#: over the cases whose photo holds several objects of the label; photo-level CR2 tests, Holm over
-#: each measure's declared comparisons.
-SECONDARY_COLUMNS = ("measure", "claim", "method", "first", "second", "n", "photos", "difference", "photo_dof",
-                     "photo_low", "photo_high", "p_photo", "p_photo_holm")
-
-
-def secondary_rows(run: Run, declared: list[dict] | None) -> list[dict]:
-    """The declared pooled comparisons (no `kernels` subset) on the instance measures, recall@k
-    and AP: paired cases (group, kernel) whose photo holds at least two objects of the label,
-    first minus second, tested with the photos as the units (:func:`.stats.photo_test`); Holm
-    over each measure's comparisons. Empty unless the run judged every instance."""
-    if not declared or not instance_run(run):
-        return []
-    c = run.columns
-    key = np.array([f"{g}|{k}" for g, k in zip(c["group_id"], c["kernel"])], dtype=object)
-    several = c["objects"] >= 2
-    rows = []
-    for measure in ("recall", "ap"):
-        chosen = []
-        for entry in (d for d in declared if "kernels" not in d):
-            a = run.where(method=entry["method"], variant=entry["first"]) & several
-            b = run.where(method=entry["method"], variant=entry["second"]) & several
-            common, ia, ib = np.intersect1d(key[a], key[b], return_indices=True)
-            if common.size == 0:
-                continue
-            first, second = c[measure][a][ia], c[measure][b][ib]
-            photos = photos_of(run, c["target"][a][ia])
-            keep = ~(np.isnan(first) | np.isnan(second))
-            found = photo_test(first[keep] - second[keep], photos[keep])
-            chosen.append({"measure": measure, "claim": entry["claim"], "method": entry["method"], "first": entry["first"],
-                           "second": entry["second"], "n": int(keep.sum()), "photos": len(set(photos[keep])),
-                           "difference": found.mean, "photo_dof": found.dof, "photo_low": found.low,
-                           "photo_high": found.high, "p_photo": found.p})
-        for row, p in zip(chosen, holm([r["p_photo"] for r in chosen])):
-            row["p_photo_holm"] = float(p)
-        rows += chosen
-    return rows
-
-
-def shared_photos(run: Run) -> tuple[int, int]:
-    """(objects that share their photo with another object of the run, objects)."""
-    c = run.columns
-    by_photo: dict = {}
-    for photo, name in set(zip(c["target"], c["object"])):
-        by_photo.setdefault(photo, set()).add(name)
-    return sum(len(names) for names in by_photo.values() if len(names) > 1), sum(len(n) for n in by_photo.values())
 
 
 def success_curves(run: Run) -> dict[tuple[str, str], np.ndarray]:
@@ -286,11 +182,6 @@ EQUIVALENCE_COLUMNS = ("margin", "clusters", "t90_low", "t90_high", "p_tost", "p
                        "p_tost_photo", "p_tost_photo_holm", "p_no_gain_photo", "p_no_gain_photo_holm", "verdict_photo",
                        "no_gain_photo")
 
-#: How a declaration's verdicts are decided: "photo" (every verdict by CR2 t-tests with the
-#: photos as the units, Holm within its family) or, as studies 3 and 4 declared, "cases"
-#: (superior / inferior by the exact McNemar test over cases and a bootstrap over objects,
-#: equivalence by CR1 t-tests over the declared clusters).
-RULES = ("photo", "cases")
 
 
 def comparison_pairs(variants: list[str], families: dict[str, str]) -> list[tuple[str, str]]:
