@@ -22,6 +22,9 @@ from test_matching import assert_agrees, random_mask, shapes
 # found by this test in CI: a masked window of an all-black patch had an FFT energy of rounding
 # noise, not zero, so TM_SQDIFF_NORMED divided noise by noise instead of marking it degenerate
 @example(shape=(41, 41, 5, 10), dtype="uint8", channels=1, mask_kind="binary", texture="flat-patches", seed=33)
+# found in CI: a covariance near zero cancels in OpenCV's float32 TM_CCOEFF (off by 0.4%; ours equals
+# the float64 truth): such a case is judged by the truth
+@example(shape=(34, 34, 34, 34), dtype="float32", channels=1, mask_kind="binary", texture="flat-patches", seed=43)
 def test_matcher_agrees_with_opencv_on_a_thousand_cases(shape, dtype, channels, mask_kind, texture, seed):
     rng = np.random.default_rng(seed)
     H, W, h, w = shape
