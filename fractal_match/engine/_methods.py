@@ -234,29 +234,37 @@ def window_energy_max(target: np.ndarray, shape: tuple[int, ...]) -> float:
     return float(windows.max()) if windows.size else 0.0
 
 
+def flat_status(best: float, worst: float, method: str, template_energy: float, target_energy: float,
+                window_energy) -> str | None:
+    """:func:`flat_reason` when a map whose defined scores run from `worst` to `best` (higher is
+    better) is flat, else None. The raw methods are first judged against the whole target's sum
+    of squares (`target_energy`, a bound on any window's), which settles most maps; only a map that
+    is flat by that bound asks `window_energy()` for the largest window's."""
+    scale = 1.0
+    if not METHOD_INFO[method].normed:
+        if not is_flat(best, worst, method, term_scale(method, template_energy, target_energy)):
+            return None
+        scale = term_scale(method, template_energy, window_energy())
+    if not is_flat(best, worst, method, scale):
+        return None
+    return flat_reason(method, -best if METHOD_INFO[method].lower_is_better else best)
+
+
 def map_flatness(response: np.ndarray, method: str, degenerate: np.ndarray | None, target: np.ndarray,
                  template: np.ndarray, mask: np.ndarray | None = None) -> str | None:
-    """:func:`flat_reason` when `method`'s map of `template` (with its `mask`, values in [0, 1])
-    on `target` is flat over its defined positions, else None (also when none is defined)."""
+    """:func:`flat_status` of `method`'s map of `template` (with its `mask`, values in [0, 1]) on
+    `target`, over its defined positions (None also when none is defined)."""
     score = score_map(response, method, degenerate, copy=False)
     finite = score[np.isfinite(score)]
     if finite.size == 0:
         return None
-    best, worst = float(finite.max()), float(finite.min())
     values = np.asarray(template, np.float64)
     if mask is not None:
         weights = np.asarray(mask, np.float64)
         values = values * (weights[..., None] if weights.ndim < values.ndim else weights)
-    energy = float((values * values).sum())
-    if not METHOD_INFO[method].normed:  # first against the whole target's energy: a bound that needs no pass
-        whole = np.asarray(target, np.float64)
-        if not is_flat(best, worst, method, term_scale(method, energy, float((whole * whole).sum()))):
-            return None
-    scale = term_scale(method, energy, window_energy_max(target, np.shape(template)))
-    if not is_flat(best, worst, method, scale):
-        return None
-    sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
-    return flat_reason(method, sign * best)
+    whole = np.asarray(target, np.float64)
+    return flat_status(float(finite.max()), float(finite.min()), method, float((values * values).sum()),
+                       float((whole * whole).sum()), lambda: window_energy_max(target, np.shape(template)))
 
 
 def template_error(template: np.ndarray, method: str, what: str) -> DegenerateError:

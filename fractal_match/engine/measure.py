@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _measures
 from .._errors import DegenerateError
-from ._methods import FLAT_RTOL, FLAT_SPREAD, METHOD_INFO, METHODS, Match, flat_reason, is_flat, map_flatness, term_scale
+from ._methods import FLAT_RTOL, METHOD_INFO, METHODS, Match, flat_status, map_flatness
 from .matching import _masked_one_by_one, _Outcome, check_template, correlations, prepare_batch
 from ._masked import match_masked
 from .metrics import (PSR_EXCLUDE, Truth, _region_window, _shifted, evaluate, hit_region, instance_measures, is_hit,
@@ -114,20 +114,10 @@ class _Pass:
         return self._energy
 
     def flat(self, k: int, m: int) -> str | None:
-        """:func:`._methods.flat_reason` when template k's map of method m has no spread over its
-        defined positions (:data:`._methods.FLAT_SPREAD`), else None."""
-        method = METHODS[m]
-        spread = float(self.best_value[k, m]) - float(self.low[k, m])
-        if not METHOD_INFO[method].normed:  # first against the whole target's energy, a bound that needs no pass
-            if spread > FLAT_SPREAD * term_scale(method, self.tsq[k], float(self.sums[1][-1, -1])):
-                return None
-            scale = term_scale(method, self.tsq[k], self.window_energy())
-        else:
-            scale = 1.0
-        if not is_flat(self.best_value[k, m], self.low[k, m], method, scale):
-            return None
-        sign = -1.0 if METHOD_INFO[method].lower_is_better else 1.0
-        return flat_reason(method, sign * float(self.best_value[k, m]))
+        """:func:`._methods.flat_status` of template k's map of method m, from the pass's best and
+        minimum (the whole target's energy from its integral image)."""
+        return flat_status(float(self.best_value[k, m]), float(self.low[k, m]), METHODS[m], self.tsq[k],
+                           float(self.sums[1][-1, -1]), self.window_energy)
 
     def best_match(self, k: int, method: str) -> Match | str:
         """The best position of template k's map, or why it has none (no defined position; flat)."""

@@ -134,16 +134,16 @@ def _region_window(shape, template_shape, truth: Truth) -> tuple[slice, slice]:
 
 
 def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, degenerate: np.ndarray | None = None,
-             top_k: int = 5, nms_overlap: float = 0.3, scale: float | None = None, instances=None) -> dict:
+             top_k: int = 5, nms_overlap: float = 0.3, instances=None) -> dict:
     """Every per-case measure for one method's map: best x, y, score; centre error; IoU; hit; PSR;
     margin; rank of the first hit among the NMS peaks (0 if none of the top k); degenerate count.
 
     One float32 score map is made and everything is read from it (same values as
     :func:`peak_to_sidelobe`, :func:`margin` and :func:`~fractal_match.engine.peaks.find_peaks`).
-    A map with no spread over its defined positions points nowhere: :class:`FlatMapError`
-    (judged against `scale`, the size of the terms, :func:`._methods.term_scale`; without it
-    against the scores' own size, which finds fewer flat maps: callers that know the target
-    use :func:`._methods.map_flatness` first). With `instances`, the truths of every object of
+    A map with no spread over its defined positions points nowhere: :class:`FlatMapError`. Judged
+    here against the scores' own size, which finds fewer flat maps than the engine's rule against
+    the size of the terms (:func:`._methods.map_flatness`), which callers that know the target and
+    template apply first. With `instances`, the truths of every object of
     the label in the photo (the posed target), the top-k peaks are also matched to them:
     :func:`instance_measures`.
     """
@@ -153,9 +153,7 @@ def evaluate(response: np.ndarray, method: str, template_shape, truth: Truth, de
         best_match(response, method, degenerate)  # raises the DegenerateError that says why
     y, x = divmod(int(best), score.shape[1])
     peak = float(score[y, x])
-    if scale is None:
-        scale = max(abs(peak), abs(float(low)))
-    if is_flat(peak, low, method, scale):
+    if is_flat(peak, low, method, max(abs(peak), abs(float(low)))):
         raise FlatMapError(flat_reason(method, -peak if METHOD_INFO[method].lower_is_better else peak))
     hit, error, overlap = is_hit(x, y, template_shape, truth)
     peaks = peaks_of_candidates(indices, values, score.shape[1], template_shape, top_k, nms_overlap)
