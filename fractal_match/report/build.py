@@ -343,10 +343,10 @@ def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[
         "<ul>" + "".join(f"<li><a href='#{_anchor(f)}'>{_anchor(f).replace('_', ' ')}</a></li>" for f, _ in figures) + "</ul>"
         if key == "figures" else "") + "</li>" for key, title in sections)
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; line-height: 1.4; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 0.8em; max-width: 1200px; color: #222; line-height: 1.4; overflow-wrap: break-word; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.85em; display: block; overflow-x: auto; max-width: 100%; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: center; }}
 th {{ background: #f3f3f3; }}
 td.up {{ background: #e3f4e3; }} td.down {{ background: #f8e1e1; }}
