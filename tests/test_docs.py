@@ -162,3 +162,25 @@ def test_the_readme_is_short_keeps_its_two_set_up_commands_and_links_to_files_th
     assert len(links) >= 10
     for link in links:
         assert link.startswith("http") or (ROOT / link).exists(), link
+
+
+def _markdown_files() -> list[Path]:
+    return sorted([*DOCS.rglob("*.md"), ROOT / "README.md", ROOT / "data" / "LICENSES.md"])
+
+
+def test_no_list_starts_straight_after_a_paragraph_line():
+    """Python-Markdown (the site) needs a blank line before a list; without one the list is a
+    run-on paragraph with literal dashes, which `mkdocs build --strict` does not report."""
+    item = re.compile(r"\s*([-*+]|\d+\.)\s+\S")
+    found = []
+    for page in _markdown_files():
+        lines = page.read_text(encoding="utf-8").splitlines()
+        fenced = False
+        for number, line in enumerate(lines[1:], start=2):
+            if line.startswith("```"):
+                fenced = not fenced
+            before = lines[number - 2]
+            if (not fenced and item.match(line) and before.strip() and not item.match(before)
+                    and not before.startswith(("  ", "|", "#", "<", "```"))):
+                found.append(f"{page.relative_to(ROOT)}:{number}: {line[:60]}")
+    assert not found, "\n".join(found)

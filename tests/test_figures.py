@@ -2,9 +2,13 @@ import numpy as np
 
 from fractal_match import match_all, read_png_metadata
 from fractal_match.engine.detect import Variant
-from fractal_match.report.figures import detection_grid, save_figure
+from fractal_match.report.figures import _HIT, _MISS, _UNJUDGED, detection_grid, save_figure
 
 METHODS = ("TM_SQDIFF", "TM_CCOEFF_NORMED")
+
+
+def _pixels(canvas, colour, tolerance=25):
+    return (np.abs(canvas[:, :, :3].astype(int) - np.array(colour)) <= tolerance).all(axis=2)
 
 
 def test_detection_grid_has_a_row_per_method_and_two_panels_per_variant(tmp_path):
@@ -27,8 +31,10 @@ def test_detection_grid_has_a_row_per_method_and_two_panels_per_variant(tmp_path
             assert f"{method} ({direction} is better)\n{name}: response" in texts
     best = [t for t in texts if ": best at (" in t]
     assert len(best) == 2 * len(METHODS) and "normal: best at (5, 5)" in best
-    red = (canvas[:, :, 0] > 200) & (canvas[:, :, 1] < 60) & (canvas[:, :, 2] < 60)
-    assert red.sum() > 4 * 2 * 2 * len(METHODS) * 10  # a cross per map and a box per detection panel
+    # nothing was judged: the boxes are amber, the crosses white, and no pixel is a miss's red
+    assert not _pixels(canvas, _MISS).any()
+    assert _pixels(canvas, _UNJUDGED).sum() > 4 * 2 * len(METHODS) * 10  # a box per detection panel
+    assert _pixels(canvas, (255, 255, 255)).sum() > 2 * len(METHODS) * 20  # a cross per map
     blue = (canvas[:, :, 0] < 30) & (canvas[:, :, 1] > 150) & (canvas[:, :, 2] > 230)
     assert blue.any()  # the dashed true box
     assert [p.name for p in save_figure(fig, tmp_path / "only", {})] == ["only.png"]  # SVG only when asked
@@ -94,3 +100,79 @@ def test_gallery_columns_leave_the_fewest_empty_cells():
         fig = gallery(kernel, shown)
         grid = fig.axes[0].get_subplotspec().get_gridspec()
         assert grid.ncols == columns, (count, grid.ncols)
+
+
+def _grid(hits=None):
+    rng = np.random.default_rng(1)
+    target = rng.integers(0, 256, (40, 50)).astype(np.uint8)
+    template = target[5:15, 5:15]
+    responses = match_all(target, template, METHODS)
+    variant = Variant("crop", template, responses, {m: responses.best(m) for m in METHODS})
+    fig = detection_grid(target, [variant], METHODS, truth=(5, 5, 10, 10), title="t", hits=hits)
+    return fig.images[0].get_array()
+
+
+def test_each_colour_means_one_thing_in_every_detection_figure():
+    """Green a hit, red a miss, amber a detection nobody judged; a map's best position is a white
+    cross, never red (a red cross beside a green box read as 'wrong')."""
+    hit, miss = _grid({("crop", m): True for m in METHODS}), _grid({("crop", m): False for m in METHODS})
+    assert _pixels(hit, _HIT).sum() > 40 and not _pixels(hit, _MISS).any() and not _pixels(hit, _UNJUDGED).any()
+    assert _pixels(miss, _MISS).sum() > 40 and not _pixels(miss, _HIT).any()
+    import matplotlib.colors
+
+    from fractal_match.report import figures
+    from fractal_match.report.plots import _SAFE
+    assert figures._CROSS == (255, 255, 255)
+    for colour in _SAFE:  # no line colour of the summary plots is a hit's green or a miss's red
+        rgb = np.array(matplotlib.colors.to_rgb(colour)) * 255
+        assert np.abs(rgb - _HIT).max() > 40 and np.abs(rgb - _MISS).max() > 40
+
+
+def _summary_rows(methods, variants, rate=lambda m, v, x: 0.0):
+    rows = []
+    for m in methods:
+        for v in variants:
+            rows.append({"method": m, "variant": v, "scale": "all", "rotation": "all", "kernel": "all",
+                         "hit_rate": 0.5, "hits": 4, "n": 8})
+            for rotation in (0, 30, 90):
+                hits = int(round(8 * rate(m, v, rotation)))
+                rows.append({"method": m, "variant": v, "scale": 1.0, "rotation": rotation, "kernel": "all",
+                             "hit_rate": hits / 8, "hits": hits, "n": 8})
+    return rows
+
+
+def test_no_title_or_label_of_a_summary_figure_is_clipped(tmp_path):
+    """The title's box (every drawn word's) lies inside the saved figure, for 1 to 12 variants
+    with long names; the check itself finds the clipped title the heatmap had before fitting."""
+    from fractal_match.report.figures import overflow
+    from fractal_match.report.plots import hit_rate_curves, hit_rate_heatmap
+
+    methods = ["TM_SQDIFF", "TM_SQDIFF_NORMED", "TM_CCORR", "TM_CCORR_NORMED", "TM_CCOEFF", "TM_CCOEFF_NORMED"]
+    unfitted = hit_rate_heatmap(_summary_rows(methods, ["none", "orbit-trap", "shrunk-pad", "bank"]), methods,
+                                ["none", "orbit-trap", "shrunk-pad", "bank"])
+    assert overflow(unfitted)[0] > 0.05  # what the tutorial's hit_rate.png showed: "...objects and pose"
+    for count in (1, 4, 12):
+        variants = ["none", *[f"a-rather-long-variant-name-{i}" for i in range(count - 1)]]
+        rows = _summary_rows(methods, variants)
+        for name, fig in (("heatmap", hit_rate_heatmap(rows, methods, variants)),
+                          ("rotation", hit_rate_curves(rows, methods[:2], variants, "rotation"))):
+            save_figure(fig, tmp_path / f"{name}-{count}", {})
+            assert overflow(fig) == (0.0, 0.0), (name, count)
+
+
+def test_lines_with_equal_rates_stay_distinguishable():
+    """Three variants at 0 at every pose: their markers stand apart on the page and their lines
+    differ in width, so none hides another."""
+    from fractal_match.report.plots import hit_rate_curves
+
+    variants = ["none", "orbit-trap", "shrunk-pad"]
+    fig = hit_rate_curves(_summary_rows(["TM_SQDIFF"], variants), ["TM_SQDIFF"], variants, "rotation")
+    fig.draw_without_rendering()
+    lines = [line for line in fig.axes[0].get_lines() if line.get_label() in variants]
+    assert len(lines) == 3
+    starts = [line.get_transform().transform(line.get_xydata())[0] for line in lines]
+    xs = sorted(point[0] for point in starts)
+    assert min(b - a for a, b in zip(xs, xs[1:])) >= 4  # pixels between markers at the same pose
+    assert len({round(point[1], 3) for point in starts}) == 1  # never moved up or down: the values are exact
+    assert len({line.get_linewidth() for line in lines}) == 3
+    assert len({line.get_marker() for line in lines}) == 3

@@ -19,6 +19,7 @@ from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[2]
 LINK = re.compile(r"\]\(((?:results|data)/[^)#\s]+)\)")
+HREF = re.compile(r"""(?:href|src)=["']((?:\.\./)+[^"'#:]+)["']""")
 MARKER = "<!-- commands -->"
 README = "<!-- README -->"
 
@@ -90,6 +91,11 @@ def on_files(files, config):
             if path.name == "index.html" and path.parent.name == "report":
                 # its Markdown (declared.md, for quoting) would become a page of the site: left out
                 wanted |= {p for p in path.parent.rglob("*") if p.is_file() and p.suffix != ".md"}
+                # and what the report links to outside its folder (a confirmation's ../declared.json)
+                for href in HREF.findall(path.read_text(encoding="utf-8")):
+                    linked = (path.parent / href).resolve()
+                    if linked.is_file() and ROOT in linked.parents and linked.suffix != ".md":
+                        wanted.add(linked)
             elif path.is_file():
                 wanted.add(path)
     for path in sorted(wanted):
@@ -98,3 +104,21 @@ def on_files(files, config):
             files.append(File(uri, src_dir=str(ROOT), dest_dir=config["site_dir"],
                               use_directory_urls=config["use_directory_urls"]))
     return files
+
+
+DOCS_LINE = re.compile(r"<p class='docs' data-docs='([^']+)'>(.*?)</p>", re.S)
+
+
+def on_post_build(config):
+    """The site's copies of reports: their line about the documentation becomes a link to it."""
+    site = Path(config["site_dir"])
+    for page in site.glob("results/**/report/index.html"):
+        text = page.read_text(encoding="utf-8")
+        home = "../" * (len(page.relative_to(site).parts) - 1)
+
+        def link(match):
+            return (f"<p class='docs'><a href='{home}index.html'>fractal-match documentation</a> · what each part "
+                    f"of this page means: <a href='{home}{match.group(1)}'>Using the commands: fractal-match "
+                    "report</a></p>")
+
+        page.write_text(DOCS_LINE.sub(link, text), encoding="utf-8")

@@ -173,6 +173,8 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     if box is not None:
         metadata.update(truth=list(box), hit_rule=HIT_RULES[hit])
         title += f" (dashed: the true box; {hit} rule, green: hit, red: miss)"
+    else:
+        title += " (amber: the best match, not judged; --box judges it)"
     written = write_detection(detection, out, title, metadata, truth=box, progress=progress, svg=svg)
     return detection, written
 

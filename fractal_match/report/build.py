@@ -19,6 +19,7 @@ from ..atomic import write_atomic
 from ..progress import Progress, ensure
 from .figures import detection_grid, gallery, save_figure
 from .partial import Partial, partial_run
+from ._page import docs_line, head
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
 from .declared import _fmt, declared_markdown, declared_section, per_kernel_section, read_declaration
 from .detections import (DETECTION_COLUMNS, SECONDARY_COLUMNS, detection_rows, detections_section, secondary_rows,
@@ -342,23 +343,8 @@ def _page(run: Run, summary: list[dict], comparisons: list[dict], figures: list[
     toc = "".join(f"<li><a href='#{key}'>{title}</a>" + (
         "<ul>" + "".join(f"<li><a href='#{_anchor(f)}'>{_anchor(f).replace('_', ' ')}</a></li>" for f, _ in figures) + "</ul>"
         if key == "figures" else "") + "</li>" for key, title in sections)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 0.8em; max-width: 1200px; color: #222; line-height: 1.4; overflow-wrap: break-word; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.85em; display: block; overflow-x: auto; max-width: 100%; }}
-th, td {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: center; }}
-th {{ background: #f3f3f3; }}
-td.up {{ background: #e3f4e3; }} td.down {{ background: #f8e1e1; }}
-figure {{ margin: 2em 0; }} img {{ max-width: 100%; border: 1px solid #ddd; }}
-figcaption {{ font-size: 0.9em; color: #444; }}
-.manifest td {{ text-align: left; font-family: monospace; }}
-nav.toc {{ background: #f7f7f7; border: 1px solid #ddd; padding: 0.5em 1em; font-size: 0.9em; }}
-nav.toc ul {{ margin: 0.2em 0; }}
-.partial {{ background: #fff4cc; border: 2px solid #e0a800; padding: 0.6em 1em; }}
-div.scroll {{ overflow-x: auto; }}
-</style></head><body>
-<h1>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</h1>
+    title = f"fractal-match report: {run.manifest.get('name', run.folder.name)}"
+    return head(title) + f"""<h1>fractal-match report: {html.escape(str(run.manifest.get('name', run.folder.name)))}</h1>
 {_banner(partial)}
 <p>{len(run)} result rows ({len(run) // max(1, len(run.methods))} cases x {len(run.methods)} methods) from
 <code>{html.escape(run.folder.name)}</code>. Files: <a href="summary.csv">summary.csv</a>, <a href="comparisons.csv">comparisons.csv</a>.</p>
@@ -379,5 +365,6 @@ p is Holm-adjusted within its set.</p>
 {kernel_tests}
 <h2 id="figures">Figures</h2>{figure_html}
 <h2 id="run">Run</h2><table class="manifest">{manifest}</table>
+{docs_line()}
 </body></html>
 """

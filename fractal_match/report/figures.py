@@ -89,34 +89,45 @@ def plot_response(ax: Axes, response: np.ndarray, method: str, match: Match | No
         ax.text(0.5, 0.5, "flat: every position ties", transform=ax.transAxes, ha="center", va="center",
                 fontsize=9, color="black", bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none", "pad": 2})
     if match is not None:
-        ax.plot([match.x], [match.y], marker="+", color="red", markersize=14, markeredgewidth=2, clip_on=False,
-                zorder=5)
+        from matplotlib import patheffects
+
+        outline = [patheffects.Stroke(linewidth=4, foreground=np.array(_OUTLINE) / 255), patheffects.Normal()]
+        ax.plot([match.x], [match.y], marker="+", color=np.array(_CROSS) / 255, markersize=14, markeredgewidth=2,
+                clip_on=False, zorder=5, path_effects=outline)
     _no_axes(ax)
     return shown
 
 
-def plot_detection(ax: Axes, target: np.ndarray, box, score: float | None = None, truth=None):
-    """Draw the target with the detected (x, y, w, h) box, its score, and optionally the true box."""
+def plot_detection(ax: Axes, target: np.ndarray, box, score: float | None = None, truth=None,
+                   hit: bool | None = None):
+    """Draw the target with the detected (x, y, w, h) box, its score, and optionally the true box
+    (dashed blue). The box is green for a hit, red for a miss and amber when `hit` is None."""
     image, cmap = _display(target)
     image, extent = _shrink(image)
     ax.imshow(image, cmap=cmap, interpolation="nearest", extent=extent)
     if truth is not None:
         ax.add_patch(Rectangle((truth[0] - 0.5, truth[1] - 0.5), truth[2], truth[3],
                                fill=False, edgecolor="deepskyblue", linewidth=1.5, linestyle="--"))
-    patch = Rectangle((box[0] - 0.5, box[1] - 0.5), box[2], box[3], fill=False, edgecolor="red", linewidth=2)
+    colour = np.array(_UNJUDGED if hit is None else _HIT if hit else _MISS) / 255
+    patch = Rectangle((box[0] - 0.5, box[1] - 0.5), box[2], box[3], fill=False, edgecolor=colour, linewidth=2)
     ax.add_patch(patch)
     if score is not None:
         ax.text(box[0], box[1] - 3, f"{score:.4g}", color="white", fontsize=8, va="bottom",
-                bbox={"facecolor": "red", "alpha": 0.8, "pad": 1, "edgecolor": "none"})
+                bbox={"facecolor": colour, "alpha": 0.85, "pad": 1, "edgecolor": "none"})
     _no_axes(ax)
     return patch
 
 
 #: pixels per inch of the detection grid: its layout is in pixels and :func:`save_figure` writes at 100 dpi
 GRID_DPI = 100
-_RED = (220, 20, 20)
-_GREEN = (0, 170, 0)
+#: One meaning per colour in every figure: green a hit, red a miss, amber a detection nobody
+#: judged (no true box), dashed blue the true box; the best position on a map is a white cross
+#: outlined in black (no colormap of a map uses white).
+_MISS = (220, 20, 20)
+_HIT = (0, 170, 0)
+_UNJUDGED = (255, 176, 0)
 _TRUTH = (0, 191, 255)  # deepskyblue
+_CROSS, _OUTLINE = (255, 255, 255), (0, 0, 0)
 _UNDEFINED = (211, 211, 211)  # lightgrey
 
 
@@ -203,7 +214,7 @@ class _Grid:
 def _map_panel(grid: _Grid, response: np.ndarray, method: str, match: Match | None, degenerate, x: int, y: int,
                size: tuple[int, int], flat: bool = False) -> None:
     """A response map in its colormap (undefined windows light grey), the best position marked
-    with a red cross, and a colour bar with its scores to the right."""
+    with a white cross, and a colour bar with its scores to the right."""
     import cv2
 
     info = METHOD_INFO[method]
@@ -220,8 +231,9 @@ def _map_panel(grid: _Grid, response: np.ndarray, method: str, match: Match | No
     if match is not None:
         cx = int(round(x + (match.x + 0.5) * w / values.shape[1]))
         cy = int(round(y + (match.y + 0.5) * h / values.shape[0]))
-        cv2.line(grid.canvas, (cx - 8, cy), (cx + 8, cy), _RED, 2)
-        cv2.line(grid.canvas, (cx, cy - 8), (cx, cy + 8), _RED, 2)
+        for colour, thickness in ((_OUTLINE, 4), (_CROSS, 2)):
+            cv2.line(grid.canvas, (cx - 8, cy), (cx + 8, cy), colour, thickness)
+            cv2.line(grid.canvas, (cx, cy - 8), (cx, cy + 8), colour, thickness)
     bar_x = x + w + 6
     strip = cmap(np.linspace(1.0, 0.0, h)[:, None].repeat(10, axis=1), bytes=True)[:, :, :3]
     grid.paste(strip, bar_x, y)
@@ -238,21 +250,23 @@ def _map_panel(grid: _Grid, response: np.ndarray, method: str, match: Match | No
 
 def _detection_panel(grid: _Grid, picture: np.ndarray, shape, box, score: float | None, truth, x: int, y: int,
                      size: tuple[int, int], hit: bool | None = None) -> None:
-    """The target with the detected box (red, its score above it; green for a hit, when judged)
-    and the true box (dashed blue, drawn over the detected one, so that it shows on an exact hit)."""
+    """The target with the detected box (its score above it: green a hit, red a miss, amber when
+    not judged) and the true box (dashed blue, drawn over the detected one, so that it shows on an
+    exact hit)."""
     import cv2
 
     grid.paste(picture, x, y)
     fx, fy = size[0] / shape[1], size[1] / shape[0]
     x0, y0 = int(round(x + box[0] * fx)), int(round(y + box[1] * fy))
     x1, y1 = int(round(x + (box[0] + box[2]) * fx)), int(round(y + (box[1] + box[3]) * fy))
-    cv2.rectangle(grid.canvas, (x0, y0), (x1, y1), _GREEN if hit else _RED, 2)
+    colour = _UNJUDGED if hit is None else _HIT if hit else _MISS
+    cv2.rectangle(grid.canvas, (x0, y0), (x1, y1), colour, 2)
     if truth is not None:
         _dashed_rectangle(grid.canvas, x + truth[0] * fx, y + truth[1] * fy, x + (truth[0] + truth[2]) * fx,
                           y + (truth[1] + truth[3]) * fy, _TRUTH)
     if score is not None:
         grid.text(x0, y0 - 3, f"{score:.4g}", color="white", fontsize=8, va="bottom",
-                  bbox={"facecolor": "green" if hit else "red", "alpha": 0.8, "pad": 1, "edgecolor": "none"})
+                  bbox={"facecolor": np.array(colour) / 255, "alpha": 0.85, "pad": 1, "edgecolor": "none"})
 
 
 def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str],
@@ -313,10 +327,33 @@ def detection_grid(target: np.ndarray, variants: Sequence, methods: Sequence[str
                 verdict = " \u2717 miss" if judged is not None else ""
             grid.text(x2, y - 4, f"{variant.name}: best at ({match.x}, {match.y}){verdict}" if match else
                       f"{variant.name}: flat map, no detection{verdict}" if flat else variant.name,
-                      fontsize=9, ha="left", va="bottom", color="black" if judged is None else "green" if judged else "red")
+                      fontsize=9, ha="left", va="bottom",
+                      color="black" if judged is None else np.array(_HIT if judged else _MISS) / 255)
         row_y += title_height + picture_h + gap
     del map_shape
     return grid.figure(title)
+
+
+def overflow(fig: Figure) -> tuple[float, float]:
+    """How far (inches) what the figure draws reaches past its sides and past its top or bottom:
+    a title or label that would be clipped in the saved file. Zero when everything fits."""
+    fig.draw_without_rendering()
+    box = fig.get_tightbbox()
+    width, height = fig.get_size_inches()
+    return (max(0.0, -box.x0, box.x1 - width), max(0.0, -box.y0, box.y1 - height))
+
+
+def fit_to_contents(fig: Figure, tries: int = 4) -> None:
+    """Widen (or heighten) a figure laid out by matplotlib until no title, label or legend runs
+    off its edges; a figure without a layout engine (the raster grids) places its own words."""
+    if fig.get_layout_engine() is None:
+        return
+    for _ in range(tries):
+        wide, tall = overflow(fig)
+        if wide < 0.01 and tall < 0.01:
+            return
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(width + 2 * wide + 0.1 * (wide > 0), height + 2 * tall + 0.1 * (tall > 0))
 
 
 def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None, dpi: int = 100,
@@ -327,6 +364,7 @@ def save_figure(fig: Figure, path, metadata: Mapping[str, object] | None = None,
     `path` may carry a suffix or not; returns the paths written. `on_saved()` is called after
     each file (progress). The same figure gives the same bytes (no dates, fixed SVG ids).
     """
+    fit_to_contents(fig)
     base = Path(path).with_suffix("")
     text = {str(k): v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in (metadata or {}).items()}
     written = []

@@ -8,12 +8,14 @@ from typing import Sequence
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.transforms import offset_copy
 
 from ..engine.metrics import SUCCESS_THRESHOLDS
 
 #: Okabe and Ito's colour-blind-safe colours; with distinct markers and, past eight, a dashed
 #: line, so that no two variants look alike even in gray.
 _SAFE = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+_DODGE = 3.5  # points between the markers of neighbouring variants at one pose
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
 
 
@@ -73,7 +75,8 @@ def hit_rate_curves(rows: list[dict], methods: Sequence[str], variants: Sequence
     """Hit rate against `axis` ("rotation" or "scale"), pooled over the other; one panel per
     method (small multiples), one line per variant with its Wilson 95% band. Each variant keeps
     its colour, marker and line style in every panel; the y axis is fitted to the data and every
-    pose on the x axis is ticked."""
+    pose on the x axis is ticked. Lines with equal rates stay distinguishable: markers are dodged
+    sideways by a few points per variant, and earlier lines are drawn wider beneath later ones."""
     from .stats import wilson_interval
 
     cells = [r for r in rows if r["scale"] != "all"]
@@ -100,7 +103,12 @@ def hit_rate_curves(rows: list[dict], methods: Sequence[str], variants: Sequence
             bands = np.array([wilson_interval(*pooled[x]) for x in xs])
             top = max(top, float(bands[:, 1].max()))
             style = _style(index)
-            ax.plot(xs, rates, markersize=5, label=variant, linewidth=1.5, **style)
+            # equal rates stay visible: each variant's markers sit a few points to the side of the
+            # pose (never above or below it), and lines drawn earlier are wider, so that lines on
+            # top of each other show as nested stripes of their colours
+            dodge = offset_copy(ax.transData, fig=fig, x=(index - (len(variants) - 1) / 2) * _DODGE, units="points")
+            width = 1.2 + 1.8 * (len(variants) - 1 - index) / max(1, len(variants) - 1)
+            ax.plot(xs, rates, markersize=5, label=variant, linewidth=width, transform=dodge, **style)
             ax.fill_between(xs, bands[:, 0], bands[:, 1], color=style["color"], alpha=0.08, linewidth=0)
         ax.set_title(_short(method), fontsize=11)
         ax.set_xlabel(axis + (" (degrees)" if axis == "rotation" else " (object size / original)"), fontsize=9)
@@ -118,7 +126,8 @@ def hit_rate_curves(rows: list[dict], methods: Sequence[str], variants: Sequence
     axes[0].set_ylim(-0.01, min(1.0, top * 1.08 + 0.02))  # shared: fitted to the highest band
     for ax in axes[len(methods):]:
         ax.axis("off")
-    fig.suptitle(f"hit rate against {axis}, pooled over {other} (bands: Wilson 95%)", fontsize=12)
+    fig.suptitle(f"hit rate against {axis}, pooled over {other} (bands: Wilson 95%; markers set apart sideways)",
+                 fontsize=12)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(5, len(labels)), fontsize=10,
                markerscale=1.3, handlelength=3.0, frameon=False)

@@ -18,6 +18,7 @@ from ..atomic import write_atomic
 from ..search.study import best_trials, mean_value
 from ..progress import Progress, ensure
 from .figures import save_figure
+from ._page import docs_line, head
 from .plots import _SAFE, _short
 from .tables import to_csv
 
@@ -212,16 +213,7 @@ def make_search_report(folder, out=None, progress: Progress | None = None, svg: 
     partial = "" if manifest["finished"] is not None else (
         f"<p style='background:#fff3cd;padding:0.5em'><strong>Partial search: {done} of {planned} trials finished.</strong> "
         f"<code>{html.escape(command)}</code> completes it; the winners below are those so far.</p>")
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>fractal-match search: {html.escape(manifest['name'])}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; line-height: 1.4; }}
-table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: center; vertical-align: top; }}
-th {{ background: #f3f3f3; }} ul {{ margin: 0.2em 0; padding-left: 1.2em; }}
-img {{ max-width: 100%; border: 1px solid #ddd; }}
-</style></head><body>
-<h1>fractal-match search: {html.escape(manifest['name'])}</h1>
+    page = head(f"fractal-match search: {manifest['name']}", "td { vertical-align: top; } ul { margin: 0.2em 0; padding-left: 1.2em; }") + f"""<h1>fractal-match search: {html.escape(manifest['name'])}</h1>
 {partial}<p>Each family's parameters searched on the <strong>tune</strong> side of the split only, with the budget in the
 table (a family whose space has fewer distinct points tries each once); objective: the tune hit rate
 ({html.escape(manifest['objective'])}), over {len(manifest['methods'])} method(s). The first trials of a TPE family are
@@ -237,6 +229,7 @@ the winners are tested on held-out objects by <code>fractal-match confirm</code>
 <h2>Parameter importances</h2><figure><a href="importances.png"><img src="importances.png" alt="importances"></a>
 <figcaption>PED-ANOVA importance (Optuna's estimator: how much each dimension's distribution among the best trials differs
 from its distribution among all) for the tune hit rate, per family; the switches <code>color</code> and <code>template_masks</code> are dimensions like the others.</figcaption></figure>
+{docs_line()}
 </body></html>
 """
     write_atomic(out / "index.html", page.encode("utf-8"))
