@@ -103,6 +103,35 @@ def read_toml(path) -> dict:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
 
 
+def claim_output_dir(out: Path, command: str, owned, earlier: bool | None = None, overwrite: bool = False) -> Path:
+    """An output folder for `command`: new, empty, or an earlier output of the same command (every
+    file in it is one the command writes: `owned(name)`, or `earlier` says so). Any other
+    non-empty folder is refused in one line unless `overwrite`; files of its own are never
+    touched. After writing, :func:`remove_stale` removes what the earlier output had and this one
+    does not."""
+    out = check_output_dir(out)
+    if out.is_dir() and not overwrite:
+        others = sorted(p.name for p in out.iterdir() if not owned(p.name))
+        if earlier is False or (others and not earlier):
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise ParameterError(f"{out}: is not empty and not an earlier `{command}` output (it holds {shown or 'other files'})"
+                                 f" (allowed: a new or empty folder, an earlier {command} output, or --overwrite to write"
+                                 " into it anyway)")
+    return out
+
+
+def remove_stale(out: Path, owned, written) -> list[str]:
+    """Remove the files of `out` that the command writes (`owned(name)`) but did not write this
+    time (`written`: its paths): a figure of an earlier --svg run, a table a run no longer has."""
+    keep = {Path(path).name for path in written}
+    removed = []
+    for path in sorted(Path(out).iterdir()):
+        if path.is_file() and owned(path.name) and path.name not in keep:
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
 def check_output_dir(out: Path) -> Path:
     """Refuse an output folder that is an existing file or cannot be created/written."""
     out = Path(out)

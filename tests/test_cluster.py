@@ -248,3 +248,26 @@ def test_a_worker_of_another_version_is_refused_before_any_work(cluster, tmp_pat
     assert lines[0].startswith("error: the Dask worker tcp://127.0.0.1:") and \
         f"runs fractal-match 0.0.1+other, this client {__version__}" in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_a_worker_without_the_plugin_is_refused_by_name(cluster, tmp_path):
+    """The client has the tutorial's plug-in family (mirror4); the workers do not. The run stops
+    before any work with one line naming the worker, the family and the package to install (not
+    "unknown family", which reads like a typo in a config that validate accepted)."""
+    site = tmp_path / "site-packages"
+    example = Path(__file__).resolve().parent.parent / "docs" / "examples" / "my_family"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                           "--no-index", "--target", str(site), str(example)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = tmp_path / "mirror.toml"
+    config.write_text((cluster.data / "run.toml").read_text().replace('family = "orbit-trap"', 'family = "mirror4"')
+                      .replace('params = { iterations = 20 }\n', '').replace('"boxes.toml"', f'"{cluster.data}/boxes.toml"')
+                      .replace('"instances.json"', f'"{cluster.data}/instances.json"').replace('"pairs"', f'"{cluster.data}/pairs"')
+                      .replace('"m.csv"', f'"{cluster.data}/m.csv"').replace('"kernel.png"', f'"{cluster.data}/kernel.png"'))
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    done = subprocess.run(CLI + ["run", str(config), "--out", str(tmp_path / "run"), "--executor", "dask",
+                                 "--scheduler", cluster.address], capture_output=True, text=True, env=env)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: the Dask worker tcp://127.0.0.1:") and "has no family 'mirror4'" in lines[0]
+    assert "pip install my-family" in lines[0] or "pip install my_family" in lines[0], lines[0]

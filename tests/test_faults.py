@@ -175,7 +175,7 @@ def test_a_run_killed_while_writing_its_config_starts_again_with_or_without_resu
     done = _run(config_path, folder, *(["--resume"] if resume else []))
     assert done.returncode == 0, done.stderr
     assert "cleaned: removed 1 temporary file(s) that an interrupted write left" in done.stderr
-    assert sorted(p.name for p in folder.iterdir()) == [".lock", "config.toml", "manifest.json", "results.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.toml", "manifest.json", "results.csv"]
     assert json.loads((folder / "manifest.json").read_text())["leftovers_removed"] == 1
     assert rows_without_timing(folder) == rows_without_timing(reference)
 

@@ -531,7 +531,7 @@ def test_match_box_judges_each_method_and_draws_the_truth(scene):
     import json
 
     from fractal_match.images import read_png_metadata
-    from fractal_match.report.figures import _GREEN, _TRUTH
+    from fractal_match.report.figures import _HIT, _TRUTH
 
     out = scene / "judged"
     result = runner.invoke(app, ["match", str(scene / "target.png"), str(scene / "kernel.png"), "--box", "30,20,20,16",
@@ -555,13 +555,13 @@ def test_match_box_judges_each_method_and_draws_the_truth(scene):
     metadata = read_png_metadata(out / "detection_grid.png")
     assert json.loads(metadata["truth"]) == [30, 20, 20, 16] and metadata["hit_rule"].startswith("hit: the detection's centre")
     assert _colour_pixels(out / "detection_grid.png", _TRUTH) > 0  # the dashed true box
-    assert _colour_pixels(out / "detection_grid.png", _GREEN) > 0  # hits framed green
+    assert _colour_pixels(out / "detection_grid.png", _HIT) > 0  # hits framed green
     plain = scene / "plain"
     assert runner.invoke(app, ["match", str(scene / "target.png"), str(scene / "kernel.png"), "-m", "sqdiff",
                                "--out", str(plain)]).exit_code == 0
     assert list(csv.DictReader((plain / "matches.csv").open()))[0].keys() == {
         "variant", "method", "rank", "x", "y", "w", "h", "score", "degenerate", "status"}  # unjudged: no hit columns
-    assert _colour_pixels(plain / "detection_grid.png", _TRUTH) == 0 and _colour_pixels(plain / "detection_grid.png", _GREEN) == 0
+    assert _colour_pixels(plain / "detection_grid.png", _TRUTH) == 0 and _colour_pixels(plain / "detection_grid.png", _HIT) == 0
 
 
 def test_the_hit_rule_decides_a_box_larger_than_the_detection(scene):

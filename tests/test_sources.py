@@ -389,7 +389,7 @@ def test_resuming_after_the_boxes_changed_says_the_boxes_may_have_changed(tmp_pa
 def test_the_reports_detection_grids_frame_each_detection_as_the_run_judged_it(tmp_path):
     from fractal_match import load_image
     from fractal_match.report.build import make_report
-    from fractal_match.report.figures import _GREEN
+    from fractal_match.report.figures import _HIT
 
     photo(tmp_path / "a.png", 5)
     boxes_toml(tmp_path, [("a.png", "thing", (60, 70, 41, 25))])
@@ -398,4 +398,4 @@ def test_the_reports_detection_grids_frame_each_detection_as_the_run_judged_it(t
     rows = list(csv.DictReader((tmp_path / "run" / "results.csv").open()))
     assert {r["variant"]: r["hit"] for r in rows}["none"] == "1"  # the crop finds itself
     figure = load_image(make_report(tmp_path / "run") / "detection_best.png", "color")
-    assert int(np.all(figure == np.array(_GREEN, np.uint8), axis=2).sum()) > 0  # its hit framed green
+    assert int(np.all(figure == np.array(_HIT, np.uint8), axis=2).sum()) > 0  # its hit framed green

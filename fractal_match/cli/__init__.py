@@ -129,13 +129,14 @@ def match(
     mask: Annotated[Optional[Path], typer.Option("--mask", help="Template-sized mask image (non-zero = use).")] = None,
     size: Annotated[Optional[str], typer.Option("--size", metavar="SIZE", help="The kernel's size: PX (its longer side in pixels), object (its longer side set to the --box's, as runs size a kernel by default) or file (as the file is; the default).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", metavar="K", help="Peaks to keep per method (NMS).")] = 1,
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Output folder.")] = Path("results/match"),
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Output folder: new, empty, or an earlier match output (its files replaced).")] = Path("results/match"),
     family: Annotated[Optional[list[str]], typer.Option("--family", "-f", help="Also match this generator family's template (repeatable); see `fractal-match families`.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Family parameter key=value (every chosen family with that key) or family.key=value (repeatable).")] = None,
     template_masks: Annotated[bool, typer.Option("--template-masks", help="Match generated templates with their masks (default: as plain pictures, like the original experiment).")] = False,
     svg: Annotated[bool, typer.Option("--svg", help="Also write each figure as SVG (PNG only by default).")] = False,
     box: Annotated[Optional[str], typer.Option("--box", metavar="X,Y,W,H", help="The object's true box in TARGET (pixels; commas or spaces): each detection is judged hit or miss, with centre error and IoU, and the box is drawn dashed.")] = None,
-    hit: Annotated[Optional[str], typer.Option("--hit", metavar="RULE", help="How --box judges: center (default; the detection's centre within 0.25 x min(w, h) of the box's) or iou (IoU > 0.5).")] = None,
+    hit: Annotated[Optional[str], typer.Option("--hit", metavar="RULE", help="How --box judges: center (default; the detection's centre within 0.25 x min(w, h) of the box's) or iou (IoU > 0.5); any case.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into an --out folder that holds other files (they are left as they are).")] = False,
 ):
     """Match KERNEL (and its --family variants) against TARGET with every method; write the
     detection grid (normal vs each variant side by side) and matches.csv."""
@@ -150,7 +151,7 @@ def match(
         raise _fail(str(exc)) from None
     _run_and_report(lambda progress: run_match(target, kernel, method or None, color, mask, size, top_k, out,
                                                family or (), set_ or (), template_masks, progress, svg,
-                                               truth, hit or "center"))
+                                               truth, hit or "center", overwrite))
 
 
 @app.command()
@@ -300,8 +301,9 @@ from . import batch  # noqa: E402,F401 - registers validate, run, tune and confi
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder made by `fractal-match run`.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder (default: RUN_DIR/report).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Report folder: new, empty, or an earlier report (its files replaced; default: RUN_DIR/report).")] = None,
     svg: Annotated[bool, typer.Option("--svg", help="Also write each figure as SVG (PNG only by default).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Write into an --out folder that holds other files (they are left as they are).")] = False,
 ):
     """Summaries, paired statistics, figures and an HTML page for a run, from its folder alone."""
     from ..report import make_report
@@ -309,7 +311,7 @@ def report(
 
     try:
         with progress_display() as progress:
-            folder = make_report(run_dir, out, progress=progress, svg=svg)
+            folder = make_report(run_dir, out, progress=progress, svg=svg, overwrite=overwrite)
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     if (run_dir / "search.json").is_file():

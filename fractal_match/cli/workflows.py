@@ -8,8 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .._checks import check_mask, check_output_dir
-from .._errors import ParameterError
+from .._checks import check_mask, check_output_dir, claim_output_dir, remove_stale
+from .._errors import ParameterError, did_you_mean
 from ..engine.metrics import rule_text
 from ..engine._methods import METHODS, check_methods
 from .._version import __version__
@@ -42,7 +42,9 @@ def family_settings(families: Sequence[str], assignments: Sequence[str]) -> dict
             continue
         owners = [name for name in families if any(p.name == key for p in FAMILIES[name].params)]
         if not owners:
-            raise ParameterError(f"--set {key}: no chosen family has a parameter {key!r} (families: {', '.join(families) or 'none'})")
+            known = sorted({p.name for name in families for p in FAMILIES[name].params})
+            raise ParameterError(f"--set {key}: no chosen family has a parameter {key!r} ({did_you_mean(key, known)}"
+                                 f"families: {', '.join(families) or 'none'}; their parameters: {', '.join(known) or 'none'})")
         for name in owners:
             settings[name][key] = value
     return settings
@@ -116,7 +118,7 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
               mask_path=None, size: int | None = None, top_k: int = 1, out="results/match",
               families: Sequence[str] = (), assignments: Sequence[str] = (),
               template_masks: bool = False, progress: Progress | None = None, svg: bool = False,
-              box=None, hit: str = "center") -> tuple[Detection, list[Path]]:
+              box=None, hit: str = "center", overwrite: bool = False) -> tuple[Detection, list[Path]]:
     """Load the target and kernel, make the chosen variants, match each with every method, and
     write the detection grid and matches table to `out`.
 
@@ -128,10 +130,11 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     """
     mode = "color" if color else "gray"
     methods = check_methods(methods) if methods else METHODS  # canonical names, before any file is read
+    hit = hit.lower() if isinstance(hit, str) else hit  # as methods: IOU, iou and Iou are one rule
     if hit not in HIT_RULES:
         raise ParameterError(f"--hit {hit!r} is not a hit rule (allowed: {', '.join(HIT_RULES)})")
     box = parse_box(box) if isinstance(box, str) else None if box is None else tuple(box)
-    check_output_dir(Path(out))
+    claim_output_dir(Path(out), "match", MATCH_FILES.__contains__, overwrite=overwrite)
     target = load_image(target_path, mode)
     if box is not None:
         check_box(box, target.shape, f"{target_path}")
@@ -179,6 +182,10 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     return detection, written
 
 
+#: What `match` (and the demo's grids) write into their folder.
+MATCH_FILES = ("detection_grid.png", "detection_grid.svg", "matches.csv")
+
+
 def write_detection(detection: Detection, out, title: str, metadata: dict, truth=None,
                     progress: Progress | None = None, svg: bool = False) -> list[Path]:
     """Write detection_grid.png (with `svg` also .svg) and matches.csv into `out` (atomically,
@@ -195,6 +202,7 @@ def write_detection(detection: Detection, out, title: str, metadata: dict, truth
                                 hits=hits)
         written = save_figure(figure, out / "detection_grid", metadata, on_saved=task.advance, svg=svg)
     written.append(write_atomic(out / "matches.csv", table))
+    remove_stale(out, MATCH_FILES.__contains__, written)  # e.g. the SVG of an earlier --svg run
     return written
 
 

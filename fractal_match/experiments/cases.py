@@ -135,7 +135,7 @@ class CaseRunner:
         """The kernel as a picture at the size [matching] kernel_size says (:func:`sized_kernel`)."""
         color = self.config.color if color is None else color
         loaded = self.target(ref, color)
-        picture = loaded.reference.copy() if kernel == "crop" else load_kernel(kernel, "color" if color else "gray").image
+        picture = loaded.reference.copy() if kernel == "crop" else load_kernel(self.config.kernel_file(kernel), "color" if color else "gray").image
         picture = sized_kernel(picture, self.config.kernel_size, max(loaded.reference.shape[:2]))
         picture.setflags(write=False)  # cached and shared: nobody may change it in place
         return picture

@@ -123,12 +123,24 @@ class Config:
     search: Search | None = None
     confirmation: Confirmation | None = None
     source: Path | None = field(default=None, compare=False)
+    #: (name as the config writes it, SHA-256) of each kernel that is an image file: the rows, the
+    #: case ids and the report name it as written ("eye.png"); its content is part of the digest
+    kernel_files: tuple[tuple[str, str], ...] = ()
+    #: (name as written, absolute path): where each such file is read (not part of the digest)
+    kernel_paths: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    def kernel_file(self, name: str) -> str:
+        """What to load for kernel `name`: its file's absolute path, or the name itself."""
+        return dict(self.kernel_paths).get(name, name)
 
     def canonical(self) -> dict:
         """The configuration's content as plain JSON-able data (paths as strings, no source; no
         split when there is none, so that configs without one keep their digests)."""
         data = asdict(self)
         data.pop("source")
+        data.pop("kernel_paths")
+        if not data["kernel_files"]:  # left out when absent: older configs keep their digests
+            data.pop("kernel_files")
         for optional in ("split", "search", "confirmation"):  # left out when absent: older configs keep their digests
             if data[optional] is None:
                 data.pop(optional)
@@ -180,7 +192,8 @@ def _variants(path: Path, raw) -> tuple[Variant, ...]:
         family = reader.get("family", str, required=True)
         allowed = tuple(FAMILIES) + SPECIAL_VARIANTS
         if family not in allowed:
-            raise reader.error("family", f"{family!r} is unknown (allowed: {', '.join(allowed)})")
+            raise reader.error("family", f"{family!r} is unknown ({did_you_mean(family, allowed)}allowed: "
+                               f"{', '.join(allowed)})")
         name = reader.get("name", str, family)
         if name in names:
             raise reader.error("name", f"{name!r} is used twice (give each variant of one family its own name)")
@@ -314,7 +327,8 @@ def load_config(path) -> Config:
     scales = transforms.numbers("scales", [1.0], low=0.0, high=8.0, exclusive_low=True)
     rotations = transforms.numbers("rotations", [0.0], low=-360.0, high=360.0)
     transforms.finish(("scales", "rotations"))
-    kernels = _kernels(path, top.strings("kernels", ["crop"]))
+    kernels, kernel_files, kernel_paths = _kernel_files(path, top.strings("kernels", ["crop"]),
+                                                        top.get("kernel_files", dict, {}))
     variants = _variants(path, top.get("variants", list, required=True))
     matching = TableReader(path, top.get("matching", dict, {}), "matching.")
     methods = matching.strings("methods", list(METHODS))
@@ -332,15 +346,47 @@ def load_config(path) -> Config:
     split = read_split(path, top.get("split", dict))
     search = read_search(path, top.get("search", dict))
     confirmation = read_confirmation(path, top.get("confirmation", dict))
-    top.finish(("name", "seed", "targets", "transforms", "kernels", "variants", "matching", "evaluation", "split",
-                "search", "confirmation"))
+    top.finish(("name", "seed", "targets", "transforms", "kernels", "kernel_files", "variants", "matching",
+                "evaluation", "split", "search", "confirmation"))
     if "crop" in kernels and not targets.any():
         raise ConfigError(f"{path}: field 'kernels': 'crop' needs targets with ground truth")
     if evaluation.instances == "image" and (targets.pairs or targets.manifest or targets.synthetic):
         raise ConfigError(f"{path}: field 'evaluation.instances' = 'image' judges the objects of an annotated photo "
                           "(allowed with annotations and coco targets only, not pairs, manifest or synthetic)")
     return Config(name, seed, targets, scales, rotations, kernels, variants, tuple(dict.fromkeys(methods)), color,
-                  template_masks, evaluation, kernel_size, split, search, confirmation, path)
+                  template_masks, evaluation, kernel_size, split, search, confirmation, path,
+                  kernel_files=kernel_files, kernel_paths=kernel_paths)
+
+
+def _kernel_files(path: Path, names: tuple[str, ...], table: dict):
+    """The top-level `kernels`: every name checked (:func:`_kernels`) and kept as written; for
+    each image file, its SHA-256 and absolute path. `[kernel_files]` (which configs the tool
+    writes out carry) says where a name's file is, `{ file = PATH, sha256 = HEX }`, so that a run
+    folder's copy finds the file that the original config named relative to itself."""
+    from .sources import file_digest
+
+    places = {}
+    for name, entry in table.items():
+        reader = TableReader(path, entry if isinstance(entry, dict) else {}, f"kernel_files.{name}.")
+        if name not in names:
+            raise ConfigError(f"{path}: field 'kernel_files.{name}' names no kernel of 'kernels' "
+                              f"({did_you_mean(name, names)}allowed: {', '.join(names)})")
+        file = Path(reader.get("file", str, required=True))
+        places[name] = (file if file.is_absolute() else path.parent / file, reader.get("sha256", str))
+        reader.finish(("file", "sha256"))
+    resolved = _kernels(path, tuple(str(places[n][0]) if n in places else n for n in names))
+    files, paths = [], []
+    for name, found in zip(names, resolved):
+        if Path(found).is_absolute():
+            digest = file_digest(found)
+            written = places.get(name, (None, None))[1]
+            if written is not None and written != digest:
+                raise ConfigError(f"{path}: field 'kernel_files.{name}.sha256' = {written[:12]}... does not match "
+                                  f"{found} ({digest[:12]}...): the file changed since this config was written "
+                                  "(start a new run)")
+            files.append((name, digest))
+            paths.append((name, found))
+    return tuple(names), tuple(files), tuple(paths)
 
 
 #: What ``[matching] kernel_size`` allows, in words.

@@ -145,14 +145,16 @@ def _mismatch(worker: str, theirs: str, mine: str) -> str:
 
 def execute(function: Callable[[object], list], batches: Sequence, executor: str = "processes",
             workers: int | None = None, scheduler: str | None = None,
-            files: Callable[[object], Iterable] | None = None) -> Iterable:
+            files: Callable[[object], Iterable] | None = None, plugins: Sequence[dict] = ()) -> Iterable:
     """Run ``function(batch)`` for every batch and yield the items of each result as it finishes.
 
     `function` must be picklable (a top-level function or a functools.partial of one) for the
     processes and dask executors. Serial runs keep this process's thread pools; workers get one
     thread per pool. `files(batch)`, if given, names the files a batch reads by path: the dask
     executor sends their bytes to the cluster (each file once, keyed by its content hash), so its
-    workers need no shared file system; local executors read them where they are.
+    workers need no shared file system; local executors read them where they are. `plugins`
+    (:func:`fractal_match.templates.plugins_used`) are the plug-ins the work needs: a Dask worker
+    without one is refused, by name, before any work is sent.
     """
     if executor not in EXECUTORS:
         raise ExecutorError(unknown_name("executor", executor, EXECUTORS))
@@ -163,7 +165,7 @@ def execute(function: Callable[[object], list], batches: Sequence, executor: str
     elif executor == "processes":
         yield from _execute_processes(function, batches, workers)
     else:
-        yield from _execute_dask(function, batches, workers, scheduler, files)
+        yield from _execute_dask(function, batches, workers, scheduler, files, plugins)
 
 
 def process_pool(workers: int):
@@ -295,12 +297,36 @@ def check_versions(client) -> None:
             raise VersionMismatch(_mismatch(worker, theirs, mine))
 
 
-def _execute_dask(function, batches, workers, scheduler, files=None):
+def _plugin_names() -> dict:
+    from ..templates import FAMILIES, KERNEL_SOURCES
+
+    return {"family": sorted(FAMILIES), "kernel source": sorted(KERNEL_SOURCES)}
+
+
+def check_plugins(client, plugins: Sequence[dict]) -> None:
+    """Refuse, in one line, a cluster with a worker that lacks a plug-in the work needs (its
+    error would otherwise read like a typo in the config: "unknown family ...")."""
+    if not plugins:
+        return
+    for worker, found in sorted(client.run(_plugin_names, on_error="return").items()):
+        if isinstance(found, BaseException):
+            continue  # check_versions has said why this worker cannot run the package
+        for plugin in plugins:
+            if plugin["name"] not in found.get(plugin["kind"], ()):
+                package = plugin.get("package") or "its package"
+                pin = f"=={plugin['version']}" if plugin.get("version") else ""
+                raise VersionMismatch(f"the Dask worker {worker} has no {plugin['kind']} {plugin['name']!r}, a plug-in "
+                                      f"that {package} {plugin.get('version') or ''} installs on this client (allowed: "
+                                      f"workers with the same plug-ins: pip install {package}{pin} there)")
+
+
+def _execute_dask(function, batches, workers, scheduler, files=None, plugins=()):
     from distributed import as_completed
 
     client, cluster = dask_client(workers, scheduler)
     try:
         check_versions(client)
+        check_plugins(client, plugins)
         needs = [list(files(batch)) if files is not None else [] for batch in batches]
         shipment, version = _Shipment(client, needs), _version()
         reads: dict = {}  # future key -> the files its batch reads

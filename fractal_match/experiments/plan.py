@@ -279,7 +279,9 @@ def group_files(config: Config, groups) -> list[Path]:
     def add(path) -> None:
         found.setdefault(str(path), Path(path))
 
-    for name in config.kernels + (config.targets.synthetic.objects if config.targets.synthetic else ()):
+    for _, file in config.kernel_paths:  # the kernels that are image files, where they are
+        add(file)
+    for name in config.targets.synthetic.objects if config.targets.synthetic else ():
         if Path(name).is_absolute():  # the config resolves image files to absolute paths
             add(name)
     for group in groups:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
-from pathlib import Path
 
-from .._errors import ConfigError, FractalMatchError
+from .._errors import ConfigError, FractalMatchError, unknown_name
 from ..datasets import ImageSizes, check_annotation, check_pair
 from ..images import load_image
 from ..progress import Progress
 from .cases import row_columns, run_groups
 from .config import Config
-from .executors import execute
+from .executors import EXECUTORS, ExecutorError, execute
 from .plan import Plan, group_files, make_plan
-from .store import RunStore
+from .store import RunStore, config_plugins
 
 
 def check_inputs(plan: Plan) -> None:
@@ -27,12 +27,11 @@ def check_inputs(plan: Plan) -> None:
             check_annotation(ref.annotation, sizes)
         elif ref.kind == "pair":
             check_pair(ref.pair, sizes)
-    for kernel in plan.config.kernels:
-        if Path(kernel).is_absolute():  # an image file (the config resolves those; named kernels load there)
-            try:
-                load_image(kernel, "unchanged")
-            except FractalMatchError as exc:
-                raise ConfigError(f"{plan.config.source or plan.config.name}: field 'kernels': {exc}") from None
+    for _, kernel in plan.config.kernel_paths:  # the image files (named kernels were loaded by the config)
+        try:
+            load_image(kernel, "unchanged")
+        except FractalMatchError as exc:
+            raise ConfigError(f"{plan.config.source or plan.config.name}: field 'kernels': {exc}") from None
 
 
 def run_experiment(config: Config | Plan, out, resume: bool = False, executor: str = "processes",
@@ -47,6 +46,8 @@ def run_experiment(config: Config | Plan, out, resume: bool = False, executor: s
     given, is called as progress(groups_done, groups_total, rows) after each group. Returns a
     summary: groups and cases in all, done before, run now, and the folder.
     """
+    if executor not in EXECUTORS:  # before the folder is made
+        raise ExecutorError(unknown_name("executor", executor, EXECUTORS))
     plan = config if isinstance(config, Plan) else make_plan(config)
     config = plan.config
     if any(v.family == "pnet-detector" for v in config.variants):
@@ -56,6 +57,7 @@ def run_experiment(config: Config | Plan, out, resume: bool = False, executor: s
     check_inputs(plan)
     groups = plan.groups
     with RunStore(out, plan, row_columns(plan.config), resume=resume) as store:
+        store.note_session(executor, 1 if executor == "serial" else workers or os.cpu_count() or 1, scheduler)
         if on_open is not None:
             on_open(store.folder)
         todo = [g for g in groups if g.id not in store.done]
@@ -67,7 +69,7 @@ def run_experiment(config: Config | Plan, out, resume: bool = False, executor: s
             progress(finished, len(groups), [])
         batches = [todo[i : i + batch] for i in range(0, len(todo), batch)]
         for _, rows in execute(partial(run_groups, config), batches, executor, workers, scheduler,
-                               files=partial(group_files, config)):
+                               files=partial(group_files, config), plugins=config_plugins(config)):
             store.append(rows)
             finished += 1
             if progress is not None:

@@ -196,6 +196,10 @@ def read_object_file(path: Path, reader: TableReader, key: str) -> ObjectFile:
     if images is not None and not images.is_dir():
         raise inner.error("images", f"{folder!r} is not a folder (relative to {path.parent})")
     only = tuple(inner.strings(only_field, []))
+    if only_field in value and not only and "sha256" not in value:  # [] would silently keep every one (the
+        # configs this tool wrote before it left the field out carry sha256, and meant every one)
+        raise inner.error(only_field, f"= [] names no {only_field[:-1] if format_ == 'annotations' else 'category'} "
+                          f"(allowed: a list of one or more names; leave the field out to keep every one)")
     digest = file_digest(file)
     written = inner.get("sha256", str)
     if written is not None and written != digest:

@@ -5,7 +5,7 @@
       manifest.json    tool and library versions, git commit, machine, seed, config hash, times, counts
                        (groups_planned from the start; cases and groups once the run is complete)
       results.csv      one row per (case, method); a group's rows are appended in one write, then fsync
-      .lock            held while a run writes (a second run on the folder is refused)
+      .lock            held while a run writes (a second run on the folder is refused); removed when it stops
 
 Resuming reads results.csv, repairs a torn last line left by a crash (reported, never kept),
 drops the rows of any group that is incomplete, and skips the groups that are complete. A kill
@@ -15,6 +15,7 @@ folder again, to resume or to start over, removes those and counts them in the m
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import io
@@ -148,6 +149,10 @@ def lock_folder(folder: Path):
         raise RunError(f"{folder}: cannot create the run folder ({exc.strerror or exc})") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # the lock file is removed when its holder finishes: a lock taken on a file that was
+        # removed meanwhile guards nothing, so it must still be the folder's .lock
+        if os.fstat(handle.fileno()).st_ino != os.stat(folder / ".lock").st_ino:
+            raise OSError("removed")
     except OSError:
         handle.close()
         raise RunError(f"{folder}: another run is writing this folder (its lock is held)") from None
@@ -159,7 +164,11 @@ def lock_folder(folder: Path):
 
 
 def unlock(handle) -> None:
+    """Release a folder's lock and remove its `.lock` file (removed first, while still held, so
+    that no other writer can take the lock of a file that is about to go)."""
     if not handle.closed:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(handle.name)
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
 
@@ -314,6 +323,12 @@ class RunStore:
         self.manifest.update({"finished": utc_now(), "cases": self.plan.cases, "groups": len(self.plan.groups)})
         self._write_manifest()
 
+    def note_session(self, executor: str, workers: int, scheduler: str | None) -> None:
+        """Record in the manifest how this session runs the groups (a resumed run adds one)."""
+        self.manifest.setdefault("sessions", []).append(
+            {"started": utc_now(), "executor": executor, "workers": workers, "scheduler": scheduler})
+        self._write_manifest()
+
     def close(self) -> None:
         unlock(self._lock)
 
@@ -334,6 +349,9 @@ def config_toml(config: Config) -> str:
     for configs made in code (a tuning trial's, a confirmation's), which have no source file."""
     data = config.canonical()
     targets = {k: v for k, v in data["targets"].items() if v not in (None, [])}
+    for key, value in targets.items():  # an object file's labels or categories: none named means every one
+        if isinstance(value, dict):
+            targets[key] = {k: v for k, v in value.items() if not (k in ("labels", "categories") and v == [])}
     matching = {k: data[k] for k in ("methods", "color", "template_masks")}
     tables = {"targets": targets, "transforms": {"scales": data["scales"], "rotations": data["rotations"]},
               "matching": matching, "evaluation": data["evaluation"]}
@@ -348,5 +366,8 @@ def config_toml(config: Config) -> str:
         entry.update({k: getattr(variant, k) for k in ("color", "template_masks") if getattr(variant, k) is not None})
         variants.append(entry)
     top = {"name": config.name, "seed": config.seed, "kernels": data["kernels"]}
+    if config.kernel_files:  # where each image-file kernel is, as the config named it
+        places = dict(config.kernel_paths)
+        tables["kernel_files"] = {name: {"file": places[name], "sha256": digest} for name, digest in config.kernel_files}
     return toml_text(top, tables, {"variants": variants})
 

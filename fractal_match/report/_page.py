@@ -29,8 +29,12 @@ p.docs { font-size: 0.9em; color: #444; }
 DOCS_PAGE = "usage.html#fractal-match-report-run_dir-out-dir"
 
 
+#: In every page's head: how an output folder is recognised as an earlier report.
+GENERATOR = '<meta name="generator" content="fractal-match report">'
+
+
 def head(title: str, extra_style: str = "") -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{GENERATOR}'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>\n'
             f"<style>{STYLE}{extra_style}</style></head><body>\n")
 

@@ -19,7 +19,13 @@ from ..atomic import write_atomic
 from ..progress import Progress, ensure
 from .figures import detection_grid, gallery, save_figure
 from .partial import Partial, partial_run
-from ._page import docs_line, head
+from .._checks import claim_output_dir, remove_stale
+from ._page import GENERATOR, docs_line, head
+
+REPORT_TABLES = ("summary.csv", "detections.csv", "comparisons.csv", "secondary.csv", "declared.md",
+                 "comparisons_per_kernel.csv", "index.html")
+REPORT_FIGURES = ("hit_rate", "hit_rate_vs_rotation", "hit_rate_vs_scale", "pose_heatmaps", "success_curves", "gallery",
+                  "detection_best", "detection_typical", "detection_worst")
 from .plots import hit_rate_curves, hit_rate_heatmap, pose_heatmaps, success_curve_figure
 from .declared import _fmt, declared_markdown, declared_section, per_kernel_section, read_declaration
 from .detections import (DETECTION_COLUMNS, SECONDARY_COLUMNS, detection_rows, detections_section, secondary_rows,
@@ -169,9 +175,13 @@ def _gallery_figure(config, runner, out: Path, svg: bool = False, meta: dict | N
              "masks (bank and oracle are the kernel itself at other poses; pnet-detector uses no kernel).")]
 
 
-def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool = False) -> Path:
+def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool = False,
+                overwrite: bool = False) -> Path:
     """Write summary.csv, comparisons.csv, figures (PNG; with `svg` also SVG) and index.html into
-    RUN_DIR/report (or `out`)."""
+    RUN_DIR/report (or `out`: new, empty, an earlier report, or anything with `overwrite`). Files
+    of an earlier report that this one does not write (an SVG, a table) are removed."""
+    if out is not None:
+        claim_output_dir(Path(out), "report", is_report_file, earlier=_is_report(Path(out)), overwrite=overwrite)
     if (Path(run_dir) / "search.json").is_file():  # a tuning folder
         from .search import make_search_report
 
@@ -230,7 +240,24 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
         detections_section(run, detections, top_k(run))
     write_atomic(out / "index.html", _page(run, summary, comparisons, figures, partial, *_judging(run, config),
                                            sections=sections, photo=photo).encode("utf-8"))
+    written = ["summary.csv", "detections.csv", "comparisons.csv", "index.html", *(["secondary.csv"] if secondary else []),
+               *(["declared.md"] if declaration else []), *(["comparisons_per_kernel.csv"] if per_kernel else [])]
+    written += [name for figure, _ in figures for name in (figure, *([Path(figure).with_suffix(".svg").name] if svg else []))]
+    remove_stale(out, is_report_file, written)
     return out
+
+
+def _is_report(folder: Path) -> bool | None:
+    """Whether `folder` holds a report this tool wrote (None when it is new or empty)."""
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return None
+    page = folder / "index.html"
+    return page.is_file() and GENERATOR in page.read_text(encoding="utf-8", errors="replace")[:2000]
+
+
+def is_report_file(name: str) -> bool:
+    """A file a run's report writes (and may remove when a later report does not write it)."""
+    return name in REPORT_TABLES or (name.endswith((".png", ".svg")) and Path(name).stem in REPORT_FIGURES)
 
 
 def _first_fractal(config) -> str | None:

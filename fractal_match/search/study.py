@@ -42,8 +42,8 @@ from .folder import (SEARCH_ATOMIC_FILES, SEARCH_FILES, SearchError, open_storag
                      read_manifest, stored_trials)
 from .space import SearchSpace, bank_space, search_space, variant_point
 from ..experiments.runs import check_inputs
-from ..experiments.store import (RunError, RunStore, check_measures, environment, foreign_files, lock_folder, unlock,
-                                 utc_now, write_config, write_json)
+from ..experiments.store import (RunError, RunStore, check_measures, config_plugins, environment, foreign_files,
+                                 lock_folder, unlock, utc_now, write_config, write_json)
 
 NOT_TUNED = ("oracle", "pnet-detector")  # an upper bound and a reference: no parameters to tune
 GROUPS_PER_ITEM = 4  # target x pose groups a worker gets at a time
@@ -260,8 +260,10 @@ def _evaluate(config: Config, jobs: list[_Job], executor: str, workers, schedule
             todo = [g for g in groups[key] if g.id not in store.done]
             items += [(key, job.config, todo[i : i + GROUPS_PER_ITEM]) for i in range(0, len(todo), GROUPS_PER_ITEM)]
         task.update(completed=0, total=sum(len(i[2]) for i in items))
+        needs = [plugin for job in jobs for plugin in config_plugins(job.config)]
         for key, rows in execute(_run_item, items, executor, workers, scheduler,
-                                 files=lambda item: group_files(item[1], item[2])):  # read by path
+                                 files=lambda item: group_files(item[1], item[2]),  # read by path
+                                 plugins=list({(p["kind"], p["name"]): p for p in needs}.values())):
             stores[key].append(rows)
             task.advance()
         for key, store in stores.items():
