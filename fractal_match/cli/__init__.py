@@ -197,13 +197,16 @@ def families():
     except FractalMatchError as exc:
         raise _fail(str(exc)) from None
     for spec in specs:
-        table = Table(title=f"{spec.name} ({spec.kind}): {spec.help}", title_justify="left", show_lines=False)
+        # the heading on a line of its own (a table's title wraps at the table's width)
+        console.print(f"[bold]{spec.name}[/bold] ({spec.kind}): {spec.help}", highlight=False, soft_wrap=True)
+        if not spec.params:
+            console.print("  no parameters\n")
+            continue
+        table = Table(show_lines=False)
         for column in ("parameter", "default", "allowed", "help"):
             table.add_column(column, overflow="fold")
         for param in spec.params:
             table.add_row(param.name, str(param.default), param.describe_range(), param.help)
-        if not spec.params:
-            table.add_row("(none)", "", "", "")
         console.print(table)
 
 
@@ -359,6 +362,20 @@ def bench(
     """Time the matcher, the generators and whole sweeps against the plain OpenCV loop; print
     tables and optionally write JSON (machine, versions, medians, ratios)."""
     return _bench(which, out, repeats, quick)
+
+
+def _one_line_summaries() -> None:
+    """The Commands panel of `--help` shows a command's docstring with its line breaks; each
+    command's summary there is its docstring's first paragraph on one line instead."""
+    import inspect
+
+    for info in app.registered_commands:
+        doc = info.help or (info.callback.__doc__ if info.callback is not None else None)
+        if info.short_help is None and doc:
+            info.short_help = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+
+
+_one_line_summaries()
 
 
 def bench_script(which: str) -> None:
