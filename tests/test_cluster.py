@@ -255,7 +255,10 @@ def test_a_worker_without_the_plugin_is_refused_by_name(cluster, tmp_path):
     before any work with one line naming the worker, the family and the package to install (not
     "unknown family", which reads like a typo in a config that validate accepted)."""
     site = tmp_path / "site-packages"
-    example = Path(__file__).resolve().parent.parent / "docs" / "examples" / "my_family"
+    from doc_files import write_page_files
+
+    write_page_files("tutorial.md", tmp_path / "example")  # the tutorial's plug-in package, as the page shows it
+    example = tmp_path / "example" / "my_family"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                            "--no-index", "--target", str(site), str(example)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -35,20 +35,23 @@ def _blocks(page: Path, language: str) -> list[str]:
 
 
 def test_the_tutorial_runs_as_written(tmp_path):
-    """Every command of docs/tutorial.md, in order, in a new folder holding docs/examples/ (the
-    page's Python and TOML are those files, included by the page). `pip install ./my_family`
+    """Every command of docs/tutorial.md, in order, in a new folder holding the files the page
+    shows (each titled block, written out as the page has it). `pip install ./my_family`
     installs into a folder of the test's own instead of this environment."""
-    shutil.copytree(DOCS / "examples", tmp_path, dirs_exist_ok=True)
+    from doc_files import write_page_files
+
+    files = write_page_files("tutorial.md", tmp_path)
+    assert {"cut_kernel.py", "match_in_python.py", "my_family/my_family.py", "my_family/pyproject.toml",
+            "my_boxes.toml", "eye.toml", "eye-coco.toml", "instances.json", "coins.json", "coins.toml"} == set(files)
     site = tmp_path / "site-packages"
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(site),
            "MPLBACKEND": "Agg"}
     commands = [line.split("  #")[0].strip() for block in _blocks(DOCS / "tutorial.md", "bash")
-                for line in block.splitlines() if line.strip()]
+                for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    commands = [" ".join(command.split()) for command in commands]
     assert commands[0] == "python cut_kernel.py" and "fractal-match report eye-run" in commands
     assert "fractal-match validate eye-coco.toml" in commands
-    included = re.findall(r'--8<-- "([^"]+)"', (DOCS / "tutorial.md").read_text())
-    assert included and all((DOCS / "examples" / name).is_file() for name in included)
     for written_command in commands:
         command = written_command
         if command.startswith("pip install ./my_family"):
@@ -111,22 +114,52 @@ def test_the_site_builds_strictly(tmp_path):
     assert "fractal-match tune" in commands and "fractal-match visualize" in commands
 
 
-def test_every_python_example_on_the_pages_is_a_file_the_tests_run():
-    """No page holds Python of its own: each ```python block includes a file of docs/examples/."""
-    for page in DOCS.rglob("*.md"):
-        for block in _blocks(page, "python"):
-            assert re.fullmatch(r'--8<-- "[^"]+\.py"\n', block), (page.name, block[:80])
+def test_every_example_on_the_pages_is_shown_whole_under_its_file_name():
+    """Each Python block of a page is a file (as is every other titled block): titled with its name
+    on the site, with a caption line naming it in the Markdown, and no include placeholder that a
+    reader of the Markdown would see instead of the code. (Untitled TOML blocks are fragments.)"""
+    from doc_files import page_files
+
+    for page in [*DOCS.rglob("*.md"), ROOT / "README.md"]:
+        text = page.read_text(encoding="utf-8")
+        assert "--8<--" not in text, page.name
+        assert not re.findall(r"^```python\n", text, flags=re.M), page.name  # Python on a page is a file it runs
+        for name in page_files(page):
+            assert f"`{name}`:\n\n```" in text, (page.name, name)  # the caption the Markdown shows
 
 
-@pytest.mark.parametrize("example, expected", [
-    ("matcher.py", "Match(x=172, y=52, score=1.0)"),
-    ("python_api.py", "True 36"),
+@pytest.mark.parametrize("page, example, expected", [
+    ("matcher.md", "matcher.py", "Match(x=172, y=52, score=1.0)"),
+    ("python.md", "python_api.py", "True 36"),
 ])
-def test_the_python_examples_run(tmp_path, example, expected):
-    done = subprocess.run([sys.executable, str(DOCS / "examples" / example)], cwd=tmp_path, capture_output=True,
+def test_the_python_examples_run(tmp_path, page, example, expected):
+    from doc_files import write_page_files
+
+    script = write_page_files(page, tmp_path)[example]
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, "MPLBACKEND": "Agg"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert expected in done.stdout
+
+
+def test_the_generated_parts_of_the_pages_are_current():
+    """The command reference and the API entries are committed as Markdown (so the repository
+    shows them) and made from the code; `python docs/hooks/site.py` rewrites them."""
+    hook = _hook()
+    stale = hook.regenerate(check=True)
+    assert not stale, f"stale: {[p.name for p in stale]}; run python docs/hooks/site.py"
+    commands = (DOCS / "reference" / "commands.md").read_text()
+    assert "## `fractal-match tune`" in commands and "| `--resume` |" in commands
+    assert (DOCS / "reference" / "api.md").read_text().count("### `fractal_match.") >= 20
+
+
+def _hook():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_site_hook", DOCS / "hooks" / "site.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    return hook
 
 
 def test_every_command_line_on_the_usage_page_uses_options_that_exist():

@@ -258,16 +258,16 @@ def test_a_constant_target_gives_no_detection_in_match(tmp_path):
 
 def test_the_tutorial_eye_with_the_orbit_trap_is_flat_and_no_hit(tmp_path):
     """The tutorial's command: the orbit trap of the eye saturates TM_SQDIFF_NORMED at 1 everywhere."""
-    from pathlib import Path
-
-    examples = Path(__file__).resolve().parent.parent / "docs" / "examples"
-    import runpy
     import os
+    import runpy
 
+    from doc_files import write_page_files
+
+    script = write_page_files("tutorial.md", tmp_path)["cut_kernel.py"]  # the page's file, as written there
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        runpy.run_path(str(examples / "cut_kernel.py"), run_name="__main__")
+        runpy.run_path(str(script), run_name="__main__")
     finally:
         os.chdir(cwd)
     result = runner.invoke(app, ["match", str(tmp_path / "photo.png"), str(tmp_path / "eye.png"), "--family", "orbit-trap",
