@@ -11,8 +11,7 @@ Every page reads complete in both places: as Markdown in the repository and on t
   repository's top) in full; in the Markdown, what stands between (a link to it).
 * A file's caption line (`` `NAME`: ``) above a code block titled ``NAME`` names the file in the
   Markdown; the site shows the title on the block instead, so the caption is dropped there.
-* The home page is the README (the marker ``<!-- README -->``), with its links to ``docs/``
-  pages made relative to the site.
+* The home page includes the README, its links to ``docs/`` pages made relative to the site.
 * Pages link to committed results and data by their paths from the page (``../results/...``),
   as the repository shows them. Those files are added to the site at their repository paths and
   the links rewritten to match; a link to a report's ``index.html`` brings the whole report
@@ -36,7 +35,6 @@ COMMANDS = re.compile(r"(<!-- commands -->\n).*?(<!-- /commands -->)", re.S)
 API = re.compile(r"<!-- api: (\S+) -->\n.*?<!-- /api -->", re.S)
 INCLUDE = re.compile(r"<!-- site: include (\S+) -->\n.*?<!-- /site -->", re.S)
 CAPTION = re.compile(r"^`([^`\n]+)`:\n\n(```\w+ title=\"\1\")", re.M)
-README = "<!-- README -->"
 DOCS_LINE = re.compile(r"<p class='docs' data-docs='([^']+)'>(.*?)</p>", re.S)
 
 
@@ -149,13 +147,18 @@ def _site_link(path: Path, page_dir: Path) -> str:
         .as_posix()
 
 
+def _included(name: str) -> str:
+    """A file a page includes on the site. The README (the home page) keeps its own links, from
+    the repository's top, made relative to docs/ (the site's top)."""
+    text = (ROOT / name).read_text(encoding="utf-8")
+    return text.replace("](docs/", "](") if name == "README.md" else text
+
+
 def on_page_markdown(markdown: str, page, config, files):
     source = Path(page.file.abs_src_path)
-    if README in markdown:  # the home page is the README, its links made relative to docs/
-        return markdown.replace(README, (ROOT / "README.md").read_text(encoding="utf-8").replace("](docs/", "]("))
     markdown = COMMANDS.sub(lambda m: commands_markdown(), markdown)
     markdown = API.sub(lambda m: f"::: {m.group(1)}", markdown)
-    markdown = INCLUDE.sub(lambda m: (ROOT / m.group(1)).read_text(encoding="utf-8"), markdown)
+    markdown = INCLUDE.sub(lambda m: _included(m.group(1)), markdown)
     markdown = CAPTION.sub(lambda m: m.group(2), markdown)
 
     def link(match):
