@@ -179,6 +179,7 @@ def _site_pages(site: Path) -> list[Path]:
 
 
 def test_every_site_page_reads_at_phone_and_laptop_width(browser, site):
+    shutil.rmtree(ARTEFACTS / "site", ignore_errors=True)  # this run's screenshots only
     pages = _site_pages(site)
     names = {p.relative_to(site).as_posix() for p in pages}
     assert {"index.html", "tutorial.html", "findings.html", "reference/commands.html"} <= names
@@ -195,6 +196,7 @@ def test_every_site_page_reads_at_phone_and_laptop_width(browser, site):
 
 
 def test_a_run_report_reads_at_phone_and_laptop_width(browser, run_report):
+    shutil.rmtree(ARTEFACTS / "run", ignore_errors=True)
     problems = page_problems(browser, run_report, ARTEFACTS / "run", "report")
     assert not problems, "\n".join(problems)
 

@@ -22,6 +22,15 @@ nav.toc { background: #f7f7f7; border: 1px solid #ddd; padding: 0.5em 1em; font-
 nav.toc ul { margin: 0.2em 0; }
 .partial { background: #fff4cc; border: 2px solid #e0a800; padding: 0.6em 1em; }
 div.scroll { overflow-x: auto; }
+/* a table wider than the screen scrolls in its own box: shadows at an edge with more beyond it,
+   and its first column (the method) stays in view */
+table { background:
+  linear-gradient(to right, #fff 30%, rgba(255, 255, 255, 0)) left / 2em 100% no-repeat local,
+  linear-gradient(to left, #fff 30%, rgba(255, 255, 255, 0)) right / 2em 100% no-repeat local,
+  radial-gradient(farthest-side at 0 50%, rgba(0, 0, 0, 0.25), transparent) left / 0.8em 100% no-repeat scroll,
+  radial-gradient(farthest-side at 100% 50%, rgba(0, 0, 0, 0.25), transparent) right / 0.8em 100% no-repeat scroll; }
+tr > :first-child { position: sticky; left: 0; z-index: 1; background: #f3f3f3; }
+.manifest tr > :first-child { position: static; }
 p.docs { font-size: 0.9em; color: #444; }
 """
 
