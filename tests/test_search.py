@@ -495,3 +495,26 @@ def test_the_second_search_started_every_family_at_its_defaults_and_ended_no_low
         assert start.params == family.start
         (number, value, _), = winners[family.name].values()
         assert value >= start.value and value == max(t.value for t in trials)
+
+
+def test_the_importances_figure_is_the_same_under_any_string_hashing(tmp_path):
+    """Tied importances (the committed search's `scrambled`: color and template_masks, 0.5 each)
+    come out in one order whatever PYTHONHASHSEED a process has, so importances.png regenerates
+    byte for byte."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import json, sys\nfrom pathlib import Path\nfrom fractal_match.report.search import _studies, importances\n"
+              "manifest, studies = _studies(Path(sys.argv[1]))\n"
+              "print(json.dumps({k: list(importances(s).items()) for k, s in studies.items()}))\n")
+    folder = Path(__file__).resolve().parent.parent / "results" / "search" / "tune"
+    outputs = set()
+    for seed in ("1", "2", "3", "4"):
+        done = subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr[-1000:]
+        outputs.add(done.stdout)
+    assert len(outputs) == 1
+    found = json.loads(outputs.pop())
+    assert [name for name, _ in found["scrambled"]] == ["color", "template_masks"]  # the tie, by name

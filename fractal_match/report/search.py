@@ -74,7 +74,10 @@ def importances(study) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the estimator is marked experimental
         evaluator = optuna().importance.PedAnovaImportanceEvaluator()
-        return optuna().importance.get_param_importances(study, evaluator=evaluator, target=mean_value)
+        found = optuna().importance.get_param_importances(study, evaluator=evaluator, target=mean_value)
+    # Optuna orders tied importances as a set of names iterates, which changes with each process's
+    # string hashing (PYTHONHASHSEED): by importance, then by name, the figure is the same every time
+    return dict(sorted(found.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _panels(count: int, width: float, height: float, sharey: bool = False) -> tuple[Figure, list]:
