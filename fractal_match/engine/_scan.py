@@ -74,7 +74,7 @@ def _kth_largest(values, k):  # pragma: no cover - compiled
     return heap[0]
 
 
-@njit(**_OPTIONS)
+@njit(inline='always', **_OPTIONS)
 def _sift_down(heap, i):  # pragma: no cover - compiled
     n = heap.shape[0]
     while True:

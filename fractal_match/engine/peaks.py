@@ -7,7 +7,7 @@ import numpy as np
 from .._checks import check_positive_int
 from .._errors import ParameterError
 from ._methods import METHOD_INFO, Match, check_methods, score_map
-from ._fused import scan_map
+from ._fused import local_maxima
 from ._scan import nms, ordered
 
 
@@ -42,7 +42,7 @@ def find_peaks(
 def peaks_of_score(score: np.ndarray, template_shape, k: int, bound: float | None = None,
                    max_overlap: float = 0.3) -> list[tuple[int, int, float]]:
     """(x, y, score) of up to k NMS peaks of a higher-is-better float32 map (-inf = excluded)."""
-    *_, indices, values = scan_map(score, np.float32(-np.inf if bound is None else bound))
+    indices, values = local_maxima(score, np.float32(-np.inf if bound is None else bound))
     return peaks_of_candidates(indices, values, score.shape[1], template_shape, k, max_overlap)
 
 

@@ -19,7 +19,7 @@ import math
 
 import cv2
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit
 
 from ._params import Param
 
@@ -37,13 +37,11 @@ PARAMS = (
 )
 
 
-@njit(parallel=True, cache=True, boundscheck=False, nogil=True)
-def trap_indices(side, view_center, half_width, c, julia, degree, iterations,
-                 trap_center, trap_half, kernel_side):  # pragma: no cover - compiled
-    """For each pixel of a side x side view: the kernel row and column its orbit is trapped at,
-    or -1 when it never is."""
-    rows = np.full((side, side), -1, np.int32)
-    cols = np.full((side, side), -1, np.int32)
+@njit(cache=True, boundscheck=False, nogil=True)
+def _trap_rows(side, view_center, half_width, c, julia, degree, iterations,
+               trap_center, trap_half, kernel_side, first, last, rows, cols):  # pragma: no cover - compiled
+    """Rows `first`:`last` of :func:`trap_indices`. Serial, and it releases the GIL: threads run
+    row blocks in parallel (a ``parallel=True`` kernel compiled in 1.6 s, this one in a fraction)."""
     step = 2.0 * half_width / side
     left = view_center.real - half_width
     top = view_center.imag + half_width
@@ -51,7 +49,7 @@ def trap_indices(side, view_center, half_width, c, julia, degree, iterations,
     trap_top = trap_center.imag + trap_half
     trap_extent = abs(trap_center) + trap_half * math.sqrt(2.0)
     scale = kernel_side / (2.0 * trap_half)
-    for i in prange(side):
+    for i in range(first, last):
         for j in range(side):
             p = complex(left + (j + 0.5) * step, top - (i + 0.5) * step)
             if julia:
@@ -80,6 +78,25 @@ def trap_indices(side, view_center, half_width, c, julia, degree, iterations,
                     break
                 if z.real * z.real + z.imag * z.imag > escape2:
                     break
+
+
+def trap_indices(side, view_center, half_width, c, julia, degree, iterations, trap_center, trap_half,
+                 kernel_side) -> tuple[np.ndarray, np.ndarray]:
+    """For each pixel of a side x side view: the kernel row and column its orbit is trapped at,
+    or -1 when it never is. Row blocks run on numba's thread count of plain threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = np.full((side, side), -1, np.int32)
+    cols = np.full((side, side), -1, np.int32)
+    args = (side, view_center, half_width, c, julia, degree, iterations, trap_center, trap_half, kernel_side)
+    blocks = max(1, min(get_num_threads(), side // 16))
+    spans = [(b * side // blocks, (b + 1) * side // blocks) for b in range(blocks)]
+    if blocks == 1:
+        _trap_rows(*args, 0, side, rows, cols)
+    else:
+        with ThreadPoolExecutor(max_workers=blocks) as pool:
+            for future in [pool.submit(_trap_rows, *args, first, last, rows, cols) for first, last in spans]:
+                future.result()
     return rows, cols
 
 
