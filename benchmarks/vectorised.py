@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 PACKED = re.compile(r"^v?\w+p[sd]$")  # vaddps, vmulpd, vfmadd213ps, vcvtps2pd ...
 SCALAR = re.compile(r"^v?\w+s[sd]$")  # vaddss, vmulsd, vcvtss2sd ...
+INTEGER = re.compile(r"^v?p")  # vpmaxsd, vpminsd, vpabsd ...: packed integer, not float
 MOVES = re.compile(r"^v?(mov|unpck|shuf|perm|blend|broadcast|extract|insert|and|or|xor|andn)")
 
 
@@ -36,7 +38,7 @@ def count(asm: str) -> dict:
         if not words or words[0].startswith("."):
             continue
         op = words[0]
-        if MOVES.match(op):
+        if MOVES.match(op) or INTEGER.match(op):
             continue
         if PACKED.match(op):
             packed += 1
@@ -114,13 +116,17 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.repeats < 0:
         parser.error(f"--repeats {args.repeats}: must be 0 or more")
-    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="fractal-match-asm-")  # compile afresh: asm to read
+    cache = tempfile.mkdtemp(prefix="fractal-match-asm-")
+    os.environ["NUMBA_CACHE_DIR"] = cache  # compile afresh: machine code read from a cache has no asm
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     from numba.core.config import CPU_NAME
     import llvmlite.binding as llvm
 
     cpu = CPU_NAME or llvm.get_host_cpu_name()
-    rows = kernels(args.repeats)
+    try:
+        rows = kernels(args.repeats)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
     print(f"machine code for CPU '{cpu}': float instructions per kernel (moves and shuffles left out)")
     print(f"{'kernel':>14} {'ch':>2} {'packed':>7} {'256/512':>8} {'scalar':>7} {'packed %':>9} {'ms':>7}  what")
     for row in rows:

@@ -103,21 +103,22 @@ def read_toml(path) -> dict:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
 
 
-def claim_output_dir(out: Path, command: str, owned, earlier: bool | None = None, overwrite: bool = False) -> Path:
+def claim_output_dir(out: Path, command: str, owned, overwrite: bool = False) -> bool:
     """An output folder for `command`: new, empty, or an earlier output of the same command (every
-    file in it is one the command writes: `owned(name)`, or `earlier` says so). Any other
-    non-empty folder is refused in one line unless `overwrite`; files of its own are never
-    touched. After writing, :func:`remove_stale` removes what the earlier output had and this one
-    does not."""
+    file in it is one the command writes: `owned(name)`). Any other folder is refused in one line
+    naming a file it holds, unless `overwrite`. Returns whether the folder is the command's own
+    (new, empty or an earlier output): only then may :func:`remove_stale` clear what an earlier
+    output left; with `overwrite` into someone else's folder, no file of it is touched."""
     out = check_output_dir(out)
-    if out.is_dir() and not overwrite:
-        others = sorted(p.name for p in out.iterdir() if not owned(p.name))
-        if earlier is False or (others and not earlier):
-            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-            raise ParameterError(f"{out}: is not empty and not an earlier `{command}` output (it holds {shown or 'other files'})"
-                                 f" (allowed: a new or empty folder, an earlier {command} output, or --overwrite to write"
-                                 " into it anyway)")
-    return out
+    if not out.is_dir():
+        return True
+    others = sorted(p.name for p in out.iterdir() if not owned(p.name))
+    if others and not overwrite:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        raise ParameterError(f"{out}: is not empty and not an earlier `{command}` output (it holds {shown}) (allowed: "
+                             f"a new or empty folder, an earlier {command} output, or --overwrite to write into it "
+                             "anyway)")
+    return not others
 
 
 def remove_stale(out: Path, owned, written) -> list[str]:

@@ -1,7 +1,6 @@
-"""What a newcomer met with folders, names and the command line (issue: pages and frictions):
-each fixed, each with a test. Output folders are claimed, never silently mixed; kernel files keep
-the names the config gives them; a run leaves no lock behind and records how it ran; help text
-reads whole."""
+"""What a newcomer met with folders, names and the command line, each fixed, each with a test.
+Output folders are claimed, never silently mixed; kernel files keep the names the config gives
+them; a run leaves no lock behind and records how it ran; help text reads whole."""
 
 import csv
 import json
@@ -58,6 +57,19 @@ def test_match_refuses_a_folder_of_other_files_unless_overwrite_and_never_touche
     assert (out / "notes.txt").read_text() == "my notes"
 
 
+def test_overwrite_into_someone_elses_folder_removes_none_of_its_files(scene):
+    """With --overwrite the folder is not the command's own: a file there with a name the command
+    writes, but that it did not write this time, is the user's and stays."""
+    out = scene / "figs"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "detection_grid.svg").write_text("<svg>my own drawing</svg>")
+    assert _match(scene, out, "--overwrite").exit_code == 0
+    assert (out / "detection_grid.svg").read_text() == "<svg>my own drawing</svg>"
+    assert sorted(p.name for p in out.iterdir()) == ["detection_grid.png", "detection_grid.svg", "matches.csv",
+                                                     "notes.txt"]
+
+
 def test_match_reuses_its_own_folder_and_no_stale_file_survives(scene):
     out = scene / "m"
     assert _match(scene, out, "--svg").exit_code == 0
@@ -80,6 +92,16 @@ def test_report_claims_its_folder_the_same_way(scene):
     assert runner.invoke(app, ["report", str(run), "--out", str(scene / "r")]).exit_code == 0
     names = {p.name for p in (scene / "r").iterdir()}
     assert "hit_rate.png" in names and not {"hit_rate.svg", "success_curves.png"} & names
+    # a report killed before its page, or made by an earlier version: still the report's own folder
+    (scene / "r" / "index.html").unlink()
+    assert runner.invoke(app, ["report", str(run), "--out", str(scene / "r")]).exit_code == 0
+    page = scene / "r" / "index.html"
+    page.write_text(page.read_text().replace('<meta name="generator" content="fractal-match report">', ""))
+    assert runner.invoke(app, ["report", str(run), "--out", str(scene / "r")]).exit_code == 0
+    # someone else's page is not
+    page.write_text("<!DOCTYPE html><title>my site</title>")
+    line = _error(runner.invoke(app, ["report", str(run), "--out", str(scene / "r")]))
+    assert "(it holds index.html)" in line
 
 
 def test_a_kernel_file_is_named_as_the_config_writes_it_and_a_finished_run_keeps_no_lock(scene, tmp_path):
@@ -114,24 +136,46 @@ def test_the_report_names_the_kernel_as_written(scene):
     assert "eye.png" in page and str(scene / "eye.png") not in page
 
 
-def test_a_lock_taken_on_a_removed_lock_file_is_not_a_lock(tmp_path):
-    from fractal_match.experiments.store import RunError, lock_folder, unlock
-
-    first = lock_folder(tmp_path)
-    assert (tmp_path / ".lock").is_file()
-    second_handle = open(tmp_path / ".lock", "a+")  # another process opened it just before the first let go
-    unlock(first)
-    assert not (tmp_path / ".lock").exists()
+def test_a_lock_taken_on_a_removed_lock_file_is_taken_again_on_the_new_one(tmp_path, monkeypatch):
+    """The race of a lock file that is removed when its holder stops: between this run's open and
+    its lock, the holder lets go and removes `.lock`, and another run creates a new one. The lock
+    this run then holds is on the removed file; lock_folder must see that and lock the new file."""
     import fcntl
     import os
 
-    fcntl.flock(second_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # it gets the lock of the removed file...
-    assert os.fstat(second_handle.fileno()).st_nlink == 0  # ...which guards nothing, and lock_folder knows it
-    third = lock_folder(tmp_path)  # the folder's new lock file is free
-    with pytest.raises(RunError, match="another run is writing this folder"):
-        lock_folder(tmp_path)
-    unlock(third)
-    second_handle.close()
+    from fractal_match.experiments import store
+
+    real_flock = store.fcntl.flock
+    calls = []
+
+    def racing_flock(handle, operation):
+        if not calls and operation & fcntl.LOCK_EX:  # the first lock: the file is swapped under it
+            os.unlink(tmp_path / ".lock")
+            (tmp_path / ".lock").write_text("")
+        calls.append(operation)
+        return real_flock(handle, operation)
+
+    monkeypatch.setattr(store.fcntl, "flock", racing_flock)
+    held = store.lock_folder(tmp_path)
+    assert os.fstat(held.fileno()).st_ino == os.stat(tmp_path / ".lock").st_ino  # on the folder's lock file now
+    assert sum(1 for c in calls if c & fcntl.LOCK_EX) == 2  # taken twice
+    monkeypatch.setattr(store.fcntl, "flock", real_flock)
+    with pytest.raises(store.RunError, match="another run is writing this folder"):
+        store.lock_folder(tmp_path)
+    store.unlock(held)
+    assert not (tmp_path / ".lock").exists()
+
+
+def test_unlock_removes_only_its_own_lock_file(tmp_path):
+    import os
+
+    from fractal_match.experiments import store
+
+    held = store.lock_folder(tmp_path)
+    os.unlink(tmp_path / ".lock")
+    (tmp_path / ".lock").write_text("another run's\n")  # (as if the file had been replaced)
+    store.unlock(held)
+    assert (tmp_path / ".lock").read_text() == "another run's\n"
 
 
 @pytest.mark.parametrize("spelling", ["IOU", "Iou", "iou", "CENTER"])
@@ -208,3 +252,34 @@ def test_help_labels_options_by_name_on_the_pinned_typer():
         assert not re.search(r"<(bool|path|text|int|float|list\[[a-z]+\])>", text), (command, text)
     text = runner.invoke(app, ["match", "--help"], terminal_width=200).output
     assert "METHOD..." in text and "X,Y,W,H" in text and "match [OPTIONS] TARGET KERNEL" in text
+
+
+def test_a_kernel_named_by_its_absolute_path_keeps_the_digest_it_had(scene, tmp_path):
+    """Configs (and run folders) that named a kernel file by its absolute path were identified by
+    that path; they still are, so such runs resume. A name as written is identified by its
+    content instead."""
+    absolute = tmp_path / "absolute.toml"
+    absolute.write_text((scene / "run.toml").read_text().replace('"eye.png"', f'"{scene / "eye.png"}"')
+                        .replace('"boxes.toml"', f'"{scene / "boxes.toml"}"'))
+    config = load_config(absolute)
+    assert "kernel_files" not in config.canonical() and config.kernels == ("crop", str(scene / "eye.png"))
+    written = load_config(scene / "run.toml")
+    assert [name for name, _ in written.canonical()["kernel_files"]] == ["eye.png"]
+
+
+def test_a_confirmation_on_new_photos_needs_the_searchs_kernel_files(scene, tmp_path):
+    from dataclasses import replace
+
+    from fractal_match._errors import FractalMatchError
+    from fractal_match.search.confirm import replication_config
+
+    search = replace(load_config(scene / "run.toml"), split=None)
+    other_folder = tmp_path / "other"
+    other_folder.mkdir()
+    for name in ("boxes.toml", "target.png", "run.toml"):
+        (other_folder / name).write_bytes((scene / name).read_bytes())
+    save_image(other_folder / "eye.png", np.full((16, 20), 9, np.uint8))  # another picture under the same name
+    with pytest.raises(FractalMatchError, match="'eye.png' is not the file the search used"):
+        replication_config(search, load_config(other_folder / "run.toml"), search.variants)
+    (other_folder / "eye.png").write_bytes((scene / "eye.png").read_bytes())
+    assert replication_config(search, load_config(other_folder / "run.toml"), search.variants).kernels == search.kernels

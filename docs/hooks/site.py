@@ -65,7 +65,8 @@ def commands_markdown() -> str:
         if command.hidden:
             continue
         name = " ".join(path)
-        context = command.context_class(command, info_name=name)
+        # a fixed width: the same Markdown from any terminal (click wraps usage lines to it)
+        context = command.context_class(command, info_name=name, terminal_width=200, max_content_width=200)
         usage = command.get_usage(context).removeprefix("Usage: ")
         help_text = inspect.cleandoc(command.help or "")
         parts += [f"## `{name}`" if len(path) > 1 else f"## `{name}` (every command)", "",

@@ -134,7 +134,7 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
     if hit not in HIT_RULES:
         raise ParameterError(f"--hit {hit!r} is not a hit rule (allowed: {', '.join(HIT_RULES)})")
     box = parse_box(box) if isinstance(box, str) else None if box is None else tuple(box)
-    claim_output_dir(Path(out), "match", MATCH_FILES.__contains__, overwrite=overwrite)
+    ours = claim_output_dir(Path(out), "match", MATCH_FILES.__contains__, overwrite=overwrite)
     target = load_image(target_path, mode)
     if box is not None:
         check_box(box, target.shape, f"{target_path}")
@@ -177,8 +177,8 @@ def run_match(target_path, kernel_name: str, methods: Sequence[str] | None = Non
         metadata.update(truth=list(box), hit_rule=HIT_RULES[hit])
         title += f" (dashed: the true box; {hit} rule, green: hit, red: miss)"
     else:
-        title += " (amber: the best match, not judged; --box judges it)"
-    written = write_detection(detection, out, title, metadata, truth=box, progress=progress, svg=svg)
+        title += " (magenta: the best match, not judged; --box judges it)"
+    written = write_detection(detection, out, title, metadata, truth=box, progress=progress, svg=svg, clean=ours)
     return detection, written
 
 
@@ -187,9 +187,10 @@ MATCH_FILES = ("detection_grid.png", "detection_grid.svg", "matches.csv")
 
 
 def write_detection(detection: Detection, out, title: str, metadata: dict, truth=None,
-                    progress: Progress | None = None, svg: bool = False) -> list[Path]:
+                    progress: Progress | None = None, svg: bool = False, clean: bool = True) -> list[Path]:
     """Write detection_grid.png (with `svg` also .svg) and matches.csv into `out` (atomically,
-    file by file)."""
+    file by file); with `clean` (the folder is the command's own), remove what an earlier
+    output wrote and this one does not."""
     from ..report.figures import detection_grid, save_figure
 
     out = check_output_dir(Path(out))
@@ -202,7 +203,8 @@ def write_detection(detection: Detection, out, title: str, metadata: dict, truth
                                 hits=hits)
         written = save_figure(figure, out / "detection_grid", metadata, on_saved=task.advance, svg=svg)
     written.append(write_atomic(out / "matches.csv", table))
-    remove_stale(out, MATCH_FILES.__contains__, written)  # e.g. the SVG of an earlier --svg run
+    if clean:
+        remove_stale(out, MATCH_FILES.__contains__, written)  # e.g. the SVG of an earlier --svg run
     return written
 
 

@@ -139,6 +139,9 @@ class Config:
         data = asdict(self)
         data.pop("source")
         data.pop("kernel_paths")
+        # a file named by its absolute path is identified by that path, as configs always did
+        # (their runs keep their digests); one named as written, by its name and content
+        data["kernel_files"] = [list(entry) for entry in self.kernel_files if not Path(entry[0]).is_absolute()]
         if not data["kernel_files"]:  # left out when absent: older configs keep their digests
             data.pop("kernel_files")
         for optional in ("split", "search", "confirmation"):  # left out when absent: older configs keep their digests
@@ -367,7 +370,10 @@ def _kernel_files(path: Path, names: tuple[str, ...], table: dict):
 
     places = {}
     for name, entry in table.items():
-        reader = TableReader(path, entry if isinstance(entry, dict) else {}, f"kernel_files.{name}.")
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: field 'kernel_files.{name}' must be a table {{ file = PATH, sha256 = HEX }}, "
+                              f"got {type(entry).__name__} {entry!r}")
+        reader = TableReader(path, entry, f"kernel_files.{name}.")
         if name not in names:
             raise ConfigError(f"{path}: field 'kernel_files.{name}' names no kernel of 'kernels' "
                               f"({did_you_mean(name, names)}allowed: {', '.join(names)})")

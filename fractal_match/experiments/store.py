@@ -141,21 +141,30 @@ def write_config(folder: Path, config: Config) -> None:
 
 def lock_folder(folder: Path):
     """Create `folder` if needed and hold its `.lock` (exclusive, not waiting): one writer per
-    folder. Returns the open lock file (give it to :func:`unlock`)."""
+    folder. Returns the open lock file (give it to :func:`unlock`).
+
+    A holder removes the lock file when it lets go, so a lock taken on a file that was removed
+    meanwhile guards nothing: the lock must be on the file that is the folder's `.lock` now,
+    else it is taken again (a few times) on the new one."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / ".lock", "a+")
     except OSError as exc:
         raise RunError(f"{folder}: cannot create the run folder ({exc.strerror or exc})") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        # the lock file is removed when its holder finishes: a lock taken on a file that was
-        # removed meanwhile guards nothing, so it must still be the folder's .lock
-        if os.fstat(handle.fileno()).st_ino != os.stat(folder / ".lock").st_ino:
-            raise OSError("removed")
-    except OSError:
-        handle.close()
-        raise RunError(f"{folder}: another run is writing this folder (its lock is held)") from None
+    for _ in range(5):
+        try:
+            handle = open(folder / ".lock", "a+")
+        except OSError as exc:
+            raise RunError(f"{folder}: cannot create the run folder ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise RunError(f"{folder}: another run is writing this folder (its lock is held)") from None
+        if _same_file(handle, folder / ".lock"):
+            break
+        handle.close()  # its holder let go and removed it while this one was opened: again
+    else:
+        raise RunError(f"{folder}: its lock file keeps changing (other runs start and stop on this folder)")
     handle.seek(0)
     handle.truncate()
     handle.write(f"{os.getpid()}\n")
@@ -163,12 +172,20 @@ def lock_folder(folder: Path):
     return handle
 
 
+def _same_file(handle, path: Path) -> bool:
+    try:
+        return os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
 def unlock(handle) -> None:
-    """Release a folder's lock and remove its `.lock` file (removed first, while still held, so
-    that no other writer can take the lock of a file that is about to go)."""
+    """Release a folder's lock and remove its `.lock` file (removed first, while still held, and
+    only if it is still the file this lock is on)."""
     if not handle.closed:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(handle.name)
+        if _same_file(handle, Path(handle.name)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(handle.name)
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
 
@@ -326,7 +343,7 @@ class RunStore:
     def note_session(self, executor: str, workers: int, scheduler: str | None) -> None:
         """Record in the manifest how this session runs the groups (a resumed run adds one)."""
         self.manifest.setdefault("sessions", []).append(
-            {"started": utc_now(), "executor": executor, "workers": workers, "scheduler": scheduler})
+            {"started": utc_now(), "executor": executor, "workers": None if scheduler else workers, "scheduler": scheduler})
         self._write_manifest()
 
     def close(self) -> None:

@@ -180,8 +180,11 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
     """Write summary.csv, comparisons.csv, figures (PNG; with `svg` also SVG) and index.html into
     RUN_DIR/report (or `out`: new, empty, an earlier report, or anything with `overwrite`). Files
     of an earlier report that this one does not write (an SVG, a table) are removed."""
+    ours = True  # RUN_DIR/report is the run's own
     if out is not None:
-        claim_output_dir(Path(out), "report", is_report_file, earlier=_is_report(Path(out)), overwrite=overwrite)
+        page = _earlier_page(Path(out))  # index.html counts as the report's only if a report wrote it
+        ours = claim_output_dir(Path(out), "report", lambda name: is_report_file(name) and (name != "index.html" or page),
+                                overwrite=overwrite)
     if (Path(run_dir) / "search.json").is_file():  # a tuning folder
         from .search import make_search_report
 
@@ -243,16 +246,19 @@ def make_report(run_dir, out=None, progress: Progress | None = None, svg: bool =
     written = ["summary.csv", "detections.csv", "comparisons.csv", "index.html", *(["secondary.csv"] if secondary else []),
                *(["declared.md"] if declaration else []), *(["comparisons_per_kernel.csv"] if per_kernel else [])]
     written += [name for figure, _ in figures for name in (figure, *([Path(figure).with_suffix(".svg").name] if svg else []))]
-    remove_stale(out, is_report_file, written)
+    if ours:
+        remove_stale(out, is_report_file, written)
     return out
 
 
-def _is_report(folder: Path) -> bool | None:
-    """Whether `folder` holds a report this tool wrote (None when it is new or empty)."""
-    if not folder.is_dir() or not any(folder.iterdir()):
-        return None
+def _earlier_page(folder: Path) -> bool:
+    """Whether `folder`/index.html is a page this tool wrote (a report or a tuning report, of
+    this version or an earlier one)."""
     page = folder / "index.html"
-    return page.is_file() and GENERATOR in page.read_text(encoding="utf-8", errors="replace")[:2000]
+    if not page.is_file():
+        return False
+    head = page.read_text(encoding="utf-8", errors="replace")[:2000]
+    return GENERATOR in head or "<title>fractal-match report: " in head or "<title>fractal-match search: " in head
 
 
 def is_report_file(name: str) -> bool:

@@ -101,7 +101,7 @@ def plot_response(ax: Axes, response: np.ndarray, method: str, match: Match | No
 def plot_detection(ax: Axes, target: np.ndarray, box, score: float | None = None, truth=None,
                    hit: bool | None = None):
     """Draw the target with the detected (x, y, w, h) box, its score, and optionally the true box
-    (dashed blue). The box is green for a hit, red for a miss and amber when `hit` is None."""
+    (dashed blue). The box is green for a hit, red for a miss and magenta when `hit` is None."""
     image, cmap = _display(target)
     image, extent = _shrink(image)
     ax.imshow(image, cmap=cmap, interpolation="nearest", extent=extent)
@@ -120,12 +120,12 @@ def plot_detection(ax: Axes, target: np.ndarray, box, score: float | None = None
 
 #: pixels per inch of the detection grid: its layout is in pixels and :func:`save_figure` writes at 100 dpi
 GRID_DPI = 100
-#: One meaning per colour in every figure: green a hit, red a miss, amber a detection nobody
+#: One meaning per colour in every figure: green a hit, red a miss, magenta a detection nobody
 #: judged (no true box), dashed blue the true box; the best position on a map is a white cross
 #: outlined in black (no colormap of a map uses white).
 _MISS = (220, 20, 20)
 _HIT = (0, 170, 0)
-_UNJUDGED = (255, 176, 0)
+_UNJUDGED = (220, 0, 220)  # magenta: no line colour of the summary plots
 _TRUTH = (0, 191, 255)  # deepskyblue
 _CROSS, _OUTLINE = (255, 255, 255), (0, 0, 0)
 _UNDEFINED = (211, 211, 211)  # lightgrey
@@ -250,7 +250,7 @@ def _map_panel(grid: _Grid, response: np.ndarray, method: str, match: Match | No
 
 def _detection_panel(grid: _Grid, picture: np.ndarray, shape, box, score: float | None, truth, x: int, y: int,
                      size: tuple[int, int], hit: bool | None = None) -> None:
-    """The target with the detected box (its score above it: green a hit, red a miss, amber when
+    """The target with the detected box (its score above it: green a hit, red a miss, magenta when
     not judged) and the true box (dashed blue, drawn over the detected one, so that it shows on an
     exact hit)."""
     import cv2

@@ -221,6 +221,12 @@ def replication_config(search: Config, other: Config, variants: tuple[Variant, .
             raise FractalMatchError(f"{where}: field {field!r} = {list(getattr(other, field)) if field in ('kernels', 'methods') else getattr(other, field)!r} "
                                     f"is not the search's (allowed: {getattr(search, field)!r}, what the winners were "
                                     "chosen for)")
+    mine, theirs = dict(search.kernel_files), dict(other.kernel_files)
+    for name, digest in theirs.items():  # a kernel file of the same name must be the same file
+        if mine.get(name, digest) != digest:
+            raise FractalMatchError(f"{where}: field 'kernels': {name!r} is not the file the search used (its SHA-256 "
+                                    f"{digest[:12]}..., the search's {mine[name][:12]}...) (allowed: the search's "
+                                    "kernel files, unchanged)")
     return replace(other, variants=variants, search=None, confirmation=None, source=None)
 
 
