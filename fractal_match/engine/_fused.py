@@ -357,6 +357,21 @@ def mark_maxima(above, row, below, low_bound, keep):  # pragma: no cover - compi
     return found
 
 
+@njit(inline='always', **_OPTIONS)
+def maxima_of_row(score, y, low_bound, keep, indices, scores, found):  # pragma: no cover - compiled
+    """Append the local maxima of row `y` of `score` (:func:`mark_maxima`) to `indices` and
+    `scores` from position `found`; returns the new count."""
+    ny, nx = score.shape
+    row = score[y]
+    if mark_maxima(score[max(y - 1, 0)], row, score[min(y + 1, ny - 1)], low_bound, keep):
+        for x in range(nx):
+            if keep[x]:
+                indices[found] = y * nx + x
+                scores[found] = row[x]
+                found += 1
+    return found
+
+
 @njit(**_OPTIONS)
 def local_maxima(score, bound):  # pragma: no cover - compiled
     """The flat indices and scores of :func:`scan_map`'s local maxima alone (what peaks need):
@@ -368,13 +383,7 @@ def local_maxima(score, bound):  # pragma: no cover - compiled
     found = 0
     low_bound = np.float32(max(bound, -3.4e38))
     for y in range(ny):
-        row = score[y]
-        if mark_maxima(score[max(y - 1, 0)], row, score[min(y + 1, ny - 1)], low_bound, keep):
-            for x in range(nx):
-                if keep[x]:
-                    indices[found] = y * nx + x
-                    scores[found] = row[x]
-                    found += 1
+        found = maxima_of_row(score, y, low_bound, keep, indices, scores, found)
     return indices[:found].copy(), scores[:found].copy()
 
 
@@ -398,14 +407,8 @@ def scan_map(score, bound):  # pragma: no cover - compiled
     count, total, squares, low, high, first = column_state(nx)
     shift = shift_of(score[0])
     for y in range(ny):
-        row = score[y]
-        add_row(row, y, shift, count, total, squares, low, high, first)
-        if mark_maxima(score[max(y - 1, 0)], row, score[min(y + 1, ny - 1)], low_bound, keep):
-            for x in range(nx):
-                if keep[x]:
-                    indices[found] = y * nx + x
-                    scores[found] = row[x]
-                    found += 1
+        add_row(score[y], y, shift, count, total, squares, low, high, first)
+        found = maxima_of_row(score, y, low_bound, keep, indices, scores, found)
     best, _ = best_of(high, first)
     n, t, q, m = finish(count, total, squares, low)
     return best, shift, n, t, q, m, indices[:found].copy(), scores[:found].copy()
