@@ -11,6 +11,7 @@ FRACTAL_MATCH_REQUIRE_BROWSER=1 (`.ci/run` sets it, after installing chromium)."
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -134,6 +135,12 @@ def _local(url: str) -> tuple[Path, str] | None:
     return Path(unquote(parsed.path)), parsed.fragment
 
 
+@functools.lru_cache(maxsize=None)
+def _text(page: Path) -> str:
+    """A linked page's text, read once however many links point into it."""
+    return page.read_text(encoding="utf-8")
+
+
 def page_problems(browser, page_path: Path, shots: Path, name: str) -> list[str]:
     """Everything wrong with one page at both sizes (empty when it reads right)."""
     problems = []
@@ -168,7 +175,7 @@ def page_problems(browser, page_path: Path, shots: Path, name: str) -> list[str]
             elif fragment and target == page_path and fragment not in found["ids"]:
                 problems.append(f"{name}: link to #{fragment}, which is not on the page")
             elif fragment and target != page_path and target.suffix == ".html" and not re.search(
-                    rf"""id=["']?{re.escape(fragment)}["' >]""", target.read_text(encoding="utf-8")):
+                    rf"""id=["']?{re.escape(fragment)}["' >]""", _text(target)):
                 problems.append(f"{name}: link to {target.name}#{fragment}, which is not on that page")
     return problems
 

@@ -21,7 +21,6 @@ def test_docstring_examples_run(module):
 
 import os  # noqa: E402
 import re  # noqa: E402
-import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402

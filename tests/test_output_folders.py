@@ -34,7 +34,8 @@ def scene(tmp_path):
 
 
 def _error(result) -> str:
-    assert result.exit_code != 0 and result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code != 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception  # no traceback
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.output, result.output
     return lines[0]

@@ -19,8 +19,9 @@ import math
 
 import cv2
 import numpy as np
-from numba import get_num_threads, njit
+from numba import njit
 
+from ...engine._fused import in_row_blocks
 from ._params import Param
 
 PARAMS = (
@@ -83,20 +84,11 @@ def _trap_rows(side, view_center, half_width, c, julia, degree, iterations,
 def trap_indices(side, view_center, half_width, c, julia, degree, iterations, trap_center, trap_half,
                  kernel_side) -> tuple[np.ndarray, np.ndarray]:
     """For each pixel of a side x side view: the kernel row and column its orbit is trapped at,
-    or -1 when it never is. Row blocks run on numba's thread count of plain threads."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    or -1 when it never is. Row blocks run on the engine's threads (:func:`in_row_blocks`)."""
     rows = np.full((side, side), -1, np.int32)
     cols = np.full((side, side), -1, np.int32)
-    args = (side, view_center, half_width, c, julia, degree, iterations, trap_center, trap_half, kernel_side)
-    blocks = max(1, min(get_num_threads(), side // 16))
-    spans = [(b * side // blocks, (b + 1) * side // blocks) for b in range(blocks)]
-    if blocks == 1:
-        _trap_rows(*args, 0, side, rows, cols)
-    else:
-        with ThreadPoolExecutor(max_workers=blocks) as pool:
-            for future in [pool.submit(_trap_rows, *args, first, last, rows, cols) for first, last in spans]:
-                future.result()
+    head = (side, view_center, half_width, c, julia, degree, iterations, trap_center, trap_half, kernel_side)
+    in_row_blocks(_trap_rows, side, 4, head, (rows, cols))  # a block of at least 16 rows
     return rows, cols
 
 
