@@ -50,23 +50,6 @@ _OPTIONS = dict(cache=True, boundscheck=False, nogil=True, error_model="numpy")
 
 
 @njit(inline='always', **_OPTIONS)
-def _window_row(isum, isq, i, h, w, x0, window_sum, window_sq, channels):  # pragma: no cover - compiled
-    """Window sums (per channel) and sums of squares of output row i, columns x0 onwards."""
-    n = window_sq.shape[0]
-    for c in range(channels):
-        top = isum[c, i]
-        bottom = isum[c, i + h]
-        for j in range(n):
-            x = x0 + j
-            window_sum[c, j] = (bottom[x + w] - top[x + w]) - (bottom[x] - top[x])
-    top = isq[i]
-    bottom = isq[i + h]
-    for j in range(n):
-        x = x0 + j
-        window_sq[j] = (bottom[x + w] - top[x + w]) - (bottom[x] - top[x])
-
-
-@njit(inline='always', **_OPTIONS)
 def _first_rows(image, first, h, zero, column_sum, column_sq, channels):  # pragma: no cover - compiled
     width = image.shape[1]
     for r in range(first, first + h):
@@ -282,19 +265,6 @@ def add_row(row, y, shift, count, total, squares, low, high, first):  # pragma: 
         count[x] += finite
         total[x] += value
         squares[x] += value * value
-        low[x] = min(low[x], np.float64(v) if finite else np.inf)
-        better = (v > high[x]) & (v < np.inf)
-        high[x] = v if better else high[x]
-        first[x] = y if better else first[x]
-
-
-@njit(inline='always', **_OPTIONS)
-def add_row_best(row, y, high, first, low):  # pragma: no cover - compiled
-    """:func:`add_row` for the best score, its first row and the minimum score only (the
-    minimum tells a flat map)."""
-    for x in range(row.shape[0]):
-        v = row[x]
-        finite = (v > -np.inf) & (v < np.inf)
         low[x] = min(low[x], np.float64(v) if finite else np.inf)
         better = (v > high[x]) & (v < np.inf)
         high[x] = v if better else high[x]

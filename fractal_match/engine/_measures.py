@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from ._fused import (CCOEFF, CCOEFF_NORMED, CCORR, CCORR_NORMED, EMPTY, FLAT, SQDIFF, SQDIFF_NORMED, _OPTIONS, _mean_term,
-                     _shared, _window_row, add_row, add_row_best, best_of, finish, mark_maxima, shift_of)
+                     _shared, mark_maxima, shift_of)
 
 
 _LOCAL = threading.local()
@@ -96,6 +96,80 @@ def _score_row(method, corr, energy, mean_term, r_energy, r_centred, flag_row, t
             out[j] = low if flag_row[j] & FLAT else min(max(value, minus_one), one)
 
 
+@njit(inline='always', **_OPTIONS)
+def _differences(top, bottom, x0, w, out):  # pragma: no cover - compiled
+    """out[j] = window sum at column x0 + j from two rows of an integral image. One-dimensional
+    slices: indexing a 2-D array inside the loop kept the compiler from vectorising it (3x slower)."""
+    n = out.shape[0]
+    top_left, top_right = top[x0:x0 + n], top[x0 + w:x0 + w + n]
+    bottom_left, bottom_right = bottom[x0:x0 + n], bottom[x0 + w:x0 + w + n]
+    for j in range(n):
+        out[j] = (bottom_right[j] - top_right[j]) - (bottom_left[j] - top_left[j])
+
+
+@njit(inline='always', **_OPTIONS)
+def _window_row(isum, isq, i, h, w, x0, window_sum, window_sq, channels):  # pragma: no cover - compiled
+    """Window sums (per channel) and sums of squares of output row i, columns x0 onwards."""
+    for c in range(channels):
+        _differences(isum[c, i], isum[c, i + h], x0, w, window_sum[c])
+    _differences(isq[i], isq[i + h], x0, w, window_sq)
+
+
+@njit(inline='always', **_OPTIONS)
+def _extremes(row, high, low):  # pragma: no cover - compiled
+    """(best, least) finite score of a row (-inf, inf if it has none). The halves of the row are
+    folded onto each other in `high` and `low` (scratch rows as long as it): each fold is
+    independent, unit-stride work that vectorises, where a running maximum waits on every
+    comparison. A maximum or minimum is the same in any order."""
+    minus = np.float32(-np.inf)
+    plus = np.float32(np.inf)
+    n = row.shape[0]
+    half = n // 2
+    for j in range(half):
+        a = row[j]
+        b = row[j + half]
+        a_ok = (a > minus) & (a < plus)
+        b_ok = (b > minus) & (b < plus)
+        a_high, b_high = (a if a_ok else minus), (b if b_ok else minus)
+        a_low, b_low = (a if a_ok else plus), (b if b_ok else plus)
+        high[j] = a_high if a_high > b_high else b_high
+        low[j] = a_low if a_low < b_low else b_low
+    best, least = minus, plus
+    if n % 2:
+        v = row[n - 1]
+        if (v > minus) & (v < plus):
+            best, least = v, v
+    size = half
+    while size > 1:
+        half = size // 2
+        for j in range(half):
+            a, b = high[j], high[j + half]
+            high[j] = a if a > b else b
+            a, b = low[j], low[j + half]
+            low[j] = a if a < b else b
+        if size % 2:
+            best, least = max(best, high[size - 1]), min(least, low[size - 1])
+        size = half
+    if size == 1:
+        best, least = max(best, high[0]), min(least, low[0])
+    return best, least
+
+
+@njit(inline='always', **_OPTIONS)
+def _add_sums(row, shift, total, squares):  # pragma: no cover - compiled
+    """Fold a row's finite scores into the column sums of (score - shift) and of its squares
+    (as :func:`fractal_match.engine._fused.add_row` does); returns how many were finite."""
+    found = 0
+    for x in range(row.shape[0]):
+        v = row[x]
+        finite = (v > -np.inf) & (v < np.inf)
+        value = np.float64(v) - shift if finite else 0.0
+        found += finite
+        total[x] += value
+        squares[x] += value * value
+    return found
+
+
 @njit(**_OPTIONS)
 def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, channels):  # pragma: no cover - compiled
     """Score every wanted (template k, method m) row by row and keep only what the measures need.
@@ -106,11 +180,14 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
 
     Returns per (k, m): best flat index (-1 if no finite score), best score, the shift of its sums,
     count, float64 sum and sum of squares of (score - shift) over the finite scores and their
-    minimum (the minimum in best-only passes too; reduced as
-    :func:`scan_map` reduces them), the best finite score inside the
+    minimum (the minimum in best-only passes too; the sums taken as :func:`scan_map` takes them:
+    down each column, then the columns left to right), the best finite score inside the
     hit region, how many finite scores it holds, the best finite score outside it; the numbers
     of windows with no energy and with no contrast; and the local maxima (flat indices and
     scores), those of owner o = k * 6 + m at starts[o]:starts[o + 1], in row-major order.
+
+    A row's best and least come from :func:`_extremes` and its first best position is looked
+    for only in a row that beats the best so far; only the two sums are kept per column.
     """
     count_k, ny, nx = cc.shape
     inv_area = 1.0 / (h * w)
@@ -131,19 +208,24 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     r_energy = np.empty(nx, np.float32)
     r_centred = np.empty(nx, np.float32)
     flag_row = np.empty(nx, np.uint8)
-    rows = np.empty((count_k, 6, 3, nx), np.float32)  # the last three score rows of each map
+    any_full = False
+    for k in range(count_k):
+        any_full |= full[k]
+    rows = np.empty((count_k if any_full else 0, 6, 3, nx), np.float32)  # a full map's last three score rows
+    row_best = np.empty(nx, np.float32)  # a best-only map's score row
+    fold_high = np.empty(nx, np.float32)
+    fold_low = np.empty(nx, np.float32)
     keep = np.empty(nx, np.bool_)
-    # column accumulators (see column_state), per map
-    col_count = np.zeros((count_k, 6, nx), np.int64)
-    col_total = np.zeros((count_k, 6, nx))
-    col_squares = np.zeros((count_k, 6, nx))
-    col_low = np.full((count_k, 6, nx), np.inf)
-    col_high = np.full((count_k, 6, nx), np.float32(-np.inf))
-    col_first = np.zeros((count_k, 6, nx), np.int64)
-    col_outside = np.full((count_k, 6, nx), np.float32(-np.inf))
+    col_total = np.zeros((count_k if any_full else 0, 6, nx))
+    col_squares = np.zeros((count_k if any_full else 0, 6, nx))
+    best = np.full((count_k, 6), -1, np.int64)
+    best_value = np.full((count_k, 6), -np.inf)
+    count = np.zeros((count_k, 6), np.int64)
+    low = np.full((count_k, 6), np.inf)
     shift = np.zeros((count_k, 6))  # what each map's sums are taken about (shift_of its first row)
     inside = np.full((count_k, 6), -np.inf)
     inside_count = np.zeros((count_k, 6), np.int64)
+    outside_best = np.full((count_k, 6), -np.inf)
     capacity = max(1024, 4 * nx)
     found_index = np.empty(capacity, np.int64)
     found_score = np.empty(capacity, np.float32)
@@ -155,6 +237,7 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     rh, rw = region.shape
     out_row = np.empty(nx, np.bool_)  # positions of a row outside the hit region
     for i in range(ny + 1):
+        in_window = False
         if i < ny:
             _window_row(isum, isq, i, h, w, 0, window_sum, window_sq, channels)
             _shared(window_sq, window_sum, inv_area, flat_rtol, energy, r_energy, r_centred, flag_row, channels)
@@ -162,7 +245,7 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                 empties += (flag_row[j] & EMPTY) != 0
                 flats += (flag_row[j] & FLAT) != 0
             in_window = top <= i < top + rh
-            if in_window:
+            if in_window and any_full:
                 for x in range(nx):
                     out_row[x] = True
                 for jj in range(rw):
@@ -174,27 +257,35 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                 if not wanted[k, m]:
                     continue
                 if i < ny:
-                    row = rows[k, m, i % 3]
+                    row = rows[k, m, i % 3] if full[k] else row_best
                     _score_row(m, cc[k, i], energy, mean_term, r_energy, r_centred, flag_row, tsq[k], inv_t[k], inv_v[k], row)
+                    top_row, least = _extremes(row, fold_high, fold_low)
+                    low[k, m] = min(low[k, m], np.float64(least))
+                    if top_row > best_value[k, m]:
+                        best_value[k, m] = top_row
+                        x = 0
+                        while row[x] != top_row:
+                            x += 1
+                        best[k, m] = i * nx + x
                     if not full[k]:
-                        add_row_best(row, i, col_high[k, m], col_first[k, m], col_low[k, m])
                         continue
                     if i == 0:
                         shift[k, m] = shift_of(row)
-                    add_row(row, i, shift[k, m], col_count[k, m], col_total[k, m], col_squares[k, m], col_low[k, m],
-                            col_high[k, m], col_first[k, m])
-                    outside = col_outside[k, m]
+                    count[k, m] += _add_sums(row, shift[k, m], col_total[k, m], col_squares[k, m])
                     if in_window:
                         for jj in range(rw):
                             v = row[left + jj]
                             if region[i - top, jj] and v > -np.inf:
                                 inside[k, m] = max(inside[k, m], np.float64(v))
                                 inside_count[k, m] += 1
+                        outside = outside_best[k, m]
                         for x in range(nx):
-                            outside[x] = max(outside[x], row[x]) if out_row[x] else outside[x]
+                            v = row[x]
+                            if out_row[x] and (v > -np.inf) and (v < np.inf):
+                                outside = max(outside, np.float64(v))
+                        outside_best[k, m] = outside
                     else:
-                        for x in range(nx):
-                            outside[x] = max(outside[x], row[x])
+                        outside_best[k, m] = max(outside_best[k, m], np.float64(top_row))
                 if not full[k] or i == 0:
                     continue
                 y = i - 1  # its rows above and below are made: find its local maxima
@@ -217,28 +308,17 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                         found_score[found] = middle[x]
                         found_owner[found] = k * 6 + m
                         found += 1
-    best = np.full((count_k, 6), -1, np.int64)
-    best_value = np.full((count_k, 6), -np.inf)
-    count = np.zeros((count_k, 6), np.int64)
     total = np.zeros((count_k, 6))
     total_sq = np.zeros((count_k, 6))
-    low = np.full((count_k, 6), np.inf)
-    outside_best = np.full((count_k, 6), -np.inf)
     for k in range(count_k):
         for m in range(6):
-            if not wanted[k, m]:
-                continue
-            best[k, m], best_value[k, m] = best_of(col_high[k, m], col_first[k, m])
-            if not full[k]:  # the minimum only (a flat map is told by it)
+            if wanted[k, m] and full[k]:  # the columns left to right, as finish() takes them
+                t = 0.0
+                q = 0.0
                 for x in range(nx):
-                    low[k, m] = min(low[k, m], col_low[k, m, x])
-            else:
-                count[k, m], total[k, m], total_sq[k, m], low[k, m] = finish(
-                    col_count[k, m], col_total[k, m], col_squares[k, m], col_low[k, m])
-                top_outside = np.float32(-np.inf)
-                for x in range(nx):
-                    top_outside = max(top_outside, col_outside[k, m, x])
-                outside_best[k, m] = top_outside
+                    t += col_total[k, m, x]
+                    q += col_squares[k, m, x]
+                total[k, m], total_sq[k, m] = t, q
     # the local maxima grouped by owner (a counting sort: stable, so each owner's stay in row-major order)
     starts = np.zeros(count_k * 6 + 1, np.int64)
     for n in range(found):
