@@ -229,7 +229,9 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     capacity = max(1024, 4 * nx)
     found_index = np.empty(capacity, np.int64)
     found_score = np.empty(capacity, np.float32)
-    found_owner = np.empty(capacity, np.int64)
+    # a map's local maxima of one row are found together: one segment (owner, start, count) per such run
+    segments = np.empty((max(64, ny), 3), np.int64)
+    runs = 0
     found = 0
     empties = 0
     flats = 0
@@ -297,16 +299,19 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                     capacity = max(2 * capacity, found + kept)
                     grown_index = np.empty(capacity, np.int64)
                     grown_score = np.empty(capacity, np.float32)
-                    grown_owner = np.empty(capacity, np.int64)
                     grown_index[:found] = found_index[:found]
                     grown_score[:found] = found_score[:found]
-                    grown_owner[:found] = found_owner[:found]
-                    found_index, found_score, found_owner = grown_index, grown_score, grown_owner
+                    found_index, found_score = grown_index, grown_score
+                if runs == segments.shape[0]:
+                    grown = np.empty((2 * runs, 3), np.int64)
+                    grown[:runs] = segments
+                    segments = grown
+                segments[runs, 0], segments[runs, 1], segments[runs, 2] = k * 6 + m, found, kept
+                runs += 1
                 for x in range(nx):
                     if keep[x]:
                         found_index[found] = y * nx + x
                         found_score[found] = middle[x]
-                        found_owner[found] = k * 6 + m
                         found += 1
     total = np.zeros((count_k, 6))
     total_sq = np.zeros((count_k, 6))
@@ -319,20 +324,20 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                     t += col_total[k, m, x]
                     q += col_squares[k, m, x]
                 total[k, m], total_sq[k, m] = t, q
-    # the local maxima grouped by owner (a counting sort: stable, so each owner's stay in row-major order)
+    # the local maxima grouped by owner, a run at a time (each owner's runs are in row order)
     starts = np.zeros(count_k * 6 + 1, np.int64)
-    for n in range(found):
-        starts[found_owner[n] + 1] += 1
+    for r in range(runs):
+        starts[segments[r, 0] + 1] += segments[r, 2]
     for o in range(count_k * 6):
         starts[o + 1] += starts[o]
     fill = starts[:-1].copy()
     grouped_index = np.empty(found, np.int64)
     grouped_score = np.empty(found, np.float32)
-    for n in range(found):
-        o = found_owner[n]
-        grouped_index[fill[o]] = found_index[n]
-        grouped_score[fill[o]] = found_score[n]
-        fill[o] += 1
+    for r in range(runs):
+        o, first, n = segments[r, 0], segments[r, 1], segments[r, 2]
+        grouped_index[fill[o]:fill[o] + n] = found_index[first:first + n]
+        grouped_score[fill[o]:fill[o] + n] = found_score[first:first + n]
+        fill[o] += n
     return (best, best_value, shift, count, total, total_sq, low, inside, inside_count, outside_best, empties, flats,
             grouped_index, grouped_score, starts)
 

@@ -257,7 +257,12 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
                 score = scan.best_value[k, METHODS.index(m)]
                 leader = leaders.get(m)
                 if leader is None or score > leader[0] or (score == leader[0] and index < leader[1]):
-                    leaders[m] = (score, index, template, scan.cc[k: k + 1].copy())
+                    leaders[m] = (score, index, template, k)  # k: its correlation is still the pass's
+        # the leaders' correlations out of the pass's buffer (the next pass's), once per template
+        copies = {k: scan.cc[k: k + 1].copy() for *_, k in leaders.values() if isinstance(k, int)}
+        for m, (score, index, template, k) in leaders.items():
+            if isinstance(k, int):
+                leaders[m] = (score, index, template, copies[k])
     winners: dict[str, tuple] = {}
     by_member: dict[int, list] = {}
     for m in methods:
