@@ -215,7 +215,8 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     row_best = np.empty(nx, np.float32)  # a best-only map's score row
     fold_high = np.empty(nx, np.float32)
     fold_low = np.empty(nx, np.float32)
-    keep = np.empty(nx, np.bool_)
+    keep_words = np.zeros((nx + 7) // 8, np.uint64)  # keep, read 8 positions at a time where it is all False
+    keep = keep_words.view(np.uint8)[:nx].view(np.bool_)
     col_total = np.zeros((count_k if any_full else 0, 6, nx))
     col_squares = np.zeros((count_k if any_full else 0, 6, nx))
     best = np.full((count_k, 6), -1, np.int64)
@@ -308,11 +309,14 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                     segments = grown
                 segments[runs, 0], segments[runs, 1], segments[runs, 2] = k * 6 + m, found, kept
                 runs += 1
-                for x in range(nx):
-                    if keep[x]:
-                        found_index[found] = y * nx + x
-                        found_score[found] = middle[x]
-                        found += 1
+                for word in range(keep_words.shape[0]):
+                    if keep_words[word] == 0:
+                        continue
+                    for x in range(8 * word, min(8 * word + 8, nx)):
+                        if keep[x]:
+                            found_index[found] = y * nx + x
+                            found_score[found] = middle[x]
+                            found += 1
     total = np.zeros((count_k, 6))
     total_sq = np.zeros((count_k, 6))
     for k in range(count_k):
