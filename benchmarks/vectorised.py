@@ -82,16 +82,17 @@ def kernels(repeats: int) -> list[dict]:
         calls = [
             (derive, (cc, image, h, w, tsq, tmean, tvar, FLAT_RTOL, 0, ny, np.int64(0), out, flags),
              "the five derived maps (match_all)"),
-            (scan, (cc, *sums, h, w, tsq, tmean, tvar, FLAT_RTOL, wanted, np.ones(1, np.bool_), region, 100, 100),
+            (scan, (cc, *sums, h, w, tsq, tmean, tvar, FLAT_RTOL, wanted, np.ones(1, np.bool_), region, 100, 100, 5120),
              "a full pass: six scores and their measures (runs)"),
-            (scan, (cc, *sums, h, w, tsq, tmean, tvar, FLAT_RTOL, wanted, np.zeros(1, np.bool_), region, 100, 100),
+            (scan, (cc, *sums, h, w, tsq, tmean, tvar, FLAT_RTOL, wanted, np.zeros(1, np.bool_), region, 100, 100, 0),
              "a best-only pass (bank members)"),
         ]
         if channels == 1:
             score = out[0, 2].copy()
             calls += [(_fused.scan_map, (score, np.float32(-np.inf)), "one map's reduction (evaluate)"),
                       (_fused.local_maxima, (score, np.float32(-np.inf)), "one map's local maxima (peaks)"),
-                      (_scan._kth_largest, (score.ravel(), 320), "the k-th best candidate (peak order)")]
+                      (_scan.nms_peaks, (*_fused.local_maxima(score, np.float32(-np.inf)), nx, h, w, 5, 0.3,
+                                         np.float32(-np.inf)), "five peaks: the candidates' order and NMS")]
         for dispatcher, args, what in calls:
             dispatcher(*args)
             seconds = (float(np.median(timeit.repeat(lambda: dispatcher(*args), number=1, repeat=repeats)))

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from fractal_match.engine._methods import METHODS, best_match, map_flatness
 from fractal_match.engine.matching import match_batch
+from fractal_match.engine import _measures
+from fractal_match.engine import measure as measure_module
 from fractal_match.engine.measure import best_batch, measure_batch, search_measures
 from fractal_match.engine.metrics import Truth, evaluate
 from fractal_match.engine.pose_search import search
@@ -101,6 +103,52 @@ def test_measures_equal_the_map_based_reference(case):
     for want, got in zip(expected, found):
         for method in methods:
             assert _same(want[method], got[method]), (method, want[method], got[method])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(cases(), st.sampled_from([1, 2, 8]))
+def test_measures_equal_the_reference_when_passes_keep_few_maxima(case, per_peak):
+    """A pass keeps only each map's best local maxima: with 1 to 8 per peak asked for, NMS often
+    needs more than were kept, and the map is scored again; the peaks (and every measure) stay
+    those of the whole map."""
+    target, templates, methods, truth, top_k, nms_overlap = case
+    expected = _reference(target, templates, methods, truth, top_k, nms_overlap)
+    kept = measure_module.MAXIMA_PER_PEAK
+    measure_module.MAXIMA_PER_PEAK = per_peak
+    try:
+        found = measure_batch(target, templates, methods, truth, top_k, nms_overlap)
+    finally:
+        measure_module.MAXIMA_PER_PEAK = kept
+    for want, got in zip(expected, found):
+        for method in methods:
+            assert _same(want[method], got[method]), (method, want[method], got[method])
+
+
+def test_a_pass_keeps_a_maps_best_maxima_and_says_below_what():
+    """On a map with many local maxima the pass keeps the best (every one >= the floor it
+    reports, in row-major order) and drops the rest; with enough kept, nothing is dropped."""
+    rng = np.random.default_rng(3)
+    target = rng.integers(0, 256, (60, 70)).astype(np.uint8)
+    templates = [target[10:15, 20:26].copy()]
+    truth = Truth(Box(20, 10, 6, 5), (23.0, 12.5), (6.0, 5.0), "center", 0.25, 0.5)
+    sums = _measures.integrals(target)
+    kept = measure_module.MAXIMA_PER_PEAK
+    measure_module.MAXIMA_PER_PEAK = 10
+    try:
+        few = measure_module._Pass(target, sums, templates, METHODS, truth, True, top_k=2)  # keeps the best 20
+    finally:
+        measure_module.MAXIMA_PER_PEAK = kept
+    all_of_them = measure_module._Pass(target, sums, templates, METHODS, truth, True, top_k=0)
+    for m in range(6):
+        index_all = all_of_them._index[all_of_them._starts[m]:all_of_them._starts[m + 1]]
+        score_all = all_of_them._score[all_of_them._starts[m]:all_of_them._starts[m + 1]]
+        index_few = few._index[few._starts[m]:few._starts[m + 1]]
+        floor = few._floor[0, m]
+        assert len(index_all) > 100  # a map with many maxima: some are dropped
+        assert floor > -np.inf and not all_of_them._floor[0, m] > -np.inf
+        assert set(index_all[score_all >= floor]) <= set(index_few) <= set(index_all)
+        assert np.all(np.diff(index_few) > 0)
+        assert 20 <= len(index_few) < len(index_all)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

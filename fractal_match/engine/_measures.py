@@ -20,6 +20,7 @@ from numba import njit
 
 from ._fused import (CCOEFF, CCOEFF_NORMED, CCORR, CCORR_NORMED, EMPTY, FLAT, SQDIFF, SQDIFF_NORMED, _OPTIONS, _mean_term,
                      _shared, mark_maxima, shift_of)
+from ._scan import _sift_down
 
 
 _LOCAL = threading.local()
@@ -171,7 +172,7 @@ def _add_sums(row, shift, total, squares):  # pragma: no cover - compiled
 
 
 @njit(**_OPTIONS)
-def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, channels):  # pragma: no cover - compiled
+def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, best_count, channels):  # pragma: no cover - compiled
     """Score every wanted (template k, method m) row by row and keep only what the measures need.
 
     wanted (K, 6): which maps to score; full (K,): also the sums, the local maxima and the
@@ -234,6 +235,13 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     segments = np.empty((max(64, ny), 3), np.int64)
     runs = 0
     found = 0
+    # per map a min-heap of the best_count best local maxima so far: a maximum below its top (the
+    # floor) cannot be among a map's best_count best, and is not kept
+    owners = count_k * 6
+    heaps = np.empty((owners, max(best_count, 1)), np.float32)
+    heap_size = np.zeros(owners, np.int64)
+    floors = np.full(owners, np.float32(-np.inf))
+    dropped = np.zeros(owners, np.bool_)
     empties = 0
     flats = 0
     low_bound = np.float32(-3.4e38)  # drops -inf (undefined windows)
@@ -303,20 +311,45 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                     grown_index[:found] = found_index[:found]
                     grown_score[:found] = found_score[:found]
                     found_index, found_score = grown_index, grown_score
-                if runs == segments.shape[0]:
-                    grown = np.empty((2 * runs, 3), np.int64)
-                    grown[:runs] = segments
-                    segments = grown
-                segments[runs, 0], segments[runs, 1], segments[runs, 2] = k * 6 + m, found, kept
-                runs += 1
+                o = k * 6 + m
+                start = found
+                floor = floors[o]
+                heap = heaps[o]
                 for word in range(keep_words.shape[0]):
                     if keep_words[word] == 0:
                         continue
                     for x in range(8 * word, min(8 * word + 8, nx)):
-                        if keep[x]:
-                            found_index[found] = y * nx + x
-                            found_score[found] = middle[x]
-                            found += 1
+                        if not keep[x]:
+                            continue
+                        v = middle[x]
+                        if v < floor:
+                            dropped[o] = True
+                            continue
+                        found_index[found] = y * nx + x
+                        found_score[found] = v
+                        found += 1
+                        if best_count == 0:
+                            continue
+                        if heap_size[o] < best_count:
+                            heap[heap_size[o]] = v
+                            heap_size[o] += 1
+                            if heap_size[o] == best_count:
+                                for i_heap in range(best_count // 2 - 1, -1, -1):
+                                    _sift_down(heap, i_heap)
+                                floor = heap[0]
+                        elif v > heap[0]:
+                            heap[0] = v
+                            _sift_down(heap, 0)
+                            floor = heap[0]
+                floors[o] = floor
+                if found == start:
+                    continue
+                if runs == segments.shape[0]:
+                    grown = np.empty((2 * runs, 3), np.int64)
+                    grown[:runs] = segments
+                    segments = grown
+                segments[runs, 0], segments[runs, 1], segments[runs, 2] = o, start, found - start
+                runs += 1
     total = np.zeros((count_k, 6))
     total_sq = np.zeros((count_k, 6))
     for k in range(count_k):
@@ -342,20 +375,24 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
         grouped_index[fill[o]:fill[o] + n] = found_index[first:first + n]
         grouped_score[fill[o]:fill[o] + n] = found_score[first:first + n]
         fill[o] += n
+    floor_out = np.full((count_k, 6), -np.inf)
+    for o in range(owners):
+        if dropped[o]:
+            floor_out[o // 6, o % 6] = floors[o]
     return (best, best_value, shift, count, total, total_sq, low, inside, inside_count, outside_best, empties, flats,
-            grouped_index, grouped_score, starts)
+            grouped_index, grouped_score, starts, floor_out)
 
 
 @njit(**_OPTIONS)
-def scan_gray(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left):  # pragma: no cover
+def scan_gray(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, best_count):  # pragma: no cover
     """:func:`_scan` for gray targets."""
-    return _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, 1)
+    return _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, best_count, 1)
 
 
 @njit(**_OPTIONS)
-def scan_colour(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left):  # pragma: no cover
+def scan_colour(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, best_count):  # pragma: no cover
     """:func:`_scan` for colour targets."""
-    return _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, 3)
+    return _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region, top, left, best_count, 3)
 
 
 @njit(**_OPTIONS)

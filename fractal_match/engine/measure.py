@@ -30,10 +30,15 @@ from .matching import _masked_one_by_one, _Outcome, check_template, correlations
 from ._masked import match_masked
 from .metrics import (PSR_EXCLUDE, Truth, _region_window, _shifted, evaluate, hit_region, instance_measures, is_hit,
                       sidelobe_psr, status_of)
-from .peaks import peaks_of_candidates
+from .peaks import peaks_of_candidates, peaks_of_score
 
 #: bytes of correlations one pass may hold (one float32 map per template)
 BUDGET = 96 * 2**20
+
+#: local maxima a full pass keeps per map for each peak asked for: the best ones (and every one
+#: tied with the last). NMS looks at the best 64 per peak first and rarely needs more; a map
+#: whose NMS needs more than were kept is scored again, and all of its maxima are used.
+MAXIMA_PER_PEAK = 1024
 
 
 def _no_winner(method: str) -> str:
@@ -72,7 +77,8 @@ def _masked(target, template, mask, methods, judge) -> dict:
 class _Pass:
     """One compiled pass over a target for same-size templates, and what it leaves."""
 
-    def __init__(self, target, sums, templates, methods, truth: Truth | None, full, cc: np.ndarray | None = None):
+    def __init__(self, target, sums, templates, methods, truth: Truth | None, full, cc: np.ndarray | None = None,
+                 top_k: int = 0):
         self.h, self.w = templates[0].shape[:2]
         self.methods = methods
         if cc is None:  # into this thread's scratch buffer: the pass reads it and is done with it
@@ -99,9 +105,9 @@ class _Pass:
         self.sums = sums
         scan = _measures.scan_colour if target.ndim == 3 else _measures.scan_gray
         (self.best, self.best_value, self.shift, self.count, self.total, self.total_sq, self.low, self.inside, self.inside_count,
-         self.outside, self.empties, self.flats, self._index, self._score, self._starts) = scan(
+         self.outside, self.empties, self.flats, self._index, self._score, self._starts, self._floor) = scan(
             self.cc, *sums, self.h, self.w, self.tsq, self.tmean, self.tvar, FLAT_RTOL, wanted,
-            np.full(count, full, np.bool_), region, self.top, self.left)
+            np.full(count, full, np.bool_), region, self.top, self.left, MAXIMA_PER_PEAK * top_k)
 
     _energy: float | None = None
 
@@ -146,7 +152,11 @@ class _Pass:
         hit, error, overlap = is_hit(x, y, shape, truth)
         first, last = self._starts[k * 6 + m], self._starts[k * 6 + m + 1]
         indices, values = self._index[first:last], self._score[first:last]
-        peaks = peaks_of_candidates(indices, values, self.nx, shape, top_k, nms_overlap)
+        peaks = peaks_of_candidates(indices, values, self.nx, shape, top_k, nms_overlap, self._floor[k, m])
+        if peaks is None:  # the pass kept only the map's best local maxima, and NMS needs more: all of them
+            score = _measures.window_scores(m, self.cc[k], *self.sums, self.h, self.w, FLAT_RTOL, self.tsq[k],
+                                            self.tmean[k], self.tvar[k], 0, self.cc.shape[1], 0, self.nx)
+            peaks = peaks_of_score(score, shape, top_k, None, nms_overlap)
         rank = next((i + 1 for i, (px, py, _) in enumerate(peaks) if is_hit(px, py, shape, truth)[0]), 0)
         count = int(self.count[k, m])
         total, total_sq = float(self.total[k, m]), float(self.total_sq[k, m])
@@ -176,7 +186,7 @@ class _Pass:
         return found
 
 
-def _passes(target, sums, prepared, methods, truth: Truth | None, full: bool):
+def _passes(target, sums, prepared, methods, truth: Truth | None, full: bool, top_k: int = 0):
     """(pass, chunk) over the unmasked `prepared` templates: same-size ones together, as many
     per pass as :func:`_step` allows; `sums`: the target's integral images."""
     unmasked = [(i, t) for i, t, k in prepared if k is None]
@@ -187,10 +197,10 @@ def _passes(target, sums, prepared, methods, truth: Truth | None, full: bool):
         step = _step(target.shape, size, full)
         for first in range(0, len(members), step):
             chunk = members[first: first + step]
-            yield _Pass(target, sums, [t for _, t in chunk], methods, truth, full), chunk
+            yield _Pass(target, sums, [t for _, t in chunk], methods, truth, full, top_k=top_k), chunk
 
 
-def _batch(target, templates, methods, masks, truth, full, masked_judge, pass_judge) -> list[dict]:
+def _batch(target, templates, methods, masks, truth, full, masked_judge, pass_judge, top_k: int = 0) -> list[dict]:
     """The frame of :func:`measure_batch` and :func:`best_batch`: per template "skipped: ..."
     for every method, the masked ones judged on their maps, the others by passes."""
     methods, target, prepared, errors = prepare_batch(target, templates, methods, masks)
@@ -199,7 +209,7 @@ def _batch(target, templates, methods, masks, truth, full, masked_judge, pass_ju
         if mask is not None:
             out[index] = _masked(target, template, mask, methods, lambda r, m: masked_judge(r, m, template.shape))
     sums = _measures.integrals(target) if any(k is None for *_, k in prepared) else None
-    for scan, chunk in _passes(target, sums, prepared, methods, truth, full):
+    for scan, chunk in _passes(target, sums, prepared, methods, truth, full, top_k):
         for k, (index, _) in enumerate(chunk):
             problems = scan.problems[k]
             out[index] = {m: f"undefined: {problems[m]}" if m in problems else pass_judge(scan, k, m) for m in methods}
@@ -219,7 +229,7 @@ def measure_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str
     return _batch(target, templates, methods, masks, truth, True,
                   lambda r, m, shape: evaluate(r[m], m, shape, truth, r.degenerate[m], top_k, nms_overlap,
                                                instances=instances),
-                  lambda scan, k, m: scan.measures(k, m, truth, top_k, nms_overlap, instances))
+                  lambda scan, k, m: scan.measures(k, m, truth, top_k, nms_overlap, instances), top_k)
 
 
 def best_batch(target: np.ndarray, templates: Sequence, methods: Sequence[str],
@@ -270,7 +280,7 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
             by_member.setdefault(leaders[m][1], []).append(m)
     for index, won in by_member.items():
         _, _, template, cc = leaders[won[0]]
-        scan = _Pass(target, sums, [template], tuple(won), truth, True, cc)
+        scan = _Pass(target, sums, [template], tuple(won), truth, True, cc, top_k)
         for m in won:
             winners[m] = (index, scan.measures(0, m, truth, top_k, nms_overlap, instances))
     return winners, {m: reason for m, (_, reason) in problems.items() if m not in winners}

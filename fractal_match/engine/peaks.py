@@ -8,7 +8,7 @@ from .._checks import check_positive_int
 from .._errors import ParameterError
 from ._methods import METHOD_INFO, Match, check_methods, score_map
 from ._fused import local_maxima
-from ._scan import nms, ordered
+from ._scan import nms_peaks
 
 
 def find_peaks(
@@ -46,15 +46,12 @@ def peaks_of_score(score: np.ndarray, template_shape, k: int, bound: float | Non
     return peaks_of_candidates(indices, values, score.shape[1], template_shape, k, max_overlap)
 
 
-def peaks_of_candidates(indices, values, width: int, template_shape, k: int,
-                        max_overlap: float = 0.3) -> list[tuple[int, int, float]]:
-    """(x, y, score) of up to k NMS peaks among local maxima (flat indices and scores, row-major)."""
+def peaks_of_candidates(indices, values, width: int, template_shape, k: int, max_overlap: float = 0.3,
+                        floor: float = -np.inf) -> list[tuple[int, int, float]] | None:
+    """(x, y, score) of up to k NMS peaks among local maxima (flat indices and scores, row-major).
+    None when the candidates are only those >= `floor` of a map's and the peaks need more."""
     h, w = template_shape[:2]
-    needed = 64 * k
-    while True:  # the best part, then with its ties, then a 16x larger part; at last all of them
-        for ties in (False, True):
-            order = ordered(values, needed, ties)
-            kept = order[nms(indices[order], values[order], width, h, w, k, max_overlap)]
-            if len(kept) == k or len(order) == len(values):
-                return [(int(i % width), int(i // width), float(v)) for i, v in zip(indices[kept], values[kept])]
-        needed *= 16
+    kept, trusted = nms_peaks(indices, values, width, h, w, k, max_overlap, np.float32(floor))
+    if not trusted:
+        return None
+    return [(int(i % width), int(i // width), float(v)) for i, v in zip(indices[kept], values[kept])]
