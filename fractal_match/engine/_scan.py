@@ -109,8 +109,11 @@ def _ordered(values, needed, ties, floor):  # pragma: no cover - compiled
     if n <= needed:
         return np.argsort(-values, kind="mergesort"), not floor > -np.inf
     threshold = _kth_largest(values, needed)
-    part = np.flatnonzero(values >= threshold) if ties else np.flatnonzero(values > threshold)
-    return part[np.argsort(-values[part], kind="mergesort")], threshold >= floor
+    above = np.flatnonzero(values > threshold)  # fewer than `needed`
+    order = above[np.argsort(-values[above], kind="mergesort")]
+    if ties:  # every value equal to the threshold comes last, in row-major order: no sort of a plateau
+        order = np.concatenate((order, np.flatnonzero(values == threshold)))
+    return order, threshold >= floor
 
 
 @njit(**_OPTIONS)
