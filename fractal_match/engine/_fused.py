@@ -18,8 +18,8 @@ products and clamps run in float32, whose 1e-7 relative error is far below the f
 of the correlation itself. The channel count is a constant inlined into one compiled kernel for
 gray and one for colour. The kernels are serial and release the GIL: :func:`in_row_blocks` runs
 row blocks on plain threads (a serial kernel compiles in 3.5 s, a ``parallel=True`` one took
-8.4 s). The one-pass reduction of a score map (:func:`scan_map`) lives here too, beside the
-column accumulators the fused pass shares with it.
+8.4 s). The one-pass reduction of a score map (:func:`scan_map`) lives here too, with the
+pieces the fused pass shares with it (the shift of its sums, the local-maximum test).
 
 The helpers are inlined into the kernels that call them (``inline='always'``): numba then types
 and compiles one function per kernel instead of one per helper and links them, which took a
@@ -224,8 +224,8 @@ def row_blocks(ny: int, h: int) -> int:
     return max(1, min(ny, threads, max(1, ny // (4 * h))))
 
 
-# --- reductions of a score map (the map path's scan_map and the fused pass share them; one
-# module, so that numba's cache, which watches each kernel's own file, never keeps a stale copy)
+# --- reductions of a score map (the map path's scan_map; the fused pass in _measures.py takes its
+# sums in the same order and shares shift_of and mark_maxima)
 
 # The reductions of a map run down its columns: column x keeps the count, float64 sum, sum of
 # squares and minimum of its finite scores, its best score and the first row that has it. Each

@@ -4,12 +4,22 @@ straight from the correlation, without the maps.
 A case needs, per method, the best position, the peak candidates and a few sums; not the map.
 :func:`scan_gray` / :func:`scan_colour` make each method's score row by row (the map
 :func:`fractal_match.engine._methods.score_map` would give) from the terms
-:func:`fractal_match.engine._fused._derive` uses, and consume it at once with the reductions
-:func:`fractal_match.engine._fused.scan_map` uses. numba's cache watches only each kernel's own
-file: after a change to ``_fused.py`` alone these kernels could keep the old helpers, which
-``tests/test_measure.py`` (this pass against the map path) would show.
-"""
+:func:`fractal_match.engine._fused._derive` uses, and consume it while it is in cache:
 
+- a row's best and least finite score by folding its halves onto each other (:func:`_extremes`:
+  unit-stride work that vectorises, and a maximum is the same in any order); its first best
+  position is looked for only in a row that beats the best so far;
+- the float64 sums of (score - shift) and of their squares down each column, then across the
+  columns: the order :func:`fractal_match.engine._fused.scan_map` takes them in, so the sums are
+  the map path's to the last bit (the only per-column state a pass keeps);
+- the local maxima, of which a full pass keeps only the best few per map (a min-heap per map
+  gives the floor below which one is dropped; :func:`fractal_match.engine._scan.nms_peaks`
+  says when NMS would need more).
+
+numba's cache watches only each kernel's own file: after a change to ``_fused.py`` or
+``_scan.py`` alone these kernels could keep the old helpers, which ``tests/test_measure.py``
+(this pass against the map path) would show.
+"""
 from __future__ import annotations
 
 import threading

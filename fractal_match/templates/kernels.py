@@ -33,7 +33,7 @@ import numpy as np
 
 from .._checks import MAX_SIDE, check_positive_int
 from .._data import DATA_DIR
-from .._errors import ParameterError, did_you_mean, unknown_name
+from .._errors import ParameterError, unknown_name
 from .._registry import Registry
 from .cnn.pictures import shipped_units, unit_picture
 from ..datasets import find_annotation, load_annotations
