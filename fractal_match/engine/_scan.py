@@ -1,5 +1,5 @@
 """Peak candidates of a score map (numba): :func:`nms` thins them without a Python loop,
-:func:`nms_peaks` orders only the best part of them and runs NMS on it, :func:`best_outside` answers the margin's
+:func:`ordered` orders only the best part of them, :func:`best_outside` answers the margin's
 question on a map. The one-pass reduction of a map, :func:`fractal_match.engine._fused.scan_map`,
 lives beside the kernels that share its pieces.
 
@@ -90,47 +90,27 @@ def _sift_down(heap, i):  # pragma: no cover - compiled
         i = smallest
 
 
-@njit(**_OPTIONS)
-def _ordered(values, needed, ties, floor):  # pragma: no cover - compiled
+def ordered(values: np.ndarray, needed: int, ties: bool = True, floor: float = -np.inf) -> tuple[np.ndarray, bool]:
     """Positions into `values` (given in row-major order) best first, ties in row-major order:
     the order greedy NMS takes them in; and whether that order can be trusted.
 
     With more than `needed` candidates only a best part is ordered: every value above the
-    `needed`-th best, and (with `ties`) every value equal to it. Either way the part is cut at a
-    value boundary, so it is a true prefix of the full order; the caller asks for more when the
-    part runs out. Leaving the ties out keeps a large plateau of equal values (a saturated
-    SQDIFF_NORMED map) from being sorted when the peaks above it suffice.
+    `needed`-th best, and (with `ties`) every value equal to it, after them in row-major order
+    (a plateau of 600,000 tied values is not sorted). Either way the part is cut at a value
+    boundary, so it is a true prefix of the full order; the caller asks for more when the part
+    runs out. Leaving the ties out keeps a large plateau of equal values (a saturated
+    SQDIFF_NORMED map) from being taken when the peaks above it suffice.
 
     `floor` > -inf: the candidates are only those >= floor of a larger set. A part is then a
     prefix of that set's order only when its cut is at or above the floor, and all of them
     never are (the second value is False).
     """
-    n = values.shape[0]
-    if n <= needed:
-        return np.argsort(-values, kind="mergesort"), not floor > -np.inf
+    complete = not floor > -np.inf
+    if len(values) <= needed:
+        return np.argsort(-values, kind="stable"), complete
     threshold = _kth_largest(values, needed)
     above = np.flatnonzero(values > threshold)  # fewer than `needed`
-    order = above[np.argsort(-values[above], kind="mergesort")]
-    if ties:  # every value equal to the threshold comes last, in row-major order: no sort of a plateau
+    order = above[np.argsort(-values[above], kind="stable")]
+    if ties:
         order = np.concatenate((order, np.flatnonzero(values == threshold)))
-    return order, threshold >= floor
-
-
-@njit(**_OPTIONS)
-def nms_peaks(indices, values, width, h, w, k, max_overlap, floor):  # pragma: no cover - compiled
-    """Positions into `indices` / `values` (candidates in row-major order) of up to `k` NMS peaks,
-    best first: greedy NMS on the best part of the order, then with its ties, then on 16x larger
-    parts until k are kept or none is left. Returns (positions, True); (empty, False) when the
-    candidates are those >= `floor` of a larger set (see :func:`_ordered`) and do not settle it."""
-    needed = 64 * k
-    while True:  # the best part, then with its ties, then a 16x larger part; at last all of them
-        for ties in (False, True):
-            order, trusted = _ordered(values, needed, ties, floor)
-            if not trusted:
-                return np.empty(0, np.int64), False
-            kept = order[nms(indices[order], values[order], width, h, w, k, max_overlap)]
-            if kept.shape[0] == k:
-                return kept, True
-            if order.shape[0] == values.shape[0]:  # every candidate tried
-                return kept, not floor > -np.inf
-        needed *= 16
+    return order, bool(threshold >= floor)

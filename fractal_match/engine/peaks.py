@@ -8,7 +8,7 @@ from .._checks import check_positive_int
 from .._errors import ParameterError
 from ._methods import METHOD_INFO, Match, check_methods, score_map
 from ._fused import local_maxima
-from ._scan import nms_peaks
+from ._scan import nms, ordered
 
 
 def find_peaks(
@@ -49,9 +49,20 @@ def peaks_of_score(score: np.ndarray, template_shape, k: int, bound: float | Non
 def peaks_of_candidates(indices, values, width: int, template_shape, k: int, max_overlap: float = 0.3,
                         floor: float = -np.inf) -> list[tuple[int, int, float]] | None:
     """(x, y, score) of up to k NMS peaks among local maxima (flat indices and scores, row-major).
-    None when the candidates are only those >= `floor` of a map's and the peaks need more."""
+
+    Greedy NMS runs on the best part of the candidates' order, then with its ties, then on 16x
+    larger parts until k are kept or none is left. None when the candidates are only those >=
+    `floor` of a map's (see :func:`._scan.ordered`) and the peaks need more of them."""
     h, w = template_shape[:2]
-    kept, trusted = nms_peaks(indices, values, width, h, w, k, max_overlap, np.float32(floor))
-    if not trusted:
-        return None
-    return [(int(i % width), int(i // width), float(v)) for i, v in zip(indices[kept], values[kept])]
+    needed = 64 * k
+    while True:
+        for ties in (False, True):
+            order, trusted = ordered(values, needed, ties, floor)
+            if not trusted:
+                return None
+            kept = order[nms(indices[order], values[order], width, h, w, k, max_overlap)]
+            if len(kept) == k or len(order) == len(values):
+                if len(kept) < k and floor > -np.inf:  # every kept candidate tried: the map has more
+                    return None
+                return [(int(i % width), int(i // width), float(v)) for i, v in zip(indices[kept], values[kept])]
+        needed *= 16
