@@ -258,6 +258,7 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
     leaders: dict[str, tuple] = {}  # method -> (score, member index, its template, its correlation)
     sums = _measures.integrals(target) if prepared else None
     for scan, chunk in _passes(target, sums, prepared, methods, None, False):
+        taken = {}  # method -> the member of this pass that leads it
         for k, (index, template) in enumerate(chunk):
             for m in methods:
                 found = f"undefined: {scan.problems[k][m]}" if m in scan.problems[k] else scan.best_match(k, m)
@@ -267,12 +268,12 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
                 score = scan.best_value[k, METHODS.index(m)]
                 leader = leaders.get(m)
                 if leader is None or score > leader[0] or (score == leader[0] and index < leader[1]):
-                    leaders[m] = (score, index, template, k)  # k: its correlation is still the pass's
-        # the leaders' correlations out of the pass's buffer (the next pass's), once per template
-        copies = {k: scan.cc[k: k + 1].copy() for *_, k in leaders.values() if isinstance(k, int)}
-        for m, (score, index, template, k) in leaders.items():
-            if isinstance(k, int):
-                leaders[m] = (score, index, template, copies[k])
+                    leaders[m] = (score, index, template, None)
+                    taken[m] = k
+        # the leaders' correlations out of the pass's buffer (the next pass's), once per member
+        copies = {k: scan.cc[k: k + 1].copy() for k in set(taken.values())}
+        for m, k in taken.items():
+            leaders[m] = leaders[m][:3] + (copies[k],)
     winners: dict[str, tuple] = {}
     by_member: dict[int, list] = {}
     for m in methods:
