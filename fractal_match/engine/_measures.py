@@ -194,8 +194,11 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     minimum (the minimum in best-only passes too; the sums taken as :func:`scan_map` takes them:
     down each column, then the columns left to right), the best finite score inside the
     hit region, how many finite scores it holds, the best finite score outside it; the numbers
-    of windows with no energy and with no contrast; and the local maxima (flat indices and
-    scores), those of owner o = k * 6 + m at starts[o]:starts[o + 1], in row-major order.
+    of windows with no energy and with no contrast; the local maxima (flat indices and
+    scores), those of owner o = k * 6 + m at starts[o]:starts[o + 1], in row-major order; and per
+    (k, m) the floor: -inf where every local maximum was kept, else the value at or above which
+    all were (best_count > 0 keeps only those that can be among a map's best_count best, and
+    every one tied with the best_count-th; 0 keeps all).
 
     A row's best and least come from :func:`_extremes` and its first best position is looked
     for only in a row that beats the best so far; only the two sums are kept per column.
