@@ -56,26 +56,34 @@ def match_masked(target, template, weights, methods) -> Responses:
     degenerate: dict[str, np.ndarray | None] = {}
 
     wanted = set(methods)
+    split_t = [t64] if not colour else [t64[:, :, k] for k in range(channels)]
+    split_i = [target] if not colour else [np.ascontiguousarray(target[:, :, k]) for k in range(channels)]
+    split_m = [m64] if not colour else [m64[:, :, k] for k in range(channels)]
+    # corr(I_k^2, M_k^2) per channel: the window energies (SQDIFF and the normed forms, summed over
+    # the channels) and CCOEFF_NORMED's, made once for both
+    energies = None
+    if wanted & {"TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED", "TM_CCOEFF_NORMED"}:
+        energies = [_correlate(i_k * i_k, m_k * m_k) for i_k, m_k in zip(split_i, split_m)]
     if wanted & {"TM_CCORR", "TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
         cc = _correlate(target, m2 * t64)
         tsq = float(np.sum(m2 * t64 * t64))
         if tsq <= 0 and wanted & {"TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
             raise template_error(template, "TM_CCORR_NORMED", "is zero wherever the mask is set")
     if wanted & {"TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
-        q = np.maximum(_correlate(target * target, m2), 0.0)
+        q = energies[0]
+        for more in energies[1:]:  # in channel order, as _correlate sums them
+            q = q + more
+        q = np.maximum(q, 0.0)
         # From FFTs, a window of an all-black region has an energy of rounding noise, not zero
         empty = q <= NOISE_FLOOR * float(np.max(q, initial=0.0))
         norm = np.sqrt(np.where(empty, 1.0, q) * max(tsq, np.finfo(float).tiny))
     if wanted & {"TM_CCOEFF", "TM_CCOEFF_NORMED"}:
-        split_t = [t64] if not colour else [t64[:, :, k] for k in range(channels)]
-        split_i = [target] if not colour else [np.ascontiguousarray(target[:, :, k]) for k in range(channels)]
-        split_m = [m64] if not colour else [m64[:, :, k] for k in range(channels)]
         numerator = 0.0
         centred = 0.0
         energy = 0.0
         tvar = 0.0
         tenergy = 0.0
-        for t_k, i_k, m_k in zip(split_t, split_i, split_m):
+        for k, (t_k, i_k, m_k) in enumerate(zip(split_t, split_i, split_m)):
             n_k = float(m_k.sum())
             if n_k <= 0:
                 continue  # this channel is masked out entirely
@@ -85,7 +93,7 @@ def match_masked(target, template, weights, methods) -> Responses:
             im_k = _correlate(i_k, m_k) / n_k
             numerator = numerator + _correlate(i_k, weighted) - im_k * float(weighted.sum())
             if "TM_CCOEFF_NORMED" in wanted:
-                i2 = _correlate(i_k * i_k, mk2)
+                i2 = energies[k]
                 i1 = _correlate(i_k, mk2) if not np.array_equal(mk2, m_k) else im_k * n_k
                 centred = centred + i2 - 2.0 * im_k * i1 + im_k * im_k * float(mk2.sum())
                 energy = energy + i2
