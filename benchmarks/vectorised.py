@@ -56,7 +56,7 @@ def kernels(repeats: int) -> list[dict]:
     import cv2
     import numpy as np
 
-    from fractal_match.engine import _fused, _measures, _scan
+    from fractal_match.engine import _fused, _measures, _scan, _targets
     from fractal_match.engine._methods import FLAT_RTOL
     from fractal_match.engine.matching import check_template
 
@@ -75,7 +75,7 @@ def kernels(repeats: int) -> list[dict]:
         out = np.empty((1, 5, ny, nx), np.float32)
         flags = np.empty((ny, nx), np.uint8)
         derive = _fused.derive_gray if channels == 1 else _fused.derive_colour
-        sums = _measures.integrals(target)
+        sums = _targets.integrals(target)
         scan = _measures.scan_gray if channels == 1 else _measures.scan_colour
         wanted = np.ones((1, 6), np.bool_)
         region = np.ones((8, 8), np.bool_)

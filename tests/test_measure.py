@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from fractal_match.engine._methods import METHODS, best_match, map_flatness
 from fractal_match.engine.matching import match_batch
-from fractal_match.engine import _measures
+from fractal_match.engine import _targets
 from fractal_match.engine import measure as measure_module
 from fractal_match.engine.measure import best_batch, measure_batch, search_measures
 from fractal_match.engine.metrics import Truth, evaluate
@@ -131,7 +131,7 @@ def test_a_pass_keeps_a_maps_best_maxima_and_says_below_what():
     target = rng.integers(0, 256, (60, 70)).astype(np.uint8)
     templates = [target[10:15, 20:26].copy()]
     truth = Truth(Box(20, 10, 6, 5), (23.0, 12.5), (6.0, 5.0), "center", 0.25, 0.5)
-    sums = _measures.integrals(target)
+    sums = _targets.integrals(target)
     kept = measure_module.MAXIMA_PER_PEAK
     measure_module.MAXIMA_PER_PEAK = 10
     try:

@@ -13,8 +13,8 @@ A case needs, per method, the best position, the peak candidates and a few sums;
   columns: the order :func:`fractal_match.engine._fused.scan_map` takes them in, so the sums are
   the map path's to the last bit (the only per-column state a pass keeps);
 - the local maxima, of which a full pass keeps only the best few per map (a min-heap per map
-  gives the floor below which one is dropped; :func:`fractal_match.engine._scan.nms_peaks`
-  says when NMS would need more).
+  gives the floor below which one is dropped;
+  :func:`fractal_match.engine.peaks.peaks_of_candidates` says when NMS would need more).
 
 numba's cache watches only each kernel's own file: after a change to ``_fused.py`` or
 ``_scan.py`` alone these kernels could keep the old helpers, which ``tests/test_measure.py``
@@ -22,58 +22,12 @@ numba's cache watches only each kernel's own file: after a change to ``_fused.py
 """
 from __future__ import annotations
 
-import threading
-
-import cv2
 import numpy as np
 from numba import njit
 
 from ._fused import (CCOEFF, CCOEFF_NORMED, CCORR, CCORR_NORMED, EMPTY, FLAT, SQDIFF, SQDIFF_NORMED, _OPTIONS, _mean_term,
                      _shared, mark_maxima, shift_of)
 from ._scan import _sift_down
-
-
-_LOCAL = threading.local()
-
-
-def scratch(name: str, shape: tuple, dtype) -> np.ndarray:
-    """A scratch array of this thread, kept for its next call (a view of a buffer that only
-    grows): a fresh array of several MB costs a page fault per 4 KiB on first touch, which here
-    took longer than the arithmetic. Valid until the next call with the same name."""
-    size = int(np.prod(shape))
-    found = getattr(_LOCAL, name, None)
-    if found is None or found.dtype != dtype or found.size < size:
-        found = np.empty(size, dtype)
-        setattr(_LOCAL, name, found)
-    return found[:size].reshape(shape)
-
-
-def integrals(target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The target's integral images in float64: per channel sums (C, H+1, W+1) and the sum of
-    squares over every channel (H+1, W+1). Exact for integer-valued images.
-
-    Made a plane at a time (OpenCV is several times faster on one plane than on three, and
-    faster with int32 sums and float64 squares than with both in float64: uint8 planes take
-    that path, exact below 2^31 / 255 pixels). The arrays are this thread's scratch buffers:
-    valid until its next call."""
-    height, width = target.shape[:2]
-    planes = cv2.split(target) if target.ndim == 3 else [target]
-    shape = (height + 1, width + 1)
-    sums = scratch("sums", (len(planes),) + shape, np.float64)
-    squares = scratch("squares", shape, np.float64)
-    for c, plane in enumerate(planes):
-        plane_sq = squares if c == 0 else scratch("plane_sq", shape, np.float64)
-        if plane.dtype == np.uint8 and height * width < 2**31 // 255:
-            plane_sum = scratch("plane_sum", shape, np.int32)
-            cv2.integral2(plane, sum=plane_sum, sqsum=plane_sq, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
-            np.copyto(sums[c], plane_sum)
-        else:
-            values = plane.astype(np.float64)
-            cv2.integral(values, sum=sums[c], sdepth=cv2.CV_64F)
-            cv2.integral(values * values, sum=plane_sq, sdepth=cv2.CV_64F)
-        if c > 0:
-            squares += plane_sq
-    return sums, squares
 
 
 @njit(**_OPTIONS)
@@ -187,7 +141,8 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
 
     wanted (K, 6): which maps to score; full (K,): also the sums, the local maxima and the
     hit-region statistics (else only the best position). region (rh, rw) bool: the hit region's
-    mask, its corner at map position (top, left); isum, isq: the target's :func:`integrals`.
+    mask, its corner at map position (top, left); isum, isq: the target's
+    :func:`fractal_match.engine._targets.integrals`.
 
     Returns per (k, m): best flat index (-1 if no finite score), best score, the shift of its sums,
     count, float64 sum and sum of squares of (score - shift) over the finite scores and their

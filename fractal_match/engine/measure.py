@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import _measures
+from . import _measures, _targets
 from .._errors import DegenerateError
 from ._methods import FLAT_RTOL, METHOD_INFO, METHODS, Match, flat_status, map_flatness
 from .matching import _masked_one_by_one, _Outcome, check_template, correlations, prepare_batch
@@ -83,7 +83,7 @@ class _Pass:
         self.methods = methods
         if cc is None:  # into this thread's scratch buffer: the pass reads it and is done with it
             shape = (len(templates), target.shape[0] - self.h + 1, target.shape[1] - self.w + 1)
-            cc = correlations(target, templates, _measures.scratch("cc", shape, np.float32))
+            cc = correlations(target, templates, _targets.scratch("cc", shape, np.float32))
         self.cc = cc
         count, ny, nx = self.cc.shape
         self.nx = nx
@@ -208,7 +208,7 @@ def _batch(target, templates, methods, masks, truth, full, masked_judge, pass_ju
     for index, template, mask in prepared:
         if mask is not None:
             out[index] = _masked(target, template, mask, methods, lambda r, m: masked_judge(r, m, template.shape))
-    sums = _measures.integrals(target) if any(k is None for *_, k in prepared) else None
+    sums = _targets.integrals(target) if any(k is None for *_, k in prepared) else None
     for scan, chunk in _passes(target, sums, prepared, methods, truth, full, top_k):
         for k, (index, _) in enumerate(chunk):
             problems = scan.problems[k]
@@ -256,7 +256,7 @@ def search_measures(target: np.ndarray, members: Sequence[np.ndarray], methods: 
             for m in methods:
                 problems[m] = min(problems.get(m, (index, f"skipped: {error}")), (index, f"skipped: {error}"))
     leaders: dict[str, tuple] = {}  # method -> (score, member index, its template, its correlation)
-    sums = _measures.integrals(target) if prepared else None
+    sums = _targets.integrals(target) if prepared else None
     for scan, chunk in _passes(target, sums, prepared, methods, None, False):
         taken = {}  # method -> the member of this pass that leads it
         for k, (index, template) in enumerate(chunk):
