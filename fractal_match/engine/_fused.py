@@ -257,7 +257,9 @@ def shift_of(row):  # pragma: no cover - compiled
 @njit(inline='always', **_OPTIONS)
 def add_row(row, y, shift, count, total, squares, low, high, first):  # pragma: no cover - compiled
     """Fold row `y` of a score map (-inf where excluded) into the column accumulators: count,
-    sum and sum of squares of (score - shift), minimum score, best score and its first row."""
+    sum and sum of squares of (score - shift), minimum score, best score and its first row.
+    The fused pass takes the same sums (``_measures._add_sums``): the two must stay alike for
+    its PSR to equal the map path's."""
     for x in range(row.shape[0]):  # branch-free, unit stride: it vectorises
         v = row[x]
         finite = (v > -np.inf) & (v < np.inf)

@@ -62,8 +62,10 @@ def match_masked(target, template, weights, methods) -> Responses:
     # corr(I_k^2, M_k^2) per channel: the window energies (SQDIFF and the normed forms, summed over
     # the channels) and CCOEFF_NORMED's, made once for both
     energies = None
-    if wanted & {"TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED", "TM_CCOEFF_NORMED"}:
-        energies = [_correlate(i_k * i_k, m_k * m_k) for i_k, m_k in zip(split_i, split_m)]
+    every_channel = bool(wanted & {"TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"})
+    if every_channel or "TM_CCOEFF_NORMED" in wanted:  # CCOEFF_NORMED alone skips the masked-out channels
+        energies = [_correlate(i_k * i_k, m_k * m_k) if every_channel or m_k.sum() > 0 else None
+                    for i_k, m_k in zip(split_i, split_m)]
     if wanted & {"TM_CCORR", "TM_SQDIFF", "TM_CCORR_NORMED", "TM_SQDIFF_NORMED"}:
         cc = _correlate(target, m2 * t64)
         tsq = float(np.sum(m2 * t64 * t64))

@@ -122,8 +122,9 @@ def _extremes(row, high, low):  # pragma: no cover - compiled
 
 @njit(inline='always', **_OPTIONS)
 def _add_sums(row, shift, total, squares):  # pragma: no cover - compiled
-    """Fold a row's finite scores into the column sums of (score - shift) and of its squares
-    (as :func:`fractal_match.engine._fused.add_row` does); returns how many were finite."""
+    """Fold a row's finite scores into the column sums of (score - shift) and of its squares,
+    as :func:`fractal_match.engine._fused.add_row` does (the two must stay alike: the PSR of a
+    pass equals the map path's only with the same sums); returns how many were finite."""
     found = 0
     for x in range(row.shape[0]):
         v = row[x]

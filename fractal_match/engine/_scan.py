@@ -101,13 +101,13 @@ def ordered(values: np.ndarray, needed: int, ties: bool = True, floor: float = -
     runs out. Leaving the ties out keeps a large plateau of equal values (a saturated
     SQDIFF_NORMED map) from being taken when the peaks above it suffice.
 
-    `floor` > -inf: the candidates are only those >= floor of a larger set. A part is then a
-    prefix of that set's order only when its cut is at or above the floor, and all of them
-    never are (the second value is False).
+    `floor` > -inf: the candidates are every one >= floor of a larger set (and maybe some below
+    it). A part is then a prefix of that set's order only when its cut is at or above the floor,
+    and all of them only when none is below it (else the second value is False).
     """
-    complete = not floor > -np.inf
-    if len(values) <= needed:
-        return np.argsort(-values, kind="stable"), complete
+    if len(values) <= needed:  # all of them: a prefix of the larger set's order if none is below the floor
+        trusted = not floor > -np.inf or (len(values) > 0 and bool(values.min() >= floor))
+        return np.argsort(-values, kind="stable"), trusted
     threshold = _kth_largest(values, needed)
     above = np.flatnonzero(values > threshold)  # fewer than `needed`
     order = above[np.argsort(-values[above], kind="stable")]

@@ -49,7 +49,8 @@ def _no_winner(method: str) -> str:
 def _step(target_shape, size, full: bool = True) -> int:
     """How many same-size templates one pass takes: as many as fit in BUDGET their correlations
     and, for full passes, the local maxima of their six maps at worst (a flat map has one at
-    every position: 8 + 4 + 8 bytes each, before and after grouping)."""
+    every position, all kept when they tie: 8 + 4 bytes each, before and after grouping; the
+    heaps of the kept ones are at most 4 bytes per position, see :class:`_Pass`)."""
     ny, nx = target_shape[0] - size[0] + 1, target_shape[1] - size[1] + 1
     per_template = 4 + (6 * 32 if full else 0)
     return max(1, BUDGET // (per_template * ny * nx))
@@ -107,7 +108,14 @@ class _Pass:
         (self.best, self.best_value, self.shift, self.count, self.total, self.total_sq, self.low, self.inside, self.inside_count,
          self.outside, self.empties, self.flats, self._index, self._score, self._starts, self._floor) = scan(
             self.cc, *sums, self.h, self.w, self.tsq, self.tmean, self.tvar, FLAT_RTOL, wanted,
-            np.full(count, full, np.bool_), region, self.top, self.left, MAXIMA_PER_PEAK * top_k)
+            np.full(count, full, np.bool_), region, self.top, self.left, self._kept(top_k, ny * nx))
+
+    @staticmethod
+    def _kept(top_k: int, positions: int) -> int:
+        """How many local maxima per map the pass keeps at least: MAXIMA_PER_PEAK per peak, or all
+        (0) when that is a map's every position anyway (no heap larger than the map)."""
+        kept = MAXIMA_PER_PEAK * top_k
+        return 0 if kept >= positions else kept
 
     _energy: float | None = None
 
