@@ -225,10 +225,11 @@ def row_blocks(ny: int, h: int) -> int:
 
 
 # --- reductions of a score map (the map path's scan_map; the fused pass in _measures.py takes its
-# sums in the same order and shares shift_of and mark_maxima)
+# sums with add_sums and column_totals and shares shift_of and mark_maxima)
 
-# The reductions of a map run down its columns: column x keeps the count, float64 sum, sum of
-# squares and minimum of its finite scores, its best score and the first row that has it. Each
+# The reductions of a map run down its columns: column x keeps the float64 sum, sum of squares
+# and minimum of its finite scores, its best score and the first row that has it (the count of
+# finite scores is an integer, the same in any order). Each
 # row updates every column at once: independent, unit-stride work the compiler turns into
 # vector instructions (a running sum along a row waits for each add in turn). The columns are
 # then combined left to right, so the order is fixed: every run and every machine gives the
@@ -236,9 +237,9 @@ def row_blocks(ny: int, h: int) -> int:
 
 @njit(inline='always', **_OPTIONS)
 def column_state(nx):  # pragma: no cover - compiled
-    """Fresh column accumulators for a map `nx` wide: (count, sum, squares, low, high, first row)."""
-    return (np.zeros(nx, np.int64), np.zeros(nx), np.zeros(nx), np.full(nx, np.inf),
-            np.full(nx, np.float32(-np.inf)), np.zeros(nx, np.int64))
+    """Fresh column accumulators for a map `nx` wide: (sum, squares, low, high, first row)."""
+    return (np.zeros(nx), np.zeros(nx), np.full(nx, np.inf), np.full(nx, np.float32(-np.inf)),
+            np.zeros(nx, np.int64))
 
 
 @njit(inline='always', **_OPTIONS)
@@ -255,22 +256,36 @@ def shift_of(row):  # pragma: no cover - compiled
 
 
 @njit(inline='always', **_OPTIONS)
-def add_row(row, y, shift, count, total, squares, low, high, first):  # pragma: no cover - compiled
-    """Fold row `y` of a score map (-inf where excluded) into the column accumulators: count,
-    sum and sum of squares of (score - shift), minimum score, best score and its first row.
-    The fused pass takes the same sums (``_measures._add_sums``): the two must stay alike for
-    its PSR to equal the map path's."""
+def add_sums(row, shift, total, squares):  # pragma: no cover - compiled
+    """Fold a row's finite scores (-inf where excluded) into the column sums of (score - shift)
+    and of their squares; returns how many were finite. The map path (:func:`scan_map`) and the
+    fused pass (``_measures._scan``) both take their sums here, so that they, and the PSR made
+    from them, are the same to the last bit."""
+    found = 0
     for x in range(row.shape[0]):  # branch-free, unit stride: it vectorises
         v = row[x]
         finite = (v > -np.inf) & (v < np.inf)
         value = np.float64(v) - shift if finite else 0.0
-        count[x] += finite
+        found += finite
         total[x] += value
         squares[x] += value * value
+    return found
+
+
+@njit(inline='always', **_OPTIONS)
+def add_row(row, y, shift, total, squares, low, high, first):  # pragma: no cover - compiled
+    """Fold row `y` of a score map (-inf where excluded) into the column accumulators: the sums
+    (:func:`add_sums`), minimum score, best score and its first row; returns how many scores
+    of the row were finite."""
+    found = add_sums(row, shift, total, squares)
+    for x in range(row.shape[0]):
+        v = row[x]
+        finite = (v > -np.inf) & (v < np.inf)
         low[x] = min(low[x], np.float64(v) if finite else np.inf)
         better = (v > high[x]) & (v < np.inf)
         high[x] = v if better else high[x]
         first[x] = y if better else first[x]
+    return found
 
 
 @njit(inline='always', **_OPTIONS)
@@ -292,18 +307,14 @@ def best_of(high, first):  # pragma: no cover - compiled
 
 
 @njit(inline='always', **_OPTIONS)
-def finish(count, total, squares, low):  # pragma: no cover - compiled
-    """(count, sum, sum of squares, minimum) of the finite scores: the columns left to right."""
-    n = 0
+def column_totals(total, squares):  # pragma: no cover - compiled
+    """(sum, sum of squares) of the column sums, the columns left to right: a fixed order."""
     t = 0.0
     q = 0.0
-    m = np.inf
-    for x in range(count.shape[0]):
-        n += count[x]
+    for x in range(total.shape[0]):
         t += total[x]
         q += squares[x]
-        m = min(m, low[x])
-    return n, t, q, m
+    return t, q
 
 
 @njit(inline='always', **_OPTIONS)
@@ -376,13 +387,17 @@ def scan_map(score, bound):  # pragma: no cover - compiled
     scores = np.empty(ny * nx, np.float32)
     found = 0
     low_bound = np.float32(max(bound, -3.4e38))  # also drops -inf (excluded positions)
-    count, total, squares, low, high, first = column_state(nx)
+    total, squares, low, high, first = column_state(nx)
     shift = shift_of(score[0])
+    n = 0
     for y in range(ny):
-        add_row(score[y], y, shift, count, total, squares, low, high, first)
+        n += add_row(score[y], y, shift, total, squares, low, high, first)
         found = maxima_of_row(score, y, low_bound, keep, indices, scores, found)
     best, _ = best_of(high, first)
-    n, t, q, m = finish(count, total, squares, low)
+    t, q = column_totals(total, squares)
+    m = np.inf
+    for x in range(nx):
+        m = min(m, low[x])
     return best, shift, n, t, q, m, indices[:found].copy(), scores[:found].copy()
 
 

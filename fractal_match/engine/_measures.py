@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from ._fused import (CCOEFF, CCOEFF_NORMED, CCORR, CCORR_NORMED, EMPTY, FLAT, SQDIFF, SQDIFF_NORMED, _OPTIONS, _mean_term,
-                     _shared, mark_maxima, shift_of)
+                     _shared, add_sums, column_totals, mark_maxima, shift_of)
 from ._scan import _sift_down
 
 
@@ -118,22 +118,6 @@ def _extremes(row, high, low):  # pragma: no cover - compiled
     if size == 1:
         best, least = max(best, high[0]), min(least, low[0])
     return best, least
-
-
-@njit(inline='always', **_OPTIONS)
-def _add_sums(row, shift, total, squares):  # pragma: no cover - compiled
-    """Fold a row's finite scores into the column sums of (score - shift) and of its squares,
-    as :func:`fractal_match.engine._fused.add_row` does (the two must stay alike: the PSR of a
-    pass equals the map path's only with the same sums); returns how many were finite."""
-    found = 0
-    for x in range(row.shape[0]):
-        v = row[x]
-        finite = (v > -np.inf) & (v < np.inf)
-        value = np.float64(v) - shift if finite else 0.0
-        found += finite
-        total[x] += value
-        squares[x] += value * value
-    return found
 
 
 @njit(**_OPTIONS)
@@ -251,7 +235,7 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
                         continue
                     if i == 0:
                         shift[k, m] = shift_of(row)
-                    count[k, m] += _add_sums(row, shift[k, m], col_total[k, m], col_squares[k, m])
+                    count[k, m] += add_sums(row, shift[k, m], col_total[k, m], col_squares[k, m])
                     if in_window:
                         for jj in range(rw):
                             v = row[left + jj]
@@ -323,13 +307,8 @@ def _scan(cc, isum, isq, h, w, tsq, tmean, tvar, flat_rtol, wanted, full, region
     total_sq = np.zeros((count_k, 6))
     for k in range(count_k):
         for m in range(6):
-            if wanted[k, m] and full[k]:  # the columns left to right, as finish() takes them
-                t = 0.0
-                q = 0.0
-                for x in range(nx):
-                    t += col_total[k, m, x]
-                    q += col_squares[k, m, x]
-                total[k, m], total_sq[k, m] = t, q
+            if wanted[k, m] and full[k]:
+                total[k, m], total_sq[k, m] = column_totals(col_total[k, m], col_squares[k, m])
     # the local maxima grouped by owner, a run at a time (each owner's runs are in row order)
     starts = np.zeros(count_k * 6 + 1, np.int64)
     for r in range(runs):
